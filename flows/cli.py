@@ -1,0 +1,238 @@
+"""The ``recon`` command line. Every command reads configuration from the environment
+(see ``flows/config.py``); ``--json`` prints machine-readable output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import typer
+from sqlalchemy import select
+
+app = typer.Typer(
+    help="Auto-debit repayment reconciliation.", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def _quiet_prefect() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _parse_date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+        return
+    fen = summary["fen"]
+    typer.echo(f"business date {summary['business_date']}  run {summary['run_id']}  {summary['status']}")
+    for item in summary["files"]:
+        reason = f" — {item['reason']}" if item.get("reason") else ""
+        typer.echo(f"  file {item['name']} [{item['channel']}] {item['status']} rows={item['rows']}{reason}")
+    typer.echo(f"  records {summary['records']}")
+    for code, count in summary["outcomes"].items():
+        typer.echo(f"    {code:<18} {count}")
+    typer.echo("  fen " + " ".join(f"{k}={v}" for k, v in fen.items()) + f"  balanced={summary['balanced']}")
+    typer.echo(f"  installments {summary['installments']}  open exceptions {summary['exceptions_open']}")
+    if summary.get("workbook"):
+        typer.echo(f"  workbook {summary['workbook']}")
+
+
+@app.command()
+def init() -> None:
+    """Create the database or upgrade it to the newest schema."""
+    from flows.config import load_config
+    from flows.store import upgrade_database
+
+    config = load_config()
+    upgrade_database(config.database_url)
+    typer.echo(f"database ready: {_safe_url(config.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def generate(
+    out: Path = typer.Option(..., "--out", help="folder for the snapshot, inbox/<day>/ and expected.csv"),
+    date: str | None = typer.Option(None, "--date", help="one business date YYYY-MM-DD"),
+    first: str | None = typer.Option(None, "--from", help="first date of a range"),
+    last: str | None = typer.Option(None, "--to", help="last date of a range"),
+    loans: int = typer.Option(1000, "--loans", min=1, help="loans due over the days"),
+    seed: int = typer.Option(1, "--seed"),
+) -> None:
+    """Write a synthetic day (or days) with every outcome and its ground truth."""
+    from flows.importer import write_snapshot
+    from reconcile.synthetic import generate_days
+
+    day = _parse_date(date)
+    start, end = (_parse_date(first), _parse_date(last)) if day is None else (day, day)
+    if start is None or end is None:
+        raise typer.BadParameter("give --date, or --from and --to")
+    clock = time.perf_counter()
+    days = generate_days(start, end, loans, seed)
+    write_snapshot(out / "snapshot", days.loans, days.installments, days.instructions)
+    for business_date, files in days.files.items():
+        folder = out / "inbox" / business_date.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+    days.expected.write_csv(out / "expected.csv")
+    records = days.expected.filter(pl.col("subject") == "record").height
+    typer.echo(f"generated {len(days.files)} day(s), {days.loans.height} loans, {days.instructions.height} "
+               f"instructions, {records} records in {time.perf_counter() - clock:.1f}s → {out}")
+
+
+@app.command("import-expected")
+def import_expected(folder: Path = typer.Argument(..., help="folder with loans.csv, instructions.csv[, installments.csv]")) -> None:
+    """Load a servicing snapshot (all or nothing; importing it again changes nothing)."""
+    from flows.config import load_config
+    from flows.importer import SnapshotRejected, import_snapshot
+    from flows.store import connect, upgrade_database
+
+    config = load_config()
+    upgrade_database(config.database_url)
+    engine = connect(config.database_url)
+    try:
+        counts = import_snapshot(engine, folder)
+    except (SnapshotRejected, FileNotFoundError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"imported {counts.loans} loans, {counts.installments} installments, {counts.instructions} instructions")
+
+
+@app.command()
+def run(
+    date: str | None = typer.Option(None, "--date", help="business date (default: yesterday, Asia/Shanghai)"),
+    as_json: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
+    workbook: bool = typer.Option(True, "--workbook/--no-workbook"),
+) -> None:
+    """Reconcile one business date."""
+    _quiet_prefect()
+    from flows.nightly import reconcile_business_date
+
+    summary = reconcile_business_date(_parse_date(date), workbook)
+    _print_summary(summary, as_json)
+    if not summary["balanced"]:
+        raise typer.Exit(3)
+
+
+@app.command()
+def rerun(
+    first: str = typer.Option(..., "--from"),
+    last: str = typer.Option(..., "--to"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Reconcile every date of a range again."""
+    _quiet_prefect()
+    from flows.nightly import reconcile_date_range
+
+    start, end = _parse_date(first), _parse_date(last)
+    assert start is not None and end is not None
+    summaries = reconcile_date_range(start, end)
+    if as_json:
+        typer.echo(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
+    else:
+        for summary in summaries:
+            _print_summary(summary, False)
+
+
+@app.command()
+def demo(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Load the sample day, run it and write the workbook, on the embedded database."""
+    _quiet_prefect()
+    import shutil
+
+    from flows.config import load_config
+
+    config = load_config()
+    sample_day = (SAMPLE_DATA / "demo" / "business_date.txt").read_text().strip()
+    inbox = config.paths.inbox / sample_day
+    inbox.mkdir(parents=True, exist_ok=True)
+    for source in sorted((SAMPLE_DATA / "demo" / "inbox" / sample_day).iterdir()):
+        if not (inbox / source.name).exists():
+            shutil.copy2(source, inbox / source.name)
+    import_expected(SAMPLE_DATA / "demo" / "snapshot")
+    run(date=sample_day, as_json=as_json, workbook=True)
+
+
+@app.command()
+def status(contract_no: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """A contract's repayment trail: installments and every payment or reversal (PII masked)."""
+    from flows.config import load_config
+    from flows.db import ChannelRecord, Installment, Loan
+    from flows.store import connect
+    from reconcile.masking import mask_account, mask_name
+
+    config = load_config()
+    engine = connect(config.database_url)
+    with engine.connect() as conn:
+        loan = conn.execute(select(Loan).where(Loan.contract_no == contract_no)).mappings().first()
+        if loan is None:
+            typer.echo(f"no contract {contract_no}", err=True)
+            raise typer.Exit(2)
+        installments = conn.execute(
+            select(Installment).where(Installment.contract_no == contract_no).order_by(Installment.installment_no)
+        ).mappings().all()
+        trail = conn.execute(
+            select(ChannelRecord).where(ChannelRecord.contract_no == contract_no).order_by(ChannelRecord.settled_at)
+        ).mappings().all()
+    engine.dispose()
+    report = {
+        "contract_no": contract_no,
+        "borrower": mask_name(loan["borrower_name"]),
+        "bound": f"{loan['bound_channel']} {mask_account(loan['bound_account'])}",
+        "status": loan["status"],
+        "installments": [
+            {"no": i["installment_no"], "due_date": str(i["due_date"]), "status": i["status"],
+             "due_fen": sum(i[f"{p}_due_fen"] for p in ("principal", "interest", "fee", "penalty")),
+             "paid_fen": sum(i[f"{p}_paid_fen"] for p in ("principal", "interest", "fee", "penalty"))}
+            for i in installments
+        ],
+        "trail": [
+            {"business_date": str(r["business_date"]), "channel": r["channel"], "kind": r["record_kind"],
+             "settled_at": str(r["settled_at"]), "amount_fen": r["amount_fen"], "outcome": r["outcome"],
+             "applied_fen": r["applied_fen"], "held_fen": r["held_fen"], "file": r["source_file"], "line": r["line_no"]}
+            for r in trail
+        ],
+    }
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{contract_no} {report['borrower']} {report['bound']} {report['status']}")
+    for i in report["installments"]:
+        typer.echo(f"  #{i['no']:<3} due {i['due_date']} {i['status']:<15} due {i['due_fen']} paid {i['paid_fen']} fen")
+    for r in report["trail"]:
+        typer.echo(f"  {r['settled_at']} {r['channel']} {r['kind']} {r['amount_fen']} fen → {r['outcome']} "
+                   f"({r['file']}:{r['line']})")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

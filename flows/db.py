@@ -1,0 +1,233 @@
+"""The database: SQLAlchemy models of every table, engines for SQLite and PostgreSQL.
+
+Money is BIGINT fen. Times go through :class:`UTCDateTime`, which refuses naive datetimes and
+hands back aware UTC ones on both databases (SQLite would silently drop an offset).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware datetime stored as UTC; a naive one is a programming error."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: times must carry a time zone")
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+Fen = BigInteger
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Loan(Base):
+    __tablename__ = "loans"
+    contract_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    borrower_name: Mapped[str] = mapped_column(String(100))
+    id_number: Mapped[str] = mapped_column(String(18))
+    phone: Mapped[str] = mapped_column(String(20))
+    principal_fen: Mapped[int] = mapped_column(Fen)
+    annual_rate: Mapped[str] = mapped_column(String(12))
+    term_months: Mapped[int] = mapped_column(Integer)
+    repayment_method: Mapped[str] = mapped_column(String(24))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    grace_days: Mapped[int] = mapped_column(Integer)
+    bound_channel: Mapped[str] = mapped_column(String(24))
+    bound_account: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+
+
+class Installment(Base):
+    __tablename__ = "installments"
+    contract_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    installment_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    due_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    overdue_after: Mapped[dt.date] = mapped_column(Date, index=True)
+    principal_due_fen: Mapped[int] = mapped_column(Fen)
+    interest_due_fen: Mapped[int] = mapped_column(Fen)
+    fee_due_fen: Mapped[int] = mapped_column(Fen)
+    penalty_due_fen: Mapped[int] = mapped_column(Fen)
+    principal_paid_fen: Mapped[int] = mapped_column(Fen, default=0)
+    interest_paid_fen: Mapped[int] = mapped_column(Fen, default=0)
+    fee_paid_fen: Mapped[int] = mapped_column(Fen, default=0)
+    penalty_paid_fen: Mapped[int] = mapped_column(Fen, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="DUE")
+    paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DebitInstruction(Base):
+    __tablename__ = "debit_instructions"
+    instruction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contract_no: Mapped[str] = mapped_column(String(40), index=True)
+    installment_no: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(24))
+    account: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    platform_status: Mapped[str] = mapped_column(String(12))
+    platform_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class SourceFile(Base):
+    __tablename__ = "source_files"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    business_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    channel: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    layout: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_run_id: Mapped[str] = mapped_column(String(40))
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ChannelRecord(Base):
+    """Every line read on a business date, valid or not, with the outcome it got."""
+
+    __tablename__ = "channel_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    business_date: Mapped[dt.date] = mapped_column(Date)
+    record_key: Mapped[str] = mapped_column(String(160))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    source_file: Mapped[str] = mapped_column(String(255))
+    line_no: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(24))
+    record_kind: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    status: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    channel_txn_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    instruction_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    contract_no: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    installment_no: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    amount_fen: Mapped[int | None] = mapped_column(Fen, nullable=True)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    account_shown: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    failure_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    failure_text: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    match_pass: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(24))
+    flags: Mapped[str] = mapped_column(String(200), default="")
+    applied_fen: Mapped[int] = mapped_column(Fen, default=0)
+    held_fen: Mapped[int] = mapped_column(Fen, default=0)
+    raw_line: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_channel_records_date_key", "business_date", "record_key"),)
+
+
+class LedgerEntry(Base):
+    """The settlement ledger: one row per payment or reversal, whatever the number of runs."""
+
+    __tablename__ = "settlement_ledger"
+    channel: Mapped[str] = mapped_column(String(24), primary_key=True)
+    channel_txn_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    business_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    contract_no: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    installment_no: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    penalty_fen: Mapped[int] = mapped_column(Fen)
+    fee_fen: Mapped[int] = mapped_column(Fen)
+    interest_fen: Mapped[int] = mapped_column(Fen)
+    principal_fen: Mapped[int] = mapped_column(Fen)
+    held_fen: Mapped[int] = mapped_column(Fen)
+    settled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(24))
+    run_id: Mapped[str] = mapped_column(String(40))
+
+    __table_args__ = (Index("ix_ledger_installment", "contract_no", "installment_no"),)
+
+
+class ExceptionItem(Base):
+    """Something a person must look at, with a stable key and a lifecycle."""
+
+    __tablename__ = "exceptions"
+    exception_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    business_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    outcome: Mapped[str] = mapped_column(String(24))
+    severity: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    contract_no: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    installment_no: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    instruction_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    channel_txn_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    amount_fen: Mapped[int | None] = mapped_column(Fen, nullable=True)
+    held_fen: Mapped[int] = mapped_column(Fen, default=0)
+    flags: Mapped[str] = mapped_column(String(200), default="")
+    explanation_zh: Mapped[str] = mapped_column(Text)
+    explanation_en: Mapped[str] = mapped_column(Text)
+    suggested_action: Mapped[str] = mapped_column(Text)
+    source_file: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    line_no: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(10), default="OPEN")
+    resolution_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_run: Mapped[str] = mapped_column(String(40))
+    last_seen_run: Mapped[str] = mapped_column(String(40))
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    run_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    business_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    timings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys on, WAL and a busy timeout, PostgreSQL UTC."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, connect_args={"options": "-c timezone=UTC"})

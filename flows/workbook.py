@@ -1,0 +1,131 @@
+"""The finance workbook (openpyxl, write-only): a summary that ties out to the fen, one sheet per
+exception type, money in yuan, frozen headers, filters, a resolution drop-down, PII masked, and no
+cell a spreadsheet could execute. Written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font, PatternFill
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from reconcile.codes import OUTCOME_ZH, Outcome
+from reconcile.masking import mask_account
+from reconcile.money import fen_to_yuan_text
+
+RESOLUTIONS = ("REFUNDED", "APPLIED_MANUALLY", "CHANNEL_CORRECTED", "WRITTEN_OFF", "NO_ACTION", "OTHER")
+HEADERS = {
+    "zh": ["异常键", "严重度", "渠道", "合同号", "期次", "指令号", "渠道流水号", "金额(元)", "挂账(元)", "账户(脱敏)",
+           "说明", "建议操作", "文件", "行号", "处理结果", "处理说明"],
+    "en": ["exception key", "severity", "channel", "contract", "installment", "instruction", "channel txn",
+           "amount (yuan)", "held (yuan)", "account (masked)", "explanation", "suggested action", "file", "line",
+           "resolution", "resolution note"],
+}
+_RISKY_START = ("=", "+", "-", "@", "\t", "\r")
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+
+
+def display_width(text: str) -> int:
+    """Columns a text takes in a spreadsheet: East Asian wide characters count as two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _cell(sheet: Any, value: Any, bold: bool = False) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str) and value.startswith(_RISKY_START):
+        cell.data_type = "s"
+        cell.quotePrefix = True
+    if bold:
+        cell.font = Font(bold=True)
+        cell.fill = _HEADER_FILL
+    return cell
+
+
+def _yuan(fen: int | None) -> str:
+    return "" if fen is None else fen_to_yuan_text(int(fen))
+
+
+def write_workbook(path: Path, summary: dict[str, Any], exceptions: pl.DataFrame, language: str = "zh") -> Path:
+    """Write the workbook for a run; returns the final path (complete only once it exists)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    book = Workbook(write_only=True)
+    _summary_sheet(book, summary, language)
+    for code in Outcome:
+        rows = exceptions.filter(pl.col("outcome") == code.value)
+        if rows.height:
+            _exception_sheet(book, code, rows, language)
+    book.save(partial)
+    os.replace(partial, path)
+    return path
+
+
+def _summary_sheet(book: Workbook, summary: dict[str, Any], language: str) -> None:
+    zh = language == "zh"
+    sheet = book.create_sheet("总览" if zh else "Summary")
+    sheet.column_dimensions["A"].width = 28
+    sheet.column_dimensions["B"].width = 40
+    sheet.freeze_panes = "A2"
+    sheet.append([_cell(sheet, "项目" if zh else "item", True), _cell(sheet, "值" if zh else "value", True)])
+    labels = {
+        "received": ("实收金额(元)", "received (yuan)"),
+        "applied": ("入账金额(元)", "applied (yuan)"),
+        "held": ("挂账金额(元)", "held (yuan)"),
+        "reversed": ("退款冲正(元)", "reversed (yuan)"),
+        "unapplied": ("冲回入账(元)", "unapplied (yuan)"),
+        "released": ("释放挂账(元)", "released (yuan)"),
+    }
+    for key, value in (("业务日期" if zh else "business date", summary["business_date"]),
+                       ("运行号" if zh else "run id", summary["run_id"]),
+                       ("记录数" if zh else "records", summary["records"])):
+        sheet.append([_cell(sheet, key), _cell(sheet, str(value))])
+    for key, (label_zh, label_en) in labels.items():
+        sheet.append([_cell(sheet, label_zh if zh else label_en), _cell(sheet, _yuan(summary["fen"][key]))])
+    sheet.append([_cell(sheet, "轧平" if zh else "balanced"), _cell(sheet, "是" if summary["balanced"] and zh
+                                                                 else ("否" if zh else str(summary["balanced"])))])
+    sheet.append([])
+    sheet.append([_cell(sheet, "结果" if zh else "outcome", True), _cell(sheet, "笔数" if zh else "count", True)])
+    for code, count in summary["outcomes"].items():
+        label = f"{OUTCOME_ZH[Outcome(code)]} {code}" if zh else code
+        sheet.append([_cell(sheet, label), _cell(sheet, int(count))])
+    sheet.append([])
+    sheet.append([_cell(sheet, "文件" if zh else "file", True), _cell(sheet, "状态" if zh else "status", True)])
+    for item in summary["files"]:
+        sheet.append([_cell(sheet, item["name"]), _cell(sheet, f"{item['status']} {item.get('reason') or ''}".strip())])
+
+
+def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language: str) -> None:
+    zh = language == "zh"
+    sheet = book.create_sheet(f"{OUTCOME_ZH[code]}" if zh else code.value[:31])
+    headers = HEADERS["zh" if zh else "en"]
+    records = rows.sort("exception_key").to_dicts()
+    values = [
+        [
+            r["exception_key"], r["severity"], r["channel"] or "", r["contract_no"] or "",
+            r["installment_no"] if r["installment_no"] is not None else "", r["instruction_id"] or "",
+            r["channel_txn_id"] or "", _yuan(r["amount_fen"]), _yuan(r["held_fen"]),
+            mask_account(r["account_shown"]) if r.get("account_shown") else "",
+            r["explanation_zh"] if zh else r["explanation_en"], r["suggested_action"], r["source_file"] or "",
+            r["line_no"] if r["line_no"] is not None else "", "", "",
+        ]
+        for r in records
+    ]
+    for index, header in enumerate(headers):
+        longest = max([display_width(str(v[index])) for v in values[:200]] + [display_width(header)])
+        sheet.column_dimensions[chr(ord("A") + index)].width = min(max(longest + 2, 8), 80)
+    sheet.freeze_panes = "A2"
+    last = len(values) + 1
+    sheet.auto_filter.ref = f"A1:P{last}"
+    choices = DataValidation(type="list", formula1='"' + ",".join(RESOLUTIONS) + '"', allow_blank=True)
+    choices.add(f"O2:O{max(last, 2)}")
+    sheet.data_validations.append(choices)
+    sheet.append([_cell(sheet, h, True) for h in headers])
+    for row in values:
+        sheet.append([_cell(sheet, v) for v in row])

@@ -1,0 +1,153 @@
+"""Plain-language explanations, in Chinese and English, of why each exception was raised.
+
+Each sentence names the rule that fired and by how much (amounts in yuan, accounts by their last
+four characters), and comes with a suggested action. A reviewer must not need the code.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from reconcile.codes import FAILURE_ACTION, NOT_EXCEPTIONS, SEVERITY, FailureReason, Outcome
+from reconcile.money import fen_expr_to_yuan_text
+
+
+def _yuan(column: str) -> pl.Expr:
+    return fen_expr_to_yuan_text(pl.col(column).fill_null(0))
+
+
+def _last4(column: str) -> pl.Expr:
+    return pl.col(column).fill_null("????").str.slice(-4)
+
+
+def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
+    """Outcome → (Chinese, English, suggested action)."""
+    target = pl.format("{} 第{}期", pl.col("contract_no"), pl.col("installment_no"))
+    target_en = pl.format("{} installment {}", pl.col("contract_no"), pl.col("installment_no"))
+    diff = fen_expr_to_yuan_text((pl.col("amount_fen") - pl.col("instr_amount_fen")).abs().fill_null(0))
+    reason_action = pl.col("failure_reason").replace_strict(
+        {r.value: f"{a[1]} / {a[2]}" for r, a in FAILURE_ACTION.items()},
+        default=f"{FAILURE_ACTION[FailureReason.OTHER][1]} / {FAILURE_ACTION[FailureReason.OTHER][2]}",
+        return_dtype=pl.String,
+    )
+    return {
+        Outcome.PARTIAL_PAYMENT: (
+            pl.format("{} 收到 {} 元，未还清本期，已入账，剩余待扣。", target, _yuan("amount_fen")),
+            pl.format("{}: received {} yuan, less than owed; applied, the rest stays due.", target_en, _yuan("amount_fen")),
+            pl.lit("安排补扣 / schedule a debit for the rest"),
+        ),
+        Outcome.OVERPAYMENT: (
+            pl.format("{} 收到 {} 元，超出应还 {} 元，多收部分挂账待退。", target, _yuan("amount_fen"), _yuan("held_fen")),
+            pl.format("{}: received {} yuan, {} yuan more than owed; the excess is held for refund.",
+                      target_en, _yuan("amount_fen"), _yuan("held_fen")),
+            pl.lit("退还多收款 / refund the excess"),
+        ),
+        Outcome.DUPLICATE_DEBIT: (
+            pl.format("{} 已还清，又收到 {} 元（{} 渠道），未入账，挂账待退。", target, _yuan("amount_fen"), pl.col("channel")),
+            pl.format("{} was already paid; a further {} yuan via {} was not applied and is held for refund.",
+                      target_en, _yuan("amount_fen"), pl.col("channel")),
+            pl.lit("退还重复扣款 / refund the duplicate debit"),
+        ),
+        Outcome.DEBIT_FAILED: (
+            pl.format("{} 代扣 {} 元失败：{}（{}）。", target, _yuan("amount_fen"),
+                      pl.coalesce(pl.col("failure_text"), pl.col("failure_code"), pl.lit("无原因")), pl.col("failure_reason")),
+            pl.format("{}: debit of {} yuan failed: {} ({}).", target_en, _yuan("amount_fen"),
+                      pl.coalesce(pl.col("failure_code"), pl.col("failure_text"), pl.lit("no reason")), pl.col("failure_reason")),
+            reason_action,
+        ),
+        Outcome.UNMATCHED_DEBIT: (
+            pl.format("{} 渠道收到 {} 元（参考号 {}），找不到对应指令或合同，挂账。", pl.col("channel"), _yuan("amount_fen"),
+                      pl.col("reference").fill_null("无")),
+            pl.format("{} received {} yuan (reference {}) with no instruction or contract; held in suspense.",
+                      pl.col("channel"), _yuan("amount_fen"), pl.col("reference").fill_null("none")),
+            pl.lit("查明付款人后入账或退回 / identify the payer, then apply or return"),
+        ),
+        Outcome.AMBIGUOUS_MATCH: (
+            pl.format("{} 渠道收到 {} 元，无参考号，有 {} 个同金额同账户的候选指令，未自动入账。",
+                      pl.col("channel"), _yuan("amount_fen"), pl.col("candidates")),
+            pl.format("{} received {} yuan without a reference; {} instructions fit equally well, none was chosen.",
+                      pl.col("channel"), _yuan("amount_fen"), pl.col("candidates")),
+            pl.lit("人工确认对应指令 / pick the right instruction"),
+        ),
+        Outcome.AMOUNT_MISMATCH: (
+            pl.format("{} 渠道金额 {} 元与指令金额 {} 元相差 {} 元，已按实收入账。", target, _yuan("amount_fen"),
+                      _yuan("instr_amount_fen"), diff),
+            pl.format("{}: channel amount {} yuan differs from the instruction's {} yuan by {} yuan; applied as received.",
+                      target_en, _yuan("amount_fen"), _yuan("instr_amount_fen"), diff),
+            pl.lit("核对渠道金额 / check the amount with the channel"),
+        ),
+        Outcome.ACCOUNT_MISMATCH: (
+            pl.format("{} 扣款账户尾号 {} 与绑定账户尾号 {} 不符，已入账，高风险。", target, _last4("_shown"), _last4("bound_account")),
+            pl.format("{}: debited account ending {} is not the bound account ending {}; applied, flagged high.",
+                      target_en, _last4("_shown"), _last4("bound_account")),
+            pl.lit("核查是否冒用账户 / check for fraud or a data error"),
+        ),
+        Outcome.STATUS_MISMATCH: (
+            pl.format("{} 平台记录为 {}，渠道为 {}，以渠道为准。", target, pl.col("platform_status"),
+                      pl.col("status").fill_null("无记录")),
+            pl.format("{}: the platform recorded {}, the channel says {}; the channel's word counts.",
+                      target_en, pl.col("platform_status"), pl.col("status").fill_null("nothing")),
+            pl.lit("更正平台状态 / correct the platform's status"),
+        ),
+        Outcome.MISSING_RESULT: (
+            pl.format("指令 {}（{} 元）在 {} 回盘文件中没有结果。", pl.col("instruction_id"), _yuan("instr_amount_fen"), pl.col("channel")),
+            pl.format("instruction {} ({} yuan) has no line in {}'s result file.", pl.col("instruction_id"),
+                      _yuan("instr_amount_fen"), pl.col("channel")),
+            pl.lit("向渠道查询结果 / chase the channel for the result"),
+        ),
+        Outcome.REVERSAL: (
+            pl.format("{} 退款/冲正 {} 元，冲回已入账 {} 元，释放挂账 {} 元。", pl.col("reference").fill_null("?"),
+                      _yuan("amount_fen"), fen_expr_to_yuan_text(-pl.col("applied_fen")), fen_expr_to_yuan_text(-pl.col("held_fen"))),
+            pl.format("{}: refund of {} yuan undid {} yuan applied and released {} yuan held.", pl.col("reference").fill_null("?"),
+                      _yuan("amount_fen"), fen_expr_to_yuan_text(-pl.col("applied_fen")), fen_expr_to_yuan_text(-pl.col("held_fen"))),
+            pl.lit("确认退款原因，期次已重新打开 / confirm the refund; the installment is open again"),
+        ),
+        Outcome.LATE_PAYMENT: (
+            pl.format("{} 于宽限期后还款 {} 元。", target, _yuan("amount_fen")),
+            pl.format("{}: {} yuan paid after the due date plus grace days.", target_en, _yuan("amount_fen")),
+            pl.lit("核对罚息 / check penalty interest"),
+        ),
+        Outcome.INVALID_RECORD: (
+            pl.format("{} 第 {} 行无效：{}", pl.col("source_file"), pl.col("line_no"), pl.col("message")),
+            pl.format("{} line {} is invalid: {}", pl.col("source_file"), pl.col("line_no"), pl.col("message")),
+            pl.lit("请渠道更正后重发 / ask the channel to correct and resend"),
+        ),
+        Outcome.FILE_REJECTED: (
+            pl.format("文件 {} 被拒收：{}", pl.col("source_file"), pl.col("message")),
+            pl.format("file {} was rejected: {}", pl.col("source_file"), pl.col("message")),
+            pl.lit("联系渠道重发文件 / ask the channel to resend the file"),
+        ),
+        Outcome.MISSING_FILE: (
+            pl.format("{} 渠道在截止时间前未送达当日文件。", pl.col("channel")),
+            pl.format("{} sent no file for the business date by the cut-off.", pl.col("channel")),
+            pl.lit("联系渠道 / chase the channel"),
+        ),
+    }
+
+
+def explain(outcomes: pl.DataFrame) -> pl.DataFrame:
+    """Add ``severity``, ``explanation_zh``, ``explanation_en`` and ``suggested_action``.
+
+    Rows whose outcome is not an exception (``MATCHED``) get empty texts.
+    """
+    frame = outcomes
+    for column, dtype in (("_shown", pl.String), ("message", pl.String), ("candidates", pl.Int64)):
+        if column not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype).alias(column))
+    frame = frame.with_columns(_shown=pl.coalesce(pl.col("_shown"), pl.col("account_shown")))
+    zh: pl.Expr = pl.lit("")
+    en: pl.Expr = pl.lit("")
+    action: pl.Expr = pl.lit("")
+    for code, (text_zh, text_en, text_action) in _texts().items():
+        hit = pl.col("outcome") == code.value
+        zh = pl.when(hit).then(text_zh).otherwise(zh)
+        en = pl.when(hit).then(text_en).otherwise(en)
+        action = pl.when(hit).then(text_action).otherwise(action)
+    severity = pl.col("outcome").replace_strict({o.value: s for o, s in SEVERITY.items()}, default="MEDIUM")
+    return frame.with_columns(
+        severity=severity,
+        explanation_zh=zh.fill_null(""),
+        explanation_en=en.fill_null(""),
+        suggested_action=action.fill_null(""),
+        is_exception=~pl.col("outcome").is_in([o.value for o in NOT_EXCEPTIONS]),
+    )

@@ -1,0 +1,82 @@
+"""Masking of personal data before it reaches a report, a log or a Prefect artifact.
+
+Cards keep their first six and last four digits (``622202******1234``), ID numbers their first four
+and last four (``1101**********1234``), phones their first three and last four (``138****5678``),
+names their first character (``张*``). Masking is idempotent: a masked value stays as it is.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def _keep_ends(value: str, head: int, tail: int) -> str:
+    if len(value) <= head + tail:
+        return "*" * len(value) if len(value) > 4 else value[:1] + "*" * max(len(value) - 1, 0)
+    return value[:head] + "*" * (len(value) - head - tail) + value[len(value) - tail :]
+
+
+def mask_card(card: str) -> str:
+    """``6222021234567891234`` → ``622202*********1234``."""
+    return _keep_ends(card, 6, 4)
+
+
+def mask_id_number(id_number: str) -> str:
+    """``110101199001011234`` → ``1101**********1234``."""
+    return _keep_ends(id_number, 4, 4)
+
+
+def mask_phone(phone: str) -> str:
+    """``13800005678`` → ``138****5678``."""
+    return _keep_ends(phone, 3, 4)
+
+
+def mask_name(name: str) -> str:
+    """``张三丰`` → ``张**``."""
+    return name[:1] + "*" * (len(name) - 1) if name else name
+
+
+def mask_account(account: str) -> str:
+    """Any bound account: a phone-like Alipay login, an e-mail, a card number or an agreement id."""
+    if "@" in account:
+        local, _, domain = account.partition("@")
+        return _keep_ends(local, 2, 0) + "@" + domain
+    if len(account) == 11 and account.isdigit():
+        return mask_phone(account)
+    return mask_card(account)
+
+
+def mask_account_expr(column: str) -> pl.Expr:
+    """Vectorised :func:`mask_account` (for cards and phone-like logins, the shapes we bind)."""
+    value = pl.col(column)
+    length = value.str.len_chars()
+    phone = value.str.slice(0, 3) + pl.lit("****") + value.str.slice(-4)
+    stars = pl.lit("*").repeat_by((length - 10).clip(lower_bound=1)).list.join("")
+    card = value.str.slice(0, 6) + stars + value.str.slice(-4)
+    return (
+        pl.when(value.is_null())
+        .then(None)
+        .when(length <= 4)
+        .then(value)
+        .when(length == 11)
+        .then(phone)
+        .when(length <= 10)
+        .then(value.str.slice(0, 1) + pl.lit("*").repeat_by(length - 1).list.join(""))
+        .otherwise(card)
+    )
+
+
+def accounts_agree_expr(shown: str, bound: str) -> pl.Expr:
+    """Whether a channel's account (maybe masked, ``138****5678``) can be the bound account.
+
+    Channels often show accounts partly masked; only the characters both sides show are compared:
+    the visible head must start the bound account and the visible tail must end it. A null on
+    either side cannot be compared and counts as agreeing (the absence is reported elsewhere).
+    """
+    shown_col, bound_col = pl.col(shown), pl.col(bound)
+    has_mask = shown_col.str.contains("*", literal=True)
+    head = shown_col.str.extract(r"^([^*]*)", 1)
+    tail = shown_col.str.extract(r"([^*]*)$", 1)
+    masked_agree = bound_col.str.starts_with(head) & bound_col.str.ends_with(tail)
+    agree = pl.when(has_mask).then(masked_agree).otherwise(shown_col == bound_col)
+    return (shown_col.is_null() | bound_col.is_null() | agree).fill_null(True)

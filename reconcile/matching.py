@@ -1,0 +1,560 @@
+"""Matching a business date's channel records to instructions and installments.
+
+A worked day. Loan C1 owes 1,134.72 on installment 3, due today; the platform sent instruction
+I1 for it through Alipay and I2 (a retry) through the bank. Alipay's bill lists I1 as paid
+1,134.72; the bank's result file lists I2 as paid too, one minute later.
+
+- Pass ``exact_reference`` finds both records by their echoed instruction id.
+- Settlement takes payments on an installment in settled-time order (then channel, then channel
+  transaction id): I1 pays the installment off (``MATCHED``); I2 finds nothing left to pay:
+  ``DUPLICATE_DEBIT``, 1,134.72 held for refund.
+- A bank line for instruction I3 says 余额不足: ``DEBIT_FAILED`` with reason
+  ``INSUFFICIENT_FUNDS`` and action ``RETRY``; the installment stays open.
+- An Alipay line with an order number we never issued and no contract in its memo:
+  ``UNMATCHED_DEBIT``, held in suspense.
+- Instruction I4 went to the bank, whose file lists every instruction, but has no line:
+  ``MISSING_RESULT``.
+
+The passes run in order; each takes the records still unplaced and returns the ones it placed:
+
+1. ``exact_reference`` — the record echoes an instruction id we issued.
+2. ``borrower_memo`` — a repayment the borrower started (app, store) carries the contract no in
+   its memo; it pays the oldest open installment of that contract.
+3. ``fallback`` — no usable reference: same channel, same amount, an account that agrees, an
+   instruction requested within the window before settlement. One candidate: matched with a score;
+   several: ``AMBIGUOUS_MATCH`` (held, never a guess); none: ``UNMATCHED_DEBIT`` (held).
+
+Then the rules that give each record its outcome: when several fire, the first in
+:data:`reconcile.codes.OUTCOME_PRECEDENCE` wins and the others are kept as ``flags``.
+Refunds (``REVERSAL``) undo the payment they name: what it applied comes off the installment in
+reverse allocation order, what it had held is released.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from reconcile.codes import OUTCOME_PRECEDENCE, Outcome
+from reconcile.masking import accounts_agree_expr
+from reconcile.settings import Settings
+
+PARTS = ("penalty", "fee", "interest", "principal")
+SHANGHAI = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
+class MatchInput:
+    """The three views of a business date, plus what earlier dates settled.
+
+    ``records``: valid channel records of the date's accepted files (ChannelRecordFrame).
+    ``instructions``: instructions that may be answered on the date (InstructionFrame).
+    ``installments``: installments of every contract involved, with ``<part>_due_fen``,
+    ``<part>_paid_fen`` as settled before the date, ``due_date`` and ``grace_days``.
+    ``loans``: ``contract_no``, ``bound_channel``, ``bound_account``.
+    ``prior_payments``: earlier ledger payments (for refunds of them): ``channel``,
+    ``channel_txn_id``, ``reference``, ``contract_no``, ``installment_no``, ``<part>_fen``,
+    ``held_fen``.
+    ``answering_channels``: channels whose file for the date was accepted.
+    ``invalid_references``: references read from invalid lines; their instructions are answered
+    (by an ``INVALID_RECORD``), not missing.
+    """
+
+    business_date: dt.date
+    records: pl.DataFrame
+    instructions: pl.DataFrame
+    installments: pl.DataFrame
+    loans: pl.DataFrame
+    prior_payments: pl.DataFrame
+    answering_channels: frozenset[str]
+    invalid_references: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """``outcomes``: one row per record and per due instruction left without one (OutcomeFrame
+    plus context columns). ``ledger``: the date's payments and reversals (LedgerFrame)."""
+
+    outcomes: pl.DataFrame
+    ledger: pl.DataFrame
+    pass_counts: dict[str, int]
+
+
+def record_key_expr() -> pl.Expr:
+    return pl.concat_str(
+        [
+            pl.col("channel"),
+            pl.col("record_kind"),
+            pl.col("channel_txn_id"),
+            pl.col("refund_request_no").fill_null(""),
+        ],
+        separator="|",
+    )
+
+
+PLACEMENT_SCHEMA = {
+    "record_key": pl.String,
+    "instruction_id": pl.String,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "match_pass": pl.String,
+    "score": pl.Int64,
+    "candidates": pl.Int64,
+    "placement": pl.String,
+}
+
+
+def _placed(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in PLACEMENT_SCHEMA.items()])
+
+
+def pass_exact_reference(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> pl.DataFrame:
+    """Records whose reference is one of our instruction ids."""
+    joined = debits.join(
+        data.instructions.select("instruction_id", "contract_no", "installment_no"),
+        left_on="reference",
+        right_on="instruction_id",
+        how="inner",
+    )
+    return _placed(
+        joined.with_columns(
+            instruction_id=pl.col("reference"),
+            match_pass=pl.lit("exact_reference"),
+            score=pl.lit(100),
+            candidates=pl.lit(1),
+            placement=pl.lit("matched"),
+        )
+    )
+
+
+def pass_borrower_memo(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> pl.DataFrame:
+    """Successful records without an instruction whose memo names a contract: its oldest open installment."""
+    remaining = _installment_remaining(data.installments)
+    oldest_open = (
+        remaining.filter(pl.col("remaining_fen") > 0)
+        .sort("contract_no", "installment_no")
+        .group_by("contract_no", maintain_order=True)
+        .agg(pl.col("installment_no").first())
+    )
+    with_contract = debits.filter(pl.col("status") == "SUCCESS").with_columns(
+        memo_contract=pl.col("memo").str.extract(r"([A-Za-z0-9_-]+)", 1)
+    )
+    joined = with_contract.join(oldest_open, left_on="memo_contract", right_on="contract_no", how="inner")
+    return _placed(
+        joined.with_columns(
+            instruction_id=pl.lit(None, pl.String),
+            contract_no=pl.col("memo_contract"),
+            match_pass=pl.lit("borrower_memo"),
+            score=pl.lit(100),
+            candidates=pl.lit(1),
+            placement=pl.lit("matched"),
+        )
+    )
+
+
+def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> pl.DataFrame:
+    """Records without a usable reference: channel + amount + agreeing account + time window."""
+    window = dt.timedelta(days=int(settings.extra.get("fallback_window_days", 3)))
+    unreferenced = debits.filter(pl.col("reference").is_null() & (pl.col("status") == "SUCCESS"))
+    candidates = unreferenced.select("record_key", "channel", "amount_fen", "account_shown", "settled_at").join(
+        data.instructions.select(
+            "instruction_id",
+            "contract_no",
+            "installment_no",
+            pl.col("channel"),
+            pl.col("amount_fen"),
+            pl.col("account").alias("instr_account"),
+            "requested_at",
+        ),
+        on=["channel", "amount_fen"],
+        how="inner",
+    )
+    candidates = candidates.filter(
+        accounts_agree_expr("account_shown", "instr_account")
+        & (pl.col("requested_at") <= pl.col("settled_at"))
+        & (pl.col("requested_at") >= pl.col("settled_at") - window)
+    ).with_columns(
+        score=pl.lit(50)
+        + pl.when(pl.col("account_shown").is_not_null()).then(30).otherwise(0)
+        + pl.lit(20),
+        candidates=pl.len().over("record_key"),
+    )
+    placed = candidates.sort("record_key", "instruction_id").group_by("record_key", maintain_order=True).agg(
+        pl.col("instruction_id").first(),
+        pl.col("contract_no").first(),
+        pl.col("installment_no").first(),
+        pl.col("score").first(),
+        pl.col("candidates").first(),
+    )
+    ambiguous = pl.col("candidates") > 1
+    return _placed(
+        placed.with_columns(
+            instruction_id=pl.when(ambiguous).then(None).otherwise(pl.col("instruction_id")),
+            contract_no=pl.when(ambiguous).then(None).otherwise(pl.col("contract_no")),
+            installment_no=pl.when(ambiguous).then(None).otherwise(pl.col("installment_no")),
+            match_pass=pl.lit("fallback"),
+            placement=pl.when(ambiguous).then(pl.lit("ambiguous")).otherwise(pl.lit("matched")),
+        )
+    )
+
+
+PASSES = (
+    ("exact_reference", pass_exact_reference),
+    ("borrower_memo", pass_borrower_memo),
+    ("fallback", pass_fallback),
+)
+
+
+def _installment_remaining(installments: pl.DataFrame) -> pl.DataFrame:
+    owed = pl.sum_horizontal([pl.col(f"{p}_due_fen") - pl.col(f"{p}_paid_fen") for p in PARTS])
+    return installments.select("contract_no", "installment_no", remaining_fen=owed)
+
+
+def place_debits(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Run the passes in order over the debit records; every record leaves with one placement."""
+    left = debits
+    placements = []
+    counts: dict[str, int] = {}
+    for name, match_pass in PASSES:
+        placed = match_pass(left, data, settings)
+        counts[name] = placed.height
+        placements.append(placed)
+        left = left.join(placed.select("record_key"), on="record_key", how="anti")
+    counts["unplaced"] = left.height
+    placements.append(
+        _placed(
+            left.select("record_key").with_columns(
+                instruction_id=pl.lit(None),
+                contract_no=pl.lit(None),
+                installment_no=pl.lit(None),
+                match_pass=pl.lit("none"),
+                score=pl.lit(0),
+                candidates=pl.lit(0),
+                placement=pl.lit("unmatched"),
+            )
+        )
+    )
+    return pl.concat(placements), counts
+
+
+def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order: tuple[str, ...]) -> pl.DataFrame:
+    """Apply payments to their installments in settled-time order, each in allocation order.
+
+    For one installment owing ``R`` before the date, payments ``p1..pk`` (sorted by settled time,
+    channel, transaction id) with running total ``S``: payment ``k`` applies
+    ``min(R, S_k) - min(R, S_{k-1})`` and holds the rest. The parts fill in allocation order the
+    same way, on running totals, so no loop and no dependence on row order.
+    """
+    remaining_parts = installments.select(
+        "contract_no",
+        "installment_no",
+        *[(pl.col(f"{p}_due_fen") - pl.col(f"{p}_paid_fen")).alias(f"{p}_owed_fen") for p in PARTS],
+    )
+    sorted_payments = payments.join(remaining_parts, on=["contract_no", "installment_no"], how="left").sort(
+        "contract_no", "installment_no", "settled_at", "channel", "channel_txn_id"
+    )
+    owed_total = pl.sum_horizontal([pl.col(f"{p}_owed_fen") for p in PARTS]).clip(lower_bound=0)
+    group = ["contract_no", "installment_no"]
+    frame = sorted_payments.with_columns(owed_total_fen=owed_total).with_columns(
+        cum_after=pl.col("amount_fen").cum_sum().over(group),
+    ).with_columns(cum_before=pl.col("cum_after") - pl.col("amount_fen"))
+    frame = frame.with_columns(
+        applied_after=pl.min_horizontal("owed_total_fen", "cum_after"),
+        applied_before=pl.min_horizontal("owed_total_fen", "cum_before"),
+    )
+    offset: pl.Expr = pl.lit(0, pl.Int64)
+    part_columns = []
+    for part in order:
+        owed = pl.col(f"{part}_owed_fen").clip(lower_bound=0)
+        after = (pl.col("applied_after") - offset).clip(lower_bound=0, upper_bound=None)
+        before = (pl.col("applied_before") - offset).clip(lower_bound=0, upper_bound=None)
+        part_columns.append((pl.min_horizontal(after, owed) - pl.min_horizontal(before, owed)).alias(f"{part}_fen"))
+        offset = offset + owed
+    frame = frame.with_columns(part_columns).with_columns(
+        applied_fen=pl.col("applied_after") - pl.col("applied_before"),
+        paid_off_by_day_end=(pl.col("applied_after").max().over(group) >= pl.col("owed_total_fen")),
+        already_paid_before=pl.col("applied_before") >= pl.col("owed_total_fen"),
+    )
+    return frame.with_columns(held_fen=pl.col("amount_fen") - pl.col("applied_fen"))
+
+
+def reverse_payments(refunds: pl.DataFrame, originals: pl.DataFrame, order: tuple[str, ...]) -> pl.DataFrame:
+    """Undo what each refund's original payment applied (reverse allocation order), then release holds."""
+    joined = refunds.join(originals, on=["channel", "reference"], how="left", suffix="_orig")
+    left: pl.Expr = pl.col("amount_fen")
+    parts = []
+    for part in reversed(order):
+        taken = pl.min_horizontal(left, pl.col(f"{part}_fen_orig").fill_null(0))
+        parts.append((-taken).alias(f"{part}_fen"))
+        left = left - taken
+    frame = joined.with_columns(parts)
+    unapplied = -pl.sum_horizontal([pl.col(f"{p}_fen") for p in PARTS])
+    return frame.with_columns(
+        unapplied_fen=unapplied,
+        released_fen=pl.col("amount_fen") - unapplied,
+        original_found=pl.col("contract_no").is_not_null(),
+    )
+
+
+def _flags_to_outcome(flag_exprs: dict[Outcome, pl.Expr]) -> tuple[pl.Expr, pl.Expr]:
+    """The outcome is the first flag in precedence order; the rest stay as flags."""
+    ordered = [code for code in OUTCOME_PRECEDENCE if code in flag_exprs]
+    outcome: pl.Expr = pl.lit(Outcome.MATCHED.value)
+    for code in reversed(ordered):
+        outcome = pl.when(flag_exprs[code]).then(pl.lit(code.value)).otherwise(outcome)
+    all_flags = pl.concat_list(
+        [pl.when(flag_exprs[code]).then(pl.lit(code.value)) for code in ordered]
+    ).list.drop_nulls()
+    return outcome, all_flags
+
+
+def match_day(data: MatchInput, settings: Settings) -> MatchResult:
+    """One outcome per record and due instruction; the ledger of the date's payments and reversals."""
+    records = data.records.with_columns(record_key=record_key_expr())
+    debits = records.filter(pl.col("record_kind") == "debit")
+    refunds = records.filter(pl.col("record_kind") == "refund")
+
+    placements, pass_counts = place_debits(debits, data, settings)
+    placed = debits.join(placements, on="record_key", how="left").join(
+        data.instructions.select(
+            "instruction_id",
+            pl.col("amount_fen").alias("instr_amount_fen"),
+            pl.col("account").alias("instr_account"),
+            "platform_status",
+            "platform_code",
+        ),
+        on="instruction_id",
+        how="left",
+    )
+    matched_success = placed.filter((pl.col("placement") == "matched") & (pl.col("status") == "SUCCESS"))
+    allocation = allocate_payments(matched_success, data.installments, settings.allocation_order)
+    placed = placed.join(
+        allocation.select(
+            "record_key",
+            *[f"{p}_fen" for p in PARTS],
+            "applied_fen",
+            "held_fen",
+            "paid_off_by_day_end",
+            "already_paid_before",
+        ),
+        on="record_key",
+        how="left",
+    )
+    placed = placed.join(
+        data.installments.select("contract_no", "installment_no", "due_date", "grace_days"),
+        on=["contract_no", "installment_no"],
+        how="left",
+    ).join(data.loans.select("contract_no", "bound_account"), on="contract_no", how="left")
+
+    success = pl.col("status") == "SUCCESS"
+    settled_day = pl.col("settled_at").dt.convert_time_zone(SHANGHAI).dt.date()
+    shown_account = pl.coalesce(pl.col("account_shown"), pl.col("instr_account"))
+    placed = placed.with_columns(_shown=shown_account)
+    flags = {
+        Outcome.UNMATCHED_DEBIT: success & (pl.col("placement") == "unmatched"),
+        Outcome.AMBIGUOUS_MATCH: success & (pl.col("placement") == "ambiguous"),
+        Outcome.DUPLICATE_DEBIT: success & pl.col("already_paid_before").fill_null(False),
+        Outcome.ACCOUNT_MISMATCH: success
+        & pl.col("bound_account").is_not_null()
+        & ~accounts_agree_expr("_shown", "bound_account"),
+        Outcome.AMOUNT_MISMATCH: pl.col("instr_amount_fen").is_not_null()
+        & (pl.col("amount_fen") != pl.col("instr_amount_fen")),
+        Outcome.STATUS_MISMATCH: pl.col("platform_status").is_not_null()
+        & ((success & (pl.col("platform_status") != "success"))
+           | (~success & (pl.col("platform_status") == "success"))),
+        Outcome.OVERPAYMENT: success & (pl.col("applied_fen") > 0) & (pl.col("held_fen") > 0),
+        Outcome.PARTIAL_PAYMENT: success
+        & (pl.col("applied_fen") > 0)
+        & ~pl.col("paid_off_by_day_end").fill_null(True),
+        Outcome.LATE_PAYMENT: success
+        & (pl.col("applied_fen") > 0)
+        & (settled_day > pl.col("due_date") + pl.duration(days=pl.col("grace_days"))),
+        Outcome.DEBIT_FAILED: ~success,
+    }
+    outcome, flag_list = _flags_to_outcome(flags)
+    held_when_unplaced = pl.when(success).then(pl.col("amount_fen")).otherwise(0)
+    debit_outcomes = placed.with_columns(
+        outcome=outcome,
+        flags=flag_list,
+    ).with_columns(
+        subject=pl.lit("record"),
+        subject_key=pl.col("record_key"),
+        applied_fen=pl.col("applied_fen").fill_null(0),
+        held_fen=pl.col("held_fen").fill_null(held_when_unplaced),
+        received_fen=pl.when(success).then(pl.col("amount_fen")).otherwise(0),
+        reversed_fen=pl.lit(0, pl.Int64),
+    )
+    # The outcome is the first flag that fired; the rest stay as flags.
+    debit_outcomes = debit_outcomes.with_columns(flags=pl.col("flags").list.slice(1).list.join(","))
+
+    # Reversals: refunds of today's payments or of earlier ones.
+    todays_payments = allocation.select(
+        "channel",
+        "reference",
+        "contract_no",
+        "installment_no",
+        *[f"{p}_fen" for p in PARTS],
+        "held_fen",
+    )
+    originals = pl.concat([todays_payments, data.prior_payments.select(todays_payments.columns)]).unique(
+        subset=["channel", "reference"], keep="first", maintain_order=True
+    )
+    originals = originals.rename({c: f"{c}_orig" for c in [*[f"{p}_fen" for p in PARTS], "held_fen"]})
+    reversal = reverse_payments(refunds, originals, settings.allocation_order)
+    reversal_outcomes = reversal.with_columns(
+        subject=pl.lit("record"),
+        subject_key=pl.col("record_key"),
+        outcome=pl.lit(Outcome.REVERSAL.value),
+        flags=pl.when(pl.col("original_found")).then(pl.lit("")).otherwise(pl.lit(Outcome.UNMATCHED_DEBIT.value)),
+        applied_fen=-pl.col("unapplied_fen"),
+        held_fen=-pl.col("released_fen"),
+        received_fen=pl.lit(0, pl.Int64),
+        reversed_fen=pl.col("amount_fen"),
+        match_pass=pl.lit("reversal"),
+        placement=pl.when(pl.col("original_found")).then(pl.lit("matched")).otherwise(pl.lit("unmatched")),
+    )
+
+    instruction_outcomes = _unanswered_instructions(data, records, placements, settings)
+    columns = OUTCOME_COLUMNS
+    outcomes = pl.concat(
+        [
+            _conform(debit_outcomes, columns),
+            _conform(reversal_outcomes, columns),
+            _conform(instruction_outcomes, columns),
+        ],
+        how="vertical",
+    ).sort("subject", "subject_key")
+
+    ledger = pl.concat(
+        [
+            _conform(
+                debit_outcomes.filter(pl.col("received_fen") > 0).with_columns(kind=pl.lit("payment")),
+                LEDGER_COLUMNS,
+            ),
+            _conform(
+                reversal_outcomes.with_columns(
+                    kind=pl.lit("reversal"),
+                    channel_txn_id=pl.coalesce(pl.col("refund_request_no"), pl.col("channel_txn_id")),
+                ),
+                LEDGER_COLUMNS,
+            ),
+        ]
+    ).sort("channel", "channel_txn_id", "kind")
+    return MatchResult(outcomes=outcomes, ledger=ledger, pass_counts=pass_counts)
+
+
+def _unanswered_instructions(
+    data: MatchInput, records: pl.DataFrame, placements: pl.DataFrame, settings: Settings
+) -> pl.DataFrame:
+    """Instructions requested on the date that no record answers, in a channel whose file arrived."""
+    due = data.instructions.filter(
+        pl.col("requested_at").dt.convert_time_zone(SHANGHAI).dt.date() == data.business_date
+    ).filter(pl.col("channel").is_in(sorted(data.answering_channels)))
+    answered = pl.concat(
+        [
+            records.select(pl.col("reference").alias("instruction_id")),
+            placements.select("instruction_id"),
+            pl.DataFrame({"instruction_id": sorted(data.invalid_references)}, schema={"instruction_id": pl.String}),
+        ]
+    ).drop_nulls().unique()
+    unanswered = due.join(answered, on="instruction_id", how="anti")
+    listing = [c.channel_id for c in settings.channels.values() if c.lists_failures]
+    outcome = (
+        pl.when(pl.col("channel").is_in(listing))
+        .then(pl.lit(Outcome.MISSING_RESULT.value))
+        .when(pl.col("platform_status") == "success")
+        .then(pl.lit(Outcome.STATUS_MISMATCH.value))
+        .otherwise(None)
+    )
+    return (
+        unanswered.with_columns(outcome=outcome)
+        .filter(pl.col("outcome").is_not_null())
+        .with_columns(
+            subject=pl.lit("instruction"),
+            subject_key=pl.format("instruction|{}", pl.col("instruction_id")),
+            flags=pl.lit(""),
+            reference=pl.col("instruction_id"),
+            instr_amount_fen=pl.col("amount_fen"),
+            amount_fen=pl.lit(None, pl.Int64),
+            applied_fen=pl.lit(0, pl.Int64),
+            held_fen=pl.lit(0, pl.Int64),
+            received_fen=pl.lit(0, pl.Int64),
+            reversed_fen=pl.lit(0, pl.Int64),
+            match_pass=pl.lit("instruction"),
+            placement=pl.lit("unanswered"),
+        )
+    )
+
+
+OUTCOME_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
+    "subject": pl.String,
+    "subject_key": pl.String,
+    "outcome": pl.String,
+    "flags": pl.String,
+    "channel": pl.String,
+    "record_kind": pl.String,
+    "channel_txn_id": pl.String,
+    "refund_request_no": pl.String,
+    "reference": pl.String,
+    "instruction_id": pl.String,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "match_pass": pl.String,
+    "score": pl.Int64,
+    "candidates": pl.Int64,
+    "status": pl.String,
+    "failure_code": pl.String,
+    "failure_text": pl.String,
+    "failure_reason": pl.String,
+    "platform_status": pl.String,
+    "amount_fen": pl.Int64,
+    "instr_amount_fen": pl.Int64,
+    "received_fen": pl.Int64,
+    "applied_fen": pl.Int64,
+    "held_fen": pl.Int64,
+    "reversed_fen": pl.Int64,
+    "penalty_fen": pl.Int64,
+    "fee_fen": pl.Int64,
+    "interest_fen": pl.Int64,
+    "principal_fen": pl.Int64,
+    "account_shown": pl.String,
+    "bound_account": pl.String,
+    "settled_at": pl.Datetime("us", "UTC"),
+    "source_file": pl.String,
+    "line_no": pl.Int64,
+    "raw_line": pl.String,
+}
+
+LEDGER_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
+    "channel": pl.String,
+    "channel_txn_id": pl.String,
+    "kind": pl.String,
+    "reference": pl.String,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "amount_fen": pl.Int64,
+    "penalty_fen": pl.Int64,
+    "fee_fen": pl.Int64,
+    "interest_fen": pl.Int64,
+    "principal_fen": pl.Int64,
+    "held_fen": pl.Int64,
+    "settled_at": pl.Datetime("us", "UTC"),
+    "outcome": pl.String,
+}
+
+
+def _conform(frame: pl.DataFrame, columns: dict[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
+    """Select ``columns`` in order, adding nulls (zeros for fen parts) where a frame lacks one."""
+    exprs = []
+    for name, dtype in columns.items():
+        if name in frame.columns:
+            exprs.append(pl.col(name).cast(dtype))
+        elif name.endswith("_fen") and name not in ("amount_fen", "instr_amount_fen"):
+            exprs.append(pl.lit(0, pl.Int64).alias(name))
+        else:
+            exprs.append(pl.lit(None, dtype).alias(name))
+    frame = frame.select(exprs)
+    part_columns = [f"{p}_fen" for p in PARTS if f"{p}_fen" in columns]
+    return frame.with_columns([pl.col(c).fill_null(0) for c in part_columns])

@@ -1,0 +1,85 @@
+"""The knobs of a run, built once at the edge and passed into the core.
+
+Nothing in ``reconcile/`` reads the environment: ``flows.config`` builds a :class:`Settings` from
+environment variables and the channel file, and hands it down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+#: The default order in which a payment pays the parts of an installment.
+DEFAULT_ALLOCATION_ORDER: tuple[str, ...] = ("penalty", "fee", "interest", "principal")
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """One channel that sends files.
+
+    ``lists_failures``: its files list every instruction, failed ones too (banks), so an
+    instruction without a line is ``MISSING_RESULT``; Alipay lists successes only.
+    ``expected_daily``: a business date without a file from it is ``MISSING_FILE``.
+    ``file_pattern``: a glob on the file name that says the file belongs to this channel.
+    """
+
+    channel_id: str
+    layout: str
+    lists_failures: bool
+    expected_daily: bool
+    file_pattern: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run may be tuned by.
+
+    ``allocation_order``: parts of an installment a payment pays, first to last.
+    ``instruction_lookback_days``: how far back an instruction may have been requested and still
+    be matched by a result arriving on the business date.
+    ``cutoff``: Shanghai local time after which a missing file or result is an exception.
+    """
+
+    channels: dict[str, ChannelConfig]
+    layouts: dict[str, dict[str, Any]]
+    allocation_order: tuple[str, ...] = DEFAULT_ALLOCATION_ORDER
+    instruction_lookback_days: int = 35
+    cutoff: dt.time = dt.time(9, 0)
+    language: str = "zh"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if sorted(self.allocation_order) != sorted(DEFAULT_ALLOCATION_ORDER):
+            raise ValueError(
+                f"allocation order must name each of {DEFAULT_ALLOCATION_ORDER} once, "
+                f"got {self.allocation_order}"
+            )
+        for channel in self.channels.values():
+            if channel.layout not in self.layouts:
+                raise ValueError(f"channel {channel.channel_id} names unknown layout {channel.layout}")
+
+
+def settings_from_mapping(config: dict[str, Any], **overrides: Any) -> Settings:
+    """Build settings from the parsed channel configuration (see ``reconcile/channels.toml``)."""
+    channels = {
+        channel_id: ChannelConfig(
+            channel_id=channel_id,
+            layout=entry["layout"],
+            lists_failures=bool(entry.get("lists_failures", True)),
+            expected_daily=bool(entry.get("expected_daily", True)),
+            file_pattern=entry.get("file_pattern", f"*{channel_id}*"),
+        )
+        for channel_id, entry in config.get("channels", {}).items()
+    }
+    return Settings(channels=channels, layouts=dict(config.get("layouts", {})), **overrides)
+
+
+def business_date_bounds_utc(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC instants that start and end a Shanghai business date."""
+    start = dt.datetime.combine(day, dt.time(0), BUSINESS_TZ)
+    end = start + dt.timedelta(days=1)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)

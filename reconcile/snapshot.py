@@ -1,0 +1,211 @@
+"""The servicing-system snapshot: text columns in, typed frames and row errors out.
+
+Amounts are yuan text with two decimals; dates ISO; times ISO, where a time without an offset is
+Shanghai time. A bad row becomes an error naming its file, line and reason; the caller decides
+that any error refuses the whole snapshot (nothing is half-imported).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+from reconcile.money import yuan_expr_to_fen
+from reconcile.schedule import build_installments
+from schemas.frames import InstallmentFrame, InstructionFrame, LoanFrame
+
+LOAN_COLUMNS = [
+    "contract_no", "borrower_name", "id_number", "phone", "principal", "annual_rate", "term_months",
+    "repayment_method", "start_date", "grace_days", "bound_channel", "bound_account",
+]
+INSTALLMENT_COLUMNS = [
+    "contract_no", "installment_no", "due_date", "principal_due", "interest_due", "fee_due", "penalty_due",
+]
+INSTRUCTION_COLUMNS = [
+    "instruction_id", "contract_no", "installment_no", "channel", "account", "amount", "requested_at",
+    "platform_status", "platform_code",
+]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    loans: pl.DataFrame
+    installments: pl.DataFrame
+    instructions: pl.DataFrame
+    errors: pl.DataFrame  # file, line_no, column, reason
+
+
+ERROR_SCHEMA = {"file": pl.String, "line_no": pl.Int64, "column": pl.String, "reason": pl.String}
+
+
+def _missing_columns(name: str, frame: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
+    missing = [column for column in wanted if column not in frame.columns]
+    return pl.DataFrame(
+        [{"file": name, "line_no": 1, "column": column, "reason": "column missing from the header"} for column in missing],
+        schema=ERROR_SCHEMA,
+    )
+
+
+def _parse_errors(name: str, frame: pl.DataFrame, checks: dict[str, tuple[pl.Expr, str]]) -> pl.DataFrame:
+    """Rows where a text cell is present but did not parse."""
+    parts = [
+        frame.filter(failed).select(
+            pl.lit(name).alias("file"),
+            pl.col("line_no"),
+            pl.lit(column).alias("column"),
+            pl.format("{} {}", pl.col(f"{column}__raw").fill_null("(empty)"), pl.lit(reason)).alias("reason"),
+        )
+        for column, (failed, reason) in checks.items()
+    ]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=ERROR_SCHEMA)
+
+
+def _schema_errors(name: str, frame: pl.DataFrame, model: type[pa.DataFrameModel]) -> pl.DataFrame:
+    try:
+        model.validate(frame.drop("line_no"), lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        lines = frame.select("line_no").with_row_index("index").with_columns(pl.col("index").cast(pl.Int32))
+        return cases.join(lines, on="index", how="left").select(
+            pl.lit(name).alias("file"),
+            pl.col("line_no").fill_null(1),
+            pl.col("column").cast(pl.String),
+            pl.format("{} failed {}", pl.col("failure_case"), pl.col("check")).alias("reason"),
+        )
+    return pl.DataFrame(schema=ERROR_SCHEMA)
+
+
+def _with_raw(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    return frame.with_columns([pl.col(c).alias(f"{c}__raw") for c in columns if c in frame.columns])
+
+
+def _bad(column: str, parsed: pl.Expr) -> pl.Expr:
+    return pl.col(f"{column}__raw").is_not_null() & parsed.is_null() | pl.col(f"{column}__raw").is_null()
+
+
+def parse_snapshot(loans_text: pl.DataFrame, installments_text: pl.DataFrame | None,
+                   instructions_text: pl.DataFrame) -> Snapshot:
+    """Typed loans, installments (built from the loans when not given) and instructions.
+
+    Inputs are all-text frames with a ``line_no`` column (the header is line 1).
+    """
+    errors = [
+        _missing_columns("loans.csv", loans_text, LOAN_COLUMNS),
+        _missing_columns("instructions.csv", instructions_text, INSTRUCTION_COLUMNS),
+    ]
+    if installments_text is not None:
+        errors.append(_missing_columns("installments.csv", installments_text, INSTALLMENT_COLUMNS))
+    if any(error.height for error in errors):
+        empty = pl.DataFrame()
+        return Snapshot(empty, empty, empty, pl.concat(errors))
+
+    raw = _with_raw(loans_text, ["principal", "term_months", "start_date", "grace_days"])
+    typed = {
+        "principal_fen": yuan_expr_to_fen("principal"),
+        "term_months": pl.col("term_months").cast(pl.Int64, strict=False),
+        "start_date": pl.col("start_date").str.to_date("%Y-%m-%d", strict=False),
+        "grace_days": pl.col("grace_days").cast(pl.Int64, strict=False),
+    }
+    loans = raw.with_columns(**typed)
+    errors.append(
+        _parse_errors(
+            "loans.csv",
+            loans,
+            {
+                "principal": (_bad("principal", pl.col("principal_fen")), "is not an amount in yuan"),
+                "term_months": (_bad("term_months", pl.col("term_months")), "is not a whole number"),
+                "start_date": (_bad("start_date", pl.col("start_date")), "is not a date YYYY-MM-DD"),
+                "grace_days": (_bad("grace_days", pl.col("grace_days")), "is not a whole number"),
+            },
+        )
+    )
+    loans = loans.select("line_no", *LoanFrame.to_schema().columns.keys())
+    errors.append(_schema_errors("loans.csv", loans, LoanFrame))
+
+    if installments_text is None:
+        good_loans = loans.drop_nulls()
+        installments = build_installments(good_loans.drop("line_no")).with_columns(line_no=pl.lit(0, pl.Int64))
+    else:
+        raw = _with_raw(installments_text, INSTALLMENT_COLUMNS)
+        installments = raw.with_columns(
+            installment_no=pl.col("installment_no").cast(pl.Int64, strict=False),
+            due_date=pl.col("due_date").str.to_date("%Y-%m-%d", strict=False),
+            principal_due_fen=yuan_expr_to_fen("principal_due"),
+            interest_due_fen=yuan_expr_to_fen("interest_due"),
+            fee_due_fen=yuan_expr_to_fen("fee_due"),
+            penalty_due_fen=yuan_expr_to_fen("penalty_due"),
+        )
+        errors.append(
+            _parse_errors(
+                "installments.csv",
+                installments,
+                {
+                    "installment_no": (_bad("installment_no", pl.col("installment_no")), "is not a whole number"),
+                    "due_date": (_bad("due_date", pl.col("due_date")), "is not a date YYYY-MM-DD"),
+                    **{
+                        f"{part}_due": (_bad(f"{part}_due", pl.col(f"{part}_due_fen")), "is not an amount in yuan")
+                        for part in ("principal", "interest", "fee", "penalty")
+                    },
+                },
+            )
+        )
+        installments = installments.select("line_no", *InstallmentFrame.to_schema().columns.keys())
+        errors.append(_schema_errors("installments.csv", installments, InstallmentFrame))
+        orphans = installments.join(loans.select("contract_no"), on="contract_no", how="anti")
+        errors.append(
+            orphans.select(
+                pl.lit("installments.csv").alias("file"), "line_no", pl.lit("contract_no").alias("column"),
+                pl.format("{} is not a contract in loans.csv", pl.col("contract_no")).alias("reason"),
+            )
+        )
+
+    raw = _with_raw(instructions_text, ["installment_no", "amount", "requested_at"])
+    requested = pl.col("requested_at").str.strip_chars()
+    with_offset = requested.str.contains(r"([+-]\d{2}:?\d{2}|Z)$")
+    instructions = raw.with_columns(
+        installment_no=pl.col("installment_no").cast(pl.Int64, strict=False),
+        amount_fen=yuan_expr_to_fen("amount"),
+        requested_at=pl.when(with_offset)
+        .then(requested.str.to_datetime(time_zone="UTC", strict=False))
+        .otherwise(
+            requested.str.replace("T", " ").str.to_datetime(
+                "%Y-%m-%d %H:%M:%S", time_zone="Asia/Shanghai", strict=False
+            ).dt.convert_time_zone("UTC")
+        )
+        .dt.cast_time_unit("us"),
+        platform_code=pl.col("platform_code").replace("", None),
+    )
+    errors.append(
+        _parse_errors(
+            "instructions.csv",
+            instructions,
+            {
+                "installment_no": (_bad("installment_no", pl.col("installment_no")), "is not a whole number"),
+                "amount": (_bad("amount", pl.col("amount_fen")), "is not an amount in yuan"),
+                "requested_at": (_bad("requested_at", pl.col("requested_at")), "is not an ISO time"),
+            },
+        )
+    )
+    instructions = instructions.select("line_no", *InstructionFrame.to_schema().columns.keys())
+    errors.append(_schema_errors("instructions.csv", instructions, InstructionFrame))
+    known = installments.select("contract_no", "installment_no")
+    orphans = instructions.drop_nulls(["contract_no", "installment_no"]).join(
+        known, on=["contract_no", "installment_no"], how="anti"
+    )
+    errors.append(
+        orphans.select(
+            pl.lit("instructions.csv").alias("file"), "line_no", pl.lit("installment_no").alias("column"),
+            pl.format("installment {} of {} does not exist", pl.col("installment_no"), pl.col("contract_no")).alias("reason"),
+        )
+    )
+    all_errors = pl.concat([e.select(list(ERROR_SCHEMA)).cast(ERROR_SCHEMA) for e in errors]).unique(
+        maintain_order=True
+    ).sort("file", "line_no", "column")
+    return Snapshot(
+        loans=loans.drop("line_no"),
+        installments=installments.drop("line_no"),
+        instructions=instructions.drop("line_no"),
+        errors=all_errors,
+    )
