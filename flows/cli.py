@@ -16,7 +16,9 @@ import typer
 from sqlalchemy import select
 
 app = typer.Typer(
-    help="Auto-debit repayment reconciliation.", no_args_is_help=True, add_completion=False,
+    help="Auto-debit repayment reconciliation.",
+    no_args_is_help=True,
+    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
@@ -100,12 +102,16 @@ def generate(
             (folder / name).write_bytes(data)
     days.expected.write_csv(out / "expected.csv")
     records = days.expected.filter(pl.col("subject") == "record").height
-    typer.echo(f"generated {len(days.files)} day(s), {days.loans.height} loans, {days.instructions.height} "
-               f"instructions, {records} records in {time.perf_counter() - clock:.1f}s → {out}")
+    typer.echo(
+        f"generated {len(days.files)} day(s), {days.loans.height} loans, {days.instructions.height} "
+        f"instructions, {records} records in {time.perf_counter() - clock:.1f}s → {out}"
+    )
 
 
 @app.command("import-expected")
-def import_expected(folder: Path = typer.Argument(..., help="folder with loans.csv, instructions.csv[, installments.csv]")) -> None:
+def import_expected(
+    folder: Path = typer.Argument(..., help="folder with loans.csv, instructions.csv[, installments.csv]"),
+) -> None:
     """Load a servicing snapshot (all or nothing; importing it again changes nothing)."""
     from flows.config import load_config
     from flows.importer import SnapshotRejected, import_snapshot
@@ -194,12 +200,20 @@ def status(contract_no: str, as_json: bool = typer.Option(False, "--json")) -> N
         if loan is None:
             typer.echo(f"no contract {contract_no}", err=True)
             raise typer.Exit(2)
-        installments = conn.execute(
-            select(Installment).where(Installment.contract_no == contract_no).order_by(Installment.installment_no)
-        ).mappings().all()
-        trail = conn.execute(
-            select(ChannelRecord).where(ChannelRecord.contract_no == contract_no).order_by(ChannelRecord.settled_at)
-        ).mappings().all()
+        installments = (
+            conn.execute(
+                select(Installment).where(Installment.contract_no == contract_no).order_by(Installment.installment_no)
+            )
+            .mappings()
+            .all()
+        )
+        trail = (
+            conn.execute(
+                select(ChannelRecord).where(ChannelRecord.contract_no == contract_no).order_by(ChannelRecord.settled_at)
+            )
+            .mappings()
+            .all()
+        )
     engine.dispose()
     report = {
         "contract_no": contract_no,
@@ -207,15 +221,28 @@ def status(contract_no: str, as_json: bool = typer.Option(False, "--json")) -> N
         "bound": f"{loan['bound_channel']} {mask_account(loan['bound_account'])}",
         "status": loan["status"],
         "installments": [
-            {"no": i["installment_no"], "due_date": str(i["due_date"]), "status": i["status"],
-             "due_fen": sum(i[f"{p}_due_fen"] for p in ("principal", "interest", "fee", "penalty")),
-             "paid_fen": sum(i[f"{p}_paid_fen"] for p in ("principal", "interest", "fee", "penalty"))}
+            {
+                "no": i["installment_no"],
+                "due_date": str(i["due_date"]),
+                "status": i["status"],
+                "due_fen": sum(i[f"{p}_due_fen"] for p in ("principal", "interest", "fee", "penalty")),
+                "paid_fen": sum(i[f"{p}_paid_fen"] for p in ("principal", "interest", "fee", "penalty")),
+            }
             for i in installments
         ],
         "trail": [
-            {"business_date": str(r["business_date"]), "channel": r["channel"], "kind": r["record_kind"],
-             "settled_at": str(r["settled_at"]), "amount_fen": r["amount_fen"], "outcome": r["outcome"],
-             "applied_fen": r["applied_fen"], "held_fen": r["held_fen"], "file": r["source_file"], "line": r["line_no"]}
+            {
+                "business_date": str(r["business_date"]),
+                "channel": r["channel"],
+                "kind": r["record_kind"],
+                "settled_at": str(r["settled_at"]),
+                "amount_fen": r["amount_fen"],
+                "outcome": r["outcome"],
+                "applied_fen": r["applied_fen"],
+                "held_fen": r["held_fen"],
+                "file": r["source_file"],
+                "line": r["line_no"],
+            }
             for r in trail
         ],
     }
@@ -226,8 +253,10 @@ def status(contract_no: str, as_json: bool = typer.Option(False, "--json")) -> N
     for i in report["installments"]:
         typer.echo(f"  #{i['no']:<3} due {i['due_date']} {i['status']:<15} due {i['due_fen']} paid {i['paid_fen']} fen")
     for r in report["trail"]:
-        typer.echo(f"  {r['settled_at']} {r['channel']} {r['kind']} {r['amount_fen']} fen → {r['outcome']} "
-                   f"({r['file']}:{r['line']})")
+        typer.echo(
+            f"  {r['settled_at']} {r['channel']} {r['kind']} {r['amount_fen']} fen → {r['outcome']} "
+            f"({r['file']}:{r['line']})"
+        )
 
 
 def main() -> None:  # pragma: no cover

@@ -3,7 +3,8 @@
 | variable | default | meaning |
 | --- | --- | --- |
 | ``RECON_HOME`` | ``./var`` | where the embedded database, inbox, archive, quarantine and reports live |
-| ``RECON_DATABASE_URL`` | ``sqlite:///$RECON_HOME/recon.db`` | SQLAlchemy URL, e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/recon`` |
+| ``RECON_DATABASE_URL`` | ``sqlite:///$RECON_HOME/recon.db`` | SQLAlchemy URL, e.g.
+  ``postgresql+psycopg://postgres@127.0.0.1:5432/recon`` |
 | ``RECON_INBOX`` | ``$RECON_HOME/inbox`` | channel files, one folder per business date (``YYYY-MM-DD``) |
 | ``RECON_ARCHIVE`` / ``RECON_QUARANTINE`` / ``RECON_REPORTS`` | under ``$RECON_HOME`` | where files and workbooks go |
 | ``RECON_CHANNELS_FILE`` | packaged ``reconcile/channels.toml`` | channels and layouts |

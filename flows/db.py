@@ -7,7 +7,7 @@ hands back aware UTC ones on both databases (SQLite would silently drop an offse
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     create_engine,
     event,
@@ -51,6 +52,11 @@ Fen = BigInteger
 
 class Base(DeclarativeBase):
     pass
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a model (typed, for bulk statements)."""
+    return cast(Table, model.__table__)
 
 
 class Loan(Base):

@@ -20,7 +20,7 @@ from sqlalchemy import update
 
 from flows import pipeline
 from flows.config import AppConfig, load_config
-from flows.db import Run
+from flows.db import Run, table_of
 from flows.store import connect, upgrade_database
 from flows.workbook import write_workbook
 from reconcile.matching import MatchResult, match_day
@@ -56,8 +56,9 @@ def match_records(config: AppConfig, state: Any) -> MatchResult:
 
 
 @task(cache_policy=NO_CACHE)
-def write_results(config: AppConfig, day: dt.date, run_id: str, outcomes: pl.DataFrame, ledger: pl.DataFrame,
-                  parsed: list[Any]) -> dict[str, int]:
+def write_results(
+    config: AppConfig, day: dt.date, run_id: str, outcomes: pl.DataFrame, ledger: pl.DataFrame, parsed: list[Any]
+) -> dict[str, int]:
     engine = connect(config.database_url)
     try:
         return pipeline.write_day(engine, day, run_id, outcomes, ledger, parsed, dt.datetime.now(dt.UTC))
@@ -93,10 +94,17 @@ def reconcile_business_date(business_date: dt.date | None = None, workbook: bool
     upgrade_database(config.database_url)
     engine = connect(config.database_url)
     with engine.begin() as conn:
-        conn.execute(Run.__table__.insert().values(
-            run_id=run_id, business_date=day, started_at=started, status="RUNNING",
-            parameters={"business_date": day.isoformat(), "workbook": workbook},
-        ))
+        conn.execute(
+            table_of(Run)
+            .insert()
+            .values(
+                run_id=run_id,
+                business_date=day,
+                started_at=started,
+                status="RUNNING",
+                parameters={"business_date": day.isoformat(), "workbook": workbook},
+            )
+        )
 
     clock = time.perf_counter()
     files = discover_files(config, day)
@@ -122,8 +130,15 @@ def reconcile_business_date(business_date: dt.date | None = None, workbook: bool
         "run_id": run_id,
         "status": "SUCCEEDED",
         "files": [
-            {"name": p.source_file, "layout": p.layout, "channel": p.channel, "sha256": p.sha256, "rows": p.rows,
-             "status": "REJECTED" if p.rejected_reason else "ACCEPTED", "reason": p.rejected_reason}
+            {
+                "name": p.source_file,
+                "layout": p.layout,
+                "channel": p.channel,
+                "sha256": p.sha256,
+                "rows": p.rows,
+                "status": "REJECTED" if p.rejected_reason else "ACCEPTED",
+                "reason": p.rejected_reason,
+            }
             for p in parsed
         ],
         "records": int(outcomes.filter(pl.col("subject") == "record").height),
@@ -147,7 +162,9 @@ def reconcile_business_date(business_date: dt.date | None = None, workbook: bool
     summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     with engine.begin() as conn:
         conn.execute(
-            update(Run).where(Run.run_id == run_id).values(
+            update(Run)
+            .where(Run.run_id == run_id)
+            .values(
                 status="SUCCEEDED", finished_at=dt.datetime.now(dt.UTC), summary=summary, timings=summary["timings_s"]
             )
         )

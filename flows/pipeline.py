@@ -25,12 +25,13 @@ from flows.db import (
     LedgerEntry,
     Loan,
     SourceFile,
+    table_of,
 )
 from flows.store import insert_frame, read_frame
 from reconcile.codes import Outcome
 from reconcile.explain import explain
 from reconcile.ingest import ParsedFile, empty_invalid, empty_records, parse_channel_file
-from reconcile.matching import OUTCOME_COLUMNS, PARTS, MatchInput, MatchResult, match_day
+from reconcile.matching import OUTCOME_COLUMNS, PARTS, MatchInput, MatchResult
 from reconcile.settings import BUSINESS_TZ, Settings, business_date_bounds_utc
 
 UTC_US = pl.Datetime("us", "UTC")
@@ -66,14 +67,24 @@ def parse(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list
     for found in files:
         if found.channel is None:
             parsed.append(
-                ParsedFile(found.name, found.sha256, "unknown", "unknown", None, 0, empty_records(), empty_invalid(),
-                           rejected_reason="no configured channel claims this file name")
+                ParsedFile(
+                    found.name,
+                    found.sha256,
+                    "unknown",
+                    "unknown",
+                    None,
+                    0,
+                    empty_records(),
+                    empty_invalid(),
+                    rejected_reason="no configured channel claims this file name",
+                )
             )
             continue
         channel = settings.channels[found.channel]
         parsed.append(
-            parse_channel_file(found.name, found.path.read_bytes(), found.sha256, channel,
-                               settings.layouts[channel.layout], day)
+            parse_channel_file(
+                found.name, found.path.read_bytes(), found.sha256, channel, settings.layouts[channel.layout], day
+            )
         )
     return parsed
 
@@ -106,33 +117,61 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
     with engine.connect() as conn:
         instructions = read_frame(
             conn,
-            select(*[DebitInstruction.__table__.c[c] for c in INSTRUCTION_SCHEMA]).where(
+            select(*[table_of(DebitInstruction).c[c] for c in INSTRUCTION_SCHEMA]).where(
                 DebitInstruction.requested_at >= window_start, DebitInstruction.requested_at < end
             ),
             INSTRUCTION_SCHEMA,
         )
         memo_contracts = records.select(pl.col("memo").str.extract(r"([A-Za-z0-9_-]+)", 1)).to_series().drop_nulls()
         contracts = sorted(set(instructions["contract_no"].to_list()) | set(memo_contracts.to_list()))
-        loans = _select_in(conn, Loan, "contract_no", contracts,
-                           {"contract_no": pl.String, "bound_channel": pl.String, "bound_account": pl.String,
-                            "grace_days": pl.Int64})
+        loans = _select_in(
+            conn,
+            Loan,
+            "contract_no",
+            contracts,
+            {"contract_no": pl.String, "bound_channel": pl.String, "bound_account": pl.String, "grace_days": pl.Int64},
+        )
         installments = _select_in(
-            conn, Installment, "contract_no", contracts,
+            conn,
+            Installment,
+            "contract_no",
+            contracts,
             {k: v for k, v in INSTALLMENT_STATE_SCHEMA.items() if k != "grace_days"},
         ).join(loans.select("contract_no", "grace_days"), on="contract_no", how="left")
-        paid = _select_in(
-            conn, LedgerEntry, "contract_no", contracts,
-            {"contract_no": pl.String, "installment_no": pl.Int64, "business_date": pl.Date,
-             **{f"{p}_fen": pl.Int64 for p in PARTS}},
-        ).filter(pl.col("business_date") < day).group_by("contract_no", "installment_no").agg(
-            [pl.col(f"{p}_fen").sum().alias(f"{p}_paid_fen") for p in PARTS]
+        paid = (
+            _select_in(
+                conn,
+                LedgerEntry,
+                "contract_no",
+                contracts,
+                {
+                    "contract_no": pl.String,
+                    "installment_no": pl.Int64,
+                    "business_date": pl.Date,
+                    **{f"{p}_fen": pl.Int64 for p in PARTS},
+                },
+            )
+            .filter(pl.col("business_date") < day)
+            .group_by("contract_no", "installment_no")
+            .agg([pl.col(f"{p}_fen").sum().alias(f"{p}_paid_fen") for p in PARTS])
         )
         refund_refs = records.filter(pl.col("record_kind") == "refund")["reference"].drop_nulls().unique().to_list()
         prior = _select_in(
-            conn, LedgerEntry, "reference", refund_refs,
-            {"channel": pl.String, "channel_txn_id": pl.String, "kind": pl.String, "reference": pl.String,
-             "contract_no": pl.String, "installment_no": pl.Int64, "business_date": pl.Date,
-             **{f"{p}_fen": pl.Int64 for p in PARTS}, "held_fen": pl.Int64},
+            conn,
+            LedgerEntry,
+            "reference",
+            refund_refs,
+            {
+                "channel": pl.String,
+                "channel_txn_id": pl.String,
+                "kind": pl.String,
+                "reference": pl.String,
+                "contract_no": pl.String,
+                "installment_no": pl.Int64,
+                "business_date": pl.Date,
+                **{f"{p}_fen": pl.Int64 for p in PARTS},
+                "held_fen": pl.Int64,
+            },
         ).filter((pl.col("kind") == "payment") & (pl.col("business_date") < day))
     installments = installments.join(paid, on=["contract_no", "installment_no"], how="left").with_columns(
         [pl.col(f"{p}_paid_fen").fill_null(0) for p in PARTS]
@@ -167,19 +206,47 @@ def file_outcomes(parsed: list[ParsedFile], day: dt.date, settings: Settings) ->
     arrived = {p.channel for p in parsed}
     for item in parsed:
         if item.rejected_reason is not None:
-            rows.append({"subject": "file", "subject_key": f"file|{item.source_file}", "outcome": Outcome.FILE_REJECTED.value,
-                         "channel": item.channel, "source_file": item.source_file, "message": item.rejected_reason})
+            rows.append(
+                {
+                    "subject": "file",
+                    "subject_key": f"file|{item.source_file}",
+                    "outcome": Outcome.FILE_REJECTED.value,
+                    "channel": item.channel,
+                    "source_file": item.source_file,
+                    "message": item.rejected_reason,
+                }
+            )
     for channel in settings.channels.values():
         if channel.expected_daily and channel.channel_id not in arrived:
-            rows.append({"subject": "channel", "subject_key": f"channel|{channel.channel_id}|{day.isoformat()}",
-                         "outcome": Outcome.MISSING_FILE.value, "channel": channel.channel_id})
-    files = pl.DataFrame(rows, schema={"subject": pl.String, "subject_key": pl.String, "outcome": pl.String,
-                                       "channel": pl.String, "source_file": pl.String, "message": pl.String})
+            rows.append(
+                {
+                    "subject": "channel",
+                    "subject_key": f"channel|{channel.channel_id}|{day.isoformat()}",
+                    "outcome": Outcome.MISSING_FILE.value,
+                    "channel": channel.channel_id,
+                }
+            )
+    files = pl.DataFrame(
+        rows,
+        schema={
+            "subject": pl.String,
+            "subject_key": pl.String,
+            "outcome": pl.String,
+            "channel": pl.String,
+            "source_file": pl.String,
+            "message": pl.String,
+        },
+    )
     invalid = pl.concat([p.invalid for p in parsed] or [empty_invalid()]).select(
         pl.lit("record").alias("subject"),
         pl.format("{}|line|{}|{}", pl.col("channel"), pl.col("source_file"), pl.col("line_no")).alias("subject_key"),
         pl.lit(Outcome.INVALID_RECORD.value).alias("outcome"),
-        "channel", "source_file", "line_no", "raw_line", "reference", "message",
+        "channel",
+        "source_file",
+        "line_no",
+        "raw_line",
+        "reference",
+        "message",
     )
     combined = pl.concat([files, invalid], how="diagonal_relaxed")
     extra = {name: dtype for name, dtype in OUTCOME_COLUMNS.items() if name not in combined.columns}
@@ -196,8 +263,15 @@ def all_outcomes(result: MatchResult, parsed: list[ParsedFile], day: dt.date, se
     return explain(combined.sort("subject", "subject_key"))
 
 
-def write_day(engine: Engine, day: dt.date, run_id: str, outcomes: pl.DataFrame, ledger: pl.DataFrame,
-              parsed: list[ParsedFile], now: dt.datetime) -> dict[str, Any]:
+def write_day(
+    engine: Engine,
+    day: dt.date,
+    run_id: str,
+    outcomes: pl.DataFrame,
+    ledger: pl.DataFrame,
+    parsed: list[ParsedFile],
+    now: dt.datetime,
+) -> dict[str, Any]:
     """Replace the date's records and ledger, derive installment and loan state, keep exceptions.
 
     One transaction: the date is either as before or as after.
@@ -215,19 +289,35 @@ def write_day(engine: Engine, day: dt.date, run_id: str, outcomes: pl.DataFrame,
             pl.col("subject_key").alias("record_key"),
             pl.col("source_file"),
             pl.col("line_no"),
-            "channel", "record_kind", "status", "channel_txn_id", "reference", "instruction_id", "contract_no",
-            "installment_no", "amount_fen", "settled_at", "account_shown", "failure_reason", "failure_code",
-            "failure_text", "match_pass", "outcome", "flags", "applied_fen", "held_fen",
+            "channel",
+            "record_kind",
+            "status",
+            "channel_txn_id",
+            "reference",
+            "instruction_id",
+            "contract_no",
+            "installment_no",
+            "amount_fen",
+            "settled_at",
+            "account_shown",
+            "failure_reason",
+            "failure_code",
+            "failure_text",
+            "match_pass",
+            "outcome",
+            "flags",
+            "applied_fen",
+            "held_fen",
             pl.col("raw_line").fill_null(""),
         )
         shas = {p.source_file: p.sha256 for p in parsed}
         records = records.with_columns(
             file_sha256=pl.col("source_file").replace_strict(shas, default=""),
         )
-        insert_frame(conn, ChannelRecord.__table__, records)  # type: ignore[arg-type]
+        insert_frame(conn, table_of(ChannelRecord), records)
         insert_frame(
             conn,
-            LedgerEntry.__table__,  # type: ignore[arg-type]
+            table_of(LedgerEntry),
             ledger.with_columns(business_date=pl.lit(day), run_id=pl.lit(run_id)),
         )
         _register_files(conn, parsed, day, run_id, now)
@@ -239,15 +329,27 @@ def write_day(engine: Engine, day: dt.date, run_id: str, outcomes: pl.DataFrame,
 
 
 def _register_files(conn: Any, parsed: list[ParsedFile], day: dt.date, run_id: str, now: dt.datetime) -> None:
-    known = set(conn.execute(select(SourceFile.sha256).where(SourceFile.sha256.in_([p.sha256 for p in parsed]))).scalars())
+    known = set(
+        conn.execute(select(SourceFile.sha256).where(SourceFile.sha256.in_([p.sha256 for p in parsed]))).scalars()
+    )
     fresh = [
-        {"sha256": p.sha256, "business_date": day, "name": p.source_file, "channel": p.channel, "layout": p.layout,
-         "rows": p.rows, "status": "REJECTED" if p.rejected_reason else "ACCEPTED", "reason": p.rejected_reason,
-         "first_run_id": run_id, "registered_at": now}
-        for p in parsed if p.sha256 not in known
+        {
+            "sha256": p.sha256,
+            "business_date": day,
+            "name": p.source_file,
+            "channel": p.channel,
+            "layout": p.layout,
+            "rows": p.rows,
+            "status": "REJECTED" if p.rejected_reason else "ACCEPTED",
+            "reason": p.rejected_reason,
+            "first_run_id": run_id,
+            "registered_at": now,
+        }
+        for p in parsed
+        if p.sha256 not in known
     ]
     if fresh:
-        conn.execute(SourceFile.__table__.insert(), fresh)
+        conn.execute(table_of(SourceFile).insert(), fresh)
 
 
 def _derive_installments(conn: Any, touched: pl.DataFrame, day: dt.date) -> None:
@@ -256,27 +358,49 @@ def _derive_installments(conn: Any, touched: pl.DataFrame, day: dt.date) -> None
         _mark_overdue(conn, day)
         return
     contracts = touched["contract_no"].unique().sort().to_list()
-    dues = _select_in(conn, Installment, "contract_no", contracts,
-                      {"contract_no": pl.String, "installment_no": pl.Int64, "overdue_after": pl.Date,
-                       **{f"{p}_due_fen": pl.Int64 for p in PARTS}})
-    ledger = _select_in(conn, LedgerEntry, "contract_no", contracts,
-                        {"contract_no": pl.String, "installment_no": pl.Int64, "settled_at": UTC_US, "kind": pl.String,
-                         **{f"{p}_fen": pl.Int64 for p in PARTS}})
+    dues = _select_in(
+        conn,
+        Installment,
+        "contract_no",
+        contracts,
+        {
+            "contract_no": pl.String,
+            "installment_no": pl.Int64,
+            "overdue_after": pl.Date,
+            **{f"{p}_due_fen": pl.Int64 for p in PARTS},
+        },
+    )
+    ledger = _select_in(
+        conn,
+        LedgerEntry,
+        "contract_no",
+        contracts,
+        {
+            "contract_no": pl.String,
+            "installment_no": pl.Int64,
+            "settled_at": UTC_US,
+            "kind": pl.String,
+            **{f"{p}_fen": pl.Int64 for p in PARTS},
+        },
+    )
     paid = ledger.group_by("contract_no", "installment_no").agg(
         *[pl.col(f"{p}_fen").sum().alias(f"{p}_paid_fen") for p in PARTS],
         pl.col("settled_at").filter(pl.col("kind") == "payment").max().alias("paid_at"),
     )
-    state = touched.join(dues, on=["contract_no", "installment_no"]).join(
-        paid, on=["contract_no", "installment_no"], how="left"
-    ).with_columns([pl.col(f"{p}_paid_fen").fill_null(0) for p in PARTS])
+    state = (
+        touched.join(dues, on=["contract_no", "installment_no"])
+        .join(paid, on=["contract_no", "installment_no"], how="left")
+        .with_columns([pl.col(f"{p}_paid_fen").fill_null(0) for p in PARTS])
+    )
     state = state.with_columns(status=installment_status_expr(day))
     rows = state.select(
-        pl.col("contract_no").alias("b_contract"), pl.col("installment_no").alias("b_no"),
+        pl.col("contract_no").alias("b_contract"),
+        pl.col("installment_no").alias("b_no"),
         *[pl.col(f"{p}_paid_fen") for p in PARTS],
         pl.col("status"),
         pl.when(pl.col("status").is_in(["PAID", "PAID_LATE"])).then(pl.col("paid_at")).otherwise(None).alias("paid_at"),
     ).to_dicts()
-    table = Installment.__table__
+    table = table_of(Installment)
     statement = (
         update(table)
         .where(and_(table.c.contract_no == bindparam("b_contract"), table.c.installment_no == bindparam("b_no")))
@@ -319,13 +443,19 @@ def _derive_loans(conn: Any, contracts: pl.DataFrame) -> None:
     statuses = _select_in(conn, Installment, "contract_no", values, {"contract_no": pl.String, "status": pl.String})
     held = _select_in(conn, LedgerEntry, "contract_no", values, {"contract_no": pl.String, "held_fen": pl.Int64})
     held_by_loan = held.group_by("contract_no").agg(pl.col("held_fen").sum())
-    loans = statuses.group_by("contract_no").agg(
-        pl.col("status").is_in(["PAID", "PAID_LATE"]).all().alias("settled")
-    ).join(held_by_loan, on="contract_no", how="left").with_columns(
-        status=pl.when(pl.col("settled") & (pl.col("held_fen").fill_null(0) > 0)).then(pl.lit("OVERPAID"))
-        .when(pl.col("settled")).then(pl.lit("SETTLED")).otherwise(pl.lit("ACTIVE"))
+    loans = (
+        statuses.group_by("contract_no")
+        .agg(pl.col("status").is_in(["PAID", "PAID_LATE"]).all().alias("settled"))
+        .join(held_by_loan, on="contract_no", how="left")
+        .with_columns(
+            status=pl.when(pl.col("settled") & (pl.col("held_fen").fill_null(0) > 0))
+            .then(pl.lit("OVERPAID"))
+            .when(pl.col("settled"))
+            .then(pl.lit("SETTLED"))
+            .otherwise(pl.lit("ACTIVE"))
+        )
     )
-    table = Loan.__table__
+    table = table_of(Loan)
     statement = update(table).where(table.c.contract_no == bindparam("b_contract")).values(status=bindparam("status"))
     rows = loans.select(pl.col("contract_no").alias("b_contract"), "status").to_dicts()
     for start in range(0, len(rows), 20_000):
@@ -333,19 +463,38 @@ def _derive_loans(conn: Any, contracts: pl.DataFrame) -> None:
 
 
 EXCEPTION_COLUMNS = [
-    "exception_key", "business_date", "outcome", "severity", "subject", "channel", "contract_no", "installment_no",
-    "instruction_id", "channel_txn_id", "amount_fen", "held_fen", "flags", "explanation_zh", "explanation_en",
-    "suggested_action", "source_file", "line_no",
+    "exception_key",
+    "business_date",
+    "outcome",
+    "severity",
+    "subject",
+    "channel",
+    "contract_no",
+    "installment_no",
+    "instruction_id",
+    "channel_txn_id",
+    "amount_fen",
+    "held_fen",
+    "flags",
+    "explanation_zh",
+    "explanation_en",
+    "suggested_action",
+    "source_file",
+    "line_no",
 ]
 
 
 def _keep_exceptions(conn: Any, outcomes: pl.DataFrame, day: dt.date, run_id: str, now: dt.datetime) -> dict[str, int]:
     """Upsert the date's exceptions by stable key; those no longer found resolve themselves."""
-    found = outcomes.filter(pl.col("is_exception")).with_columns(
-        exception_key=pl.format("{}|{}", pl.col("outcome"), pl.col("subject_key")),
-        business_date=pl.lit(day),
-        instruction_id=pl.coalesce(pl.col("instruction_id"), pl.col("reference")),
-    ).select(EXCEPTION_COLUMNS)
+    found = (
+        outcomes.filter(pl.col("is_exception"))
+        .with_columns(
+            exception_key=pl.format("{}|{}", pl.col("outcome"), pl.col("subject_key")),
+            business_date=pl.lit(day),
+            instruction_id=pl.coalesce(pl.col("instruction_id"), pl.col("reference")),
+        )
+        .select(EXCEPTION_COLUMNS)
+    )
     existing = read_frame(
         conn,
         select(ExceptionItem.exception_key, ExceptionItem.status).where(ExceptionItem.business_date == day),
@@ -356,25 +505,39 @@ def _keep_exceptions(conn: Any, outcomes: pl.DataFrame, day: dt.date, run_id: st
     gone = existing.join(found, on="exception_key", how="anti").filter(pl.col("status") == "OPEN")
     insert_frame(
         conn,
-        ExceptionItem.__table__,  # type: ignore[arg-type]
+        table_of(ExceptionItem),
         new.with_columns(
-            status=pl.lit("OPEN"), occurrences=pl.lit(1), first_seen_run=pl.lit(run_id), last_seen_run=pl.lit(run_id),
-            first_seen_at=pl.lit(now).cast(UTC_US), last_seen_at=pl.lit(now).cast(UTC_US),
+            status=pl.lit("OPEN"),
+            occurrences=pl.lit(1),
+            first_seen_run=pl.lit(run_id),
+            last_seen_run=pl.lit(run_id),
+            first_seen_at=pl.lit(now).cast(UTC_US),
+            last_seen_at=pl.lit(now).cast(UTC_US),
         ),
     )
-    table = ExceptionItem.__table__
+    table = table_of(ExceptionItem)
     if again.height:
-        statement = update(table).where(table.c.exception_key == bindparam("b_key")).values(
-            occurrences=table.c.occurrences + 1, last_seen_run=run_id, last_seen_at=now,
-            explanation_zh=bindparam("explanation_zh"), explanation_en=bindparam("explanation_en"),
+        statement = (
+            update(table)
+            .where(table.c.exception_key == bindparam("b_key"))
+            .values(
+                occurrences=table.c.occurrences + 1,
+                last_seen_run=run_id,
+                last_seen_at=now,
+                explanation_zh=bindparam("explanation_zh"),
+                explanation_en=bindparam("explanation_en"),
+            )
         )
         rows = again.select(pl.col("exception_key").alias("b_key"), "explanation_zh", "explanation_en").to_dicts()
         for start in range(0, len(rows), 20_000):
             conn.execute(statement, rows[start : start + 20_000])
     if gone.height:
         conn.execute(
-            update(table).where(table.c.exception_key.in_(gone["exception_key"].to_list())).values(
-                status="RESOLVED", resolution_code="AUTO",
+            update(table)
+            .where(table.c.exception_key.in_(gone["exception_key"].to_list()))
+            .values(
+                status="RESOLVED",
+                resolution_code="AUTO",
                 resolution_note=f"no longer found when run {run_id} reconciled the date again",
             )
         )
@@ -392,8 +555,9 @@ def open_exception_count(engine: Engine) -> int:
         return int(conn.execute(select(func.count()).where(ExceptionItem.status == "OPEN")).scalar_one())
 
 
-def file_away(files: list[DiscoveredFile], parsed: list[ParsedFile], archive: Path, quarantine: Path,
-              day: dt.date) -> None:
+def file_away(
+    files: list[DiscoveredFile], parsed: list[ParsedFile], archive: Path, quarantine: Path, day: dt.date
+) -> None:
     """Copy accepted files to the archive, rejected ones to quarantine with a reason beside them.
 
     The inbox is never touched: files are copied, and a copy never overwrites a different version.

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Select, Table, insert
+from sqlalchemy import Connection, Engine, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from flows.db import make_engine
@@ -36,7 +36,7 @@ def connect(url: str) -> Engine:
     return make_engine(url)
 
 
-def read_frame(conn: Connection, statement: Select[Any], schema: dict[str, Any]) -> pl.DataFrame:
+def read_frame(conn: Connection, statement: Any, schema: dict[str, Any]) -> pl.DataFrame:
     """Run a select and return a frame with exactly ``schema`` (even when no row comes back)."""
     result = conn.execute(statement)
     rows = result.all()
@@ -62,7 +62,9 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     return len(rows)
 
 
-def upsert_frame(conn: Connection, table: Table, frame: pl.DataFrame, keys: Sequence[str], update: Sequence[str]) -> int:
+def upsert_frame(
+    conn: Connection, table: Table, frame: pl.DataFrame, keys: Sequence[str], update: Sequence[str]
+) -> int:
     """Insert rows, or update ``update`` columns of rows whose ``keys`` already exist."""
     if frame.height == 0:
         return 0

@@ -22,11 +22,42 @@ from reconcile.money import fen_to_yuan_text
 
 RESOLUTIONS = ("REFUNDED", "APPLIED_MANUALLY", "CHANNEL_CORRECTED", "WRITTEN_OFF", "NO_ACTION", "OTHER")
 HEADERS = {
-    "zh": ["异常键", "严重度", "渠道", "合同号", "期次", "指令号", "渠道流水号", "金额(元)", "挂账(元)", "账户(脱敏)",
-           "说明", "建议操作", "文件", "行号", "处理结果", "处理说明"],
-    "en": ["exception key", "severity", "channel", "contract", "installment", "instruction", "channel txn",
-           "amount (yuan)", "held (yuan)", "account (masked)", "explanation", "suggested action", "file", "line",
-           "resolution", "resolution note"],
+    "zh": [
+        "异常键",
+        "严重度",
+        "渠道",
+        "合同号",
+        "期次",
+        "指令号",
+        "渠道流水号",
+        "金额(元)",
+        "挂账(元)",
+        "账户(脱敏)",
+        "说明",
+        "建议操作",
+        "文件",
+        "行号",
+        "处理结果",
+        "处理说明",
+    ],
+    "en": [
+        "exception key",
+        "severity",
+        "channel",
+        "contract",
+        "installment",
+        "instruction",
+        "channel txn",
+        "amount (yuan)",
+        "held (yuan)",
+        "account (masked)",
+        "explanation",
+        "suggested action",
+        "file",
+        "line",
+        "resolution",
+        "resolution note",
+    ],
 }
 _RISKY_START = ("=", "+", "-", "@", "\t", "\r")
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -82,14 +113,20 @@ def _summary_sheet(book: Workbook, summary: dict[str, Any], language: str) -> No
         "unapplied": ("冲回入账(元)", "unapplied (yuan)"),
         "released": ("释放挂账(元)", "released (yuan)"),
     }
-    for key, value in (("业务日期" if zh else "business date", summary["business_date"]),
-                       ("运行号" if zh else "run id", summary["run_id"]),
-                       ("记录数" if zh else "records", summary["records"])):
+    for key, value in (
+        ("业务日期" if zh else "business date", summary["business_date"]),
+        ("运行号" if zh else "run id", summary["run_id"]),
+        ("记录数" if zh else "records", summary["records"]),
+    ):
         sheet.append([_cell(sheet, key), _cell(sheet, str(value))])
     for key, (label_zh, label_en) in labels.items():
         sheet.append([_cell(sheet, label_zh if zh else label_en), _cell(sheet, _yuan(summary["fen"][key]))])
-    sheet.append([_cell(sheet, "轧平" if zh else "balanced"), _cell(sheet, "是" if summary["balanced"] and zh
-                                                                 else ("否" if zh else str(summary["balanced"])))])
+    sheet.append(
+        [
+            _cell(sheet, "轧平" if zh else "balanced"),
+            _cell(sheet, "是" if summary["balanced"] and zh else ("否" if zh else str(summary["balanced"]))),
+        ]
+    )
     sheet.append([])
     sheet.append([_cell(sheet, "结果" if zh else "outcome", True), _cell(sheet, "笔数" if zh else "count", True)])
     for code, count in summary["outcomes"].items():
@@ -108,12 +145,22 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
     records = rows.sort("exception_key").to_dicts()
     values = [
         [
-            r["exception_key"], r["severity"], r["channel"] or "", r["contract_no"] or "",
-            r["installment_no"] if r["installment_no"] is not None else "", r["instruction_id"] or "",
-            r["channel_txn_id"] or "", _yuan(r["amount_fen"]), _yuan(r["held_fen"]),
+            r["exception_key"],
+            r["severity"],
+            r["channel"] or "",
+            r["contract_no"] or "",
+            r["installment_no"] if r["installment_no"] is not None else "",
+            r["instruction_id"] or "",
+            r["channel_txn_id"] or "",
+            _yuan(r["amount_fen"]),
+            _yuan(r["held_fen"]),
             mask_account(r["account_shown"]) if r.get("account_shown") else "",
-            r["explanation_zh"] if zh else r["explanation_en"], r["suggested_action"], r["source_file"] or "",
-            r["line_no"] if r["line_no"] is not None else "", "", "",
+            r["explanation_zh"] if zh else r["explanation_en"],
+            r["suggested_action"],
+            r["source_file"] or "",
+            r["line_no"] if r["line_no"] is not None else "",
+            "",
+            "",
         ]
         for r in records
     ]

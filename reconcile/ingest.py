@@ -33,7 +33,7 @@ CANONICAL_TEXT_FIELDS = (
     "failure_text",
     "refund_request_no",
 )
-_CELL_PADDING = " \t\u3000\ufeff\""
+_CELL_PADDING = ' \t\u3000\ufeff"'
 _E_NOTATION = r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$"
 
 
@@ -196,8 +196,7 @@ def _parse(
     file_date = _stated_business_date(layout, preamble, summary)
     if file_date is not None and file_date != business_date:
         raise FileRejected(
-            f"the file is for business date {file_date.isoformat()}, "
-            f"but it was filed under {business_date.isoformat()}"
+            f"the file is for business date {file_date.isoformat()}, but it was filed under {business_date.isoformat()}"
         )
 
     raw = pl.DataFrame(
@@ -210,13 +209,11 @@ def _parse(
     width_ok = cells["_cells"].list.len() == len(columns)
     wrong_width = cells.filter(~width_ok)
     cells = cells.filter(width_ok)
-    table = cells.with_columns(
-        pl.col("_cells").list.to_struct(fields=[f"c{i}" for i in range(len(columns))])
-    ).unnest("_cells")
-    table = table.rename({f"c{i}": column for i, column in enumerate(columns)})
-    table = table.with_columns(
-        [pl.col(column).str.strip_chars(_CELL_PADDING).replace("", None) for column in columns]
+    table = cells.with_columns(pl.col("_cells").list.to_struct(fields=[f"c{i}" for i in range(len(columns))])).unnest(
+        "_cells"
     )
+    table = table.rename({f"c{i}": column for i, column in enumerate(columns)})
+    table = table.with_columns([pl.col(column).str.strip_chars(_CELL_PADDING).replace("", None) for column in columns])
 
     canonical = _canonical(table, layout, channel.channel_id, name, sha256)
     totals = _control_totals(layout, footer, summary, canonical)
@@ -272,9 +269,7 @@ def _find_columns(
     raise FileRejected(f"no header row with the columns {', '.join(wanted)}: is this the right layout?")
 
 
-def _stated_business_date(
-    layout: dict[str, Any], preamble: list[str], summary: list[str] | None
-) -> dt.date | None:
+def _stated_business_date(layout: dict[str, Any], preamble: list[str], summary: list[str] | None) -> dt.date | None:
     spec = layout.get("business_date")
     if not spec:
         return None
@@ -313,21 +308,24 @@ def _canonical(table: pl.DataFrame, layout: dict[str, Any], channel: str, name: 
             if spec.get("absolute"):
                 parsed = parsed.abs()
             errors.append(
-                pl.when(source.is_not_null() & parsed.is_null())
-                .then(pl.format("{}: {} is not an amount in yuan", pl.lit(target), source))
+                pl.when(source.is_not_null() & parsed.is_null()).then(
+                    pl.format("{}: {} is not an amount in yuan", pl.lit(target), source)
+                )
             )
         elif "datetime" in spec:
             parsed = source.str.to_datetime(spec["datetime"], time_zone="Asia/Shanghai", strict=False)
             parsed = parsed.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
             errors.append(
-                pl.when(source.is_not_null() & parsed.is_null())
-                .then(pl.format("{}: {} is not a time of the form {}", pl.lit(target), source, pl.lit(spec["datetime"])))
+                pl.when(source.is_not_null() & parsed.is_null()).then(
+                    pl.format("{}: {} is not a time of the form {}", pl.lit(target), source, pl.lit(spec["datetime"]))
+                )
             )
         elif "map" in spec:
             parsed = source.replace_strict(spec["map"], default=None, return_dtype=pl.String)
             errors.append(
-                pl.when(source.is_not_null() & parsed.is_null())
-                .then(pl.format("{}: unknown value {}", pl.lit(target), source))
+                pl.when(source.is_not_null() & parsed.is_null()).then(
+                    pl.format("{}: unknown value {}", pl.lit(target), source)
+                )
             )
         else:
             parsed = source
@@ -341,7 +339,8 @@ def _canonical(table: pl.DataFrame, layout: dict[str, Any], channel: str, name: 
         "raw_line",
         pl.lit(channel).alias("channel"),
         *exprs,
-        pl.concat_str(errors, separator="; ", ignore_nulls=True).alias("_parse_error") if errors
+        pl.concat_str(errors, separator="; ", ignore_nulls=True).alias("_parse_error")
+        if errors
         else pl.lit(None, pl.String).alias("_parse_error"),
     )
     for column in CANONICAL_TEXT_FIELDS:
@@ -350,7 +349,9 @@ def _canonical(table: pl.DataFrame, layout: dict[str, Any], channel: str, name: 
     frame = frame.with_columns(_parse_error=pl.col("_parse_error").replace("", None))
     frame = frame.with_columns(failure_reason=_failure_reason_expr(layout))
     schema = empty_records().schema
-    missing_fields = [name for name in ("record_kind", "status", "amount_fen", "settled_at") if name not in frame.columns]
+    missing_fields = [
+        name for name in ("record_kind", "status", "amount_fen", "settled_at") if name not in frame.columns
+    ]
     if missing_fields:
         raise FileRejected(f"the layout maps no column to {', '.join(missing_fields)}")
     return frame.select([*[pl.col(name).cast(dtype) for name, dtype in schema.items()], pl.col("_parse_error")])
@@ -362,9 +363,11 @@ def _failure_reason_expr(layout: dict[str, Any]) -> pl.Expr:
     by_code = pl.col("failure_code").replace_strict(codes, default=None, return_dtype=pl.String)
     by_words: pl.Expr = pl.lit(None, pl.String)
     for words, reason in reversed(FAILURE_WORDS):
-        by_words = pl.when(pl.col("failure_text").str.contains(words, literal=True)).then(
-            pl.lit(reason.value)
-        ).otherwise(by_words)
+        by_words = (
+            pl.when(pl.col("failure_text").str.contains(words, literal=True))
+            .then(pl.lit(reason.value))
+            .otherwise(by_words)
+        )
     mapped = by_code.fill_null(by_words).fill_null(pl.lit(FailureReason.OTHER.value))
     return pl.when(pl.col("status") == "FAILED").then(mapped).otherwise(None)
 

@@ -176,17 +176,19 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
         & (pl.col("requested_at") <= pl.col("settled_at"))
         & (pl.col("requested_at") >= pl.col("settled_at") - window)
     ).with_columns(
-        score=pl.lit(50)
-        + pl.when(pl.col("account_shown").is_not_null()).then(30).otherwise(0)
-        + pl.lit(20),
+        score=pl.lit(50) + pl.when(pl.col("account_shown").is_not_null()).then(30).otherwise(0) + pl.lit(20),
         candidates=pl.len().over("record_key"),
     )
-    placed = candidates.sort("record_key", "instruction_id").group_by("record_key", maintain_order=True).agg(
-        pl.col("instruction_id").first(),
-        pl.col("contract_no").first(),
-        pl.col("installment_no").first(),
-        pl.col("score").first(),
-        pl.col("candidates").first(),
+    placed = (
+        candidates.sort("record_key", "instruction_id")
+        .group_by("record_key", maintain_order=True)
+        .agg(
+            pl.col("instruction_id").first(),
+            pl.col("contract_no").first(),
+            pl.col("installment_no").first(),
+            pl.col("score").first(),
+            pl.col("candidates").first(),
+        )
     )
     ambiguous = pl.col("candidates") > 1
     return _placed(
@@ -257,9 +259,13 @@ def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order:
     )
     owed_total = pl.sum_horizontal([pl.col(f"{p}_owed_fen") for p in PARTS]).clip(lower_bound=0)
     group = ["contract_no", "installment_no"]
-    frame = sorted_payments.with_columns(owed_total_fen=owed_total).with_columns(
-        cum_after=pl.col("amount_fen").cum_sum().over(group),
-    ).with_columns(cum_before=pl.col("cum_after") - pl.col("amount_fen"))
+    frame = (
+        sorted_payments.with_columns(owed_total_fen=owed_total)
+        .with_columns(
+            cum_after=pl.col("amount_fen").cum_sum().over(group),
+        )
+        .with_columns(cum_before=pl.col("cum_after") - pl.col("amount_fen"))
+    )
     frame = frame.with_columns(
         applied_after=pl.min_horizontal("owed_total_fen", "cum_after"),
         applied_before=pl.min_horizontal("owed_total_fen", "cum_before"),
@@ -362,12 +368,11 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
         Outcome.AMOUNT_MISMATCH: pl.col("instr_amount_fen").is_not_null()
         & (pl.col("amount_fen") != pl.col("instr_amount_fen")),
         Outcome.STATUS_MISMATCH: pl.col("platform_status").is_not_null()
-        & ((success & (pl.col("platform_status") != "success"))
-           | (~success & (pl.col("platform_status") == "success"))),
+        & (
+            (success & (pl.col("platform_status") != "success")) | (~success & (pl.col("platform_status") == "success"))
+        ),
         Outcome.OVERPAYMENT: success & (pl.col("applied_fen") > 0) & (pl.col("held_fen") > 0),
-        Outcome.PARTIAL_PAYMENT: success
-        & (pl.col("applied_fen") > 0)
-        & ~pl.col("paid_off_by_day_end").fill_null(True),
+        Outcome.PARTIAL_PAYMENT: success & (pl.col("applied_fen") > 0) & ~pl.col("paid_off_by_day_end").fill_null(True),
         Outcome.LATE_PAYMENT: success
         & (pl.col("applied_fen") > 0)
         & (settled_day > pl.col("due_date") + pl.duration(days=pl.col("grace_days"))),
@@ -452,13 +457,17 @@ def _unanswered_instructions(
     due = data.instructions.filter(
         pl.col("requested_at").dt.convert_time_zone(SHANGHAI).dt.date() == data.business_date
     ).filter(pl.col("channel").is_in(sorted(data.answering_channels)))
-    answered = pl.concat(
-        [
-            records.select(pl.col("reference").alias("instruction_id")),
-            placements.select("instruction_id"),
-            pl.DataFrame({"instruction_id": sorted(data.invalid_references)}, schema={"instruction_id": pl.String}),
-        ]
-    ).drop_nulls().unique()
+    answered = (
+        pl.concat(
+            [
+                records.select(pl.col("reference").alias("instruction_id")),
+                placements.select("instruction_id"),
+                pl.DataFrame({"instruction_id": sorted(data.invalid_references)}, schema={"instruction_id": pl.String}),
+            ]
+        )
+        .drop_nulls()
+        .unique()
+    )
     unanswered = due.join(answered, on="instruction_id", how="anti")
     listing = [c.channel_id for c in settings.channels.values() if c.lists_failures]
     outcome = (

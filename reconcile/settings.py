@@ -55,8 +55,7 @@ class Settings:
     def __post_init__(self) -> None:
         if sorted(self.allocation_order) != sorted(DEFAULT_ALLOCATION_ORDER):
             raise ValueError(
-                f"allocation order must name each of {DEFAULT_ALLOCATION_ORDER} once, "
-                f"got {self.allocation_order}"
+                f"allocation order must name each of {DEFAULT_ALLOCATION_ORDER} once, got {self.allocation_order}"
             )
         for channel in self.channels.values():
             if channel.layout not in self.layouts:

@@ -8,6 +8,7 @@ that any error refuses the whole snapshot (nothing is half-imported).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandera.polars as pa
 import polars as pl
@@ -17,15 +18,38 @@ from reconcile.schedule import build_installments
 from schemas.frames import InstallmentFrame, InstructionFrame, LoanFrame
 
 LOAN_COLUMNS = [
-    "contract_no", "borrower_name", "id_number", "phone", "principal", "annual_rate", "term_months",
-    "repayment_method", "start_date", "grace_days", "bound_channel", "bound_account",
+    "contract_no",
+    "borrower_name",
+    "id_number",
+    "phone",
+    "principal",
+    "annual_rate",
+    "term_months",
+    "repayment_method",
+    "start_date",
+    "grace_days",
+    "bound_channel",
+    "bound_account",
 ]
 INSTALLMENT_COLUMNS = [
-    "contract_no", "installment_no", "due_date", "principal_due", "interest_due", "fee_due", "penalty_due",
+    "contract_no",
+    "installment_no",
+    "due_date",
+    "principal_due",
+    "interest_due",
+    "fee_due",
+    "penalty_due",
 ]
 INSTRUCTION_COLUMNS = [
-    "instruction_id", "contract_no", "installment_no", "channel", "account", "amount", "requested_at",
-    "platform_status", "platform_code",
+    "instruction_id",
+    "contract_no",
+    "installment_no",
+    "channel",
+    "account",
+    "amount",
+    "requested_at",
+    "platform_status",
+    "platform_code",
 ]
 
 
@@ -37,13 +61,16 @@ class Snapshot:
     errors: pl.DataFrame  # file, line_no, column, reason
 
 
-ERROR_SCHEMA = {"file": pl.String, "line_no": pl.Int64, "column": pl.String, "reason": pl.String}
+ERROR_SCHEMA: dict[str, Any] = {"file": pl.String, "line_no": pl.Int64, "column": pl.String, "reason": pl.String}
 
 
 def _missing_columns(name: str, frame: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
     missing = [column for column in wanted if column not in frame.columns]
     return pl.DataFrame(
-        [{"file": name, "line_no": 1, "column": column, "reason": "column missing from the header"} for column in missing],
+        [
+            {"file": name, "line_no": 1, "column": column, "reason": "column missing from the header"}
+            for column in missing
+        ],
         schema=ERROR_SCHEMA,
     )
 
@@ -85,8 +112,9 @@ def _bad(column: str, parsed: pl.Expr) -> pl.Expr:
     return pl.col(f"{column}__raw").is_not_null() & parsed.is_null() | pl.col(f"{column}__raw").is_null()
 
 
-def parse_snapshot(loans_text: pl.DataFrame, installments_text: pl.DataFrame | None,
-                   instructions_text: pl.DataFrame) -> Snapshot:
+def parse_snapshot(
+    loans_text: pl.DataFrame, installments_text: pl.DataFrame | None, instructions_text: pl.DataFrame
+) -> Snapshot:
     """Typed loans, installments (built from the loans when not given) and instructions.
 
     Inputs are all-text frames with a ``line_no`` column (the header is line 1).
@@ -156,7 +184,9 @@ def parse_snapshot(loans_text: pl.DataFrame, installments_text: pl.DataFrame | N
         orphans = installments.join(loans.select("contract_no"), on="contract_no", how="anti")
         errors.append(
             orphans.select(
-                pl.lit("installments.csv").alias("file"), "line_no", pl.lit("contract_no").alias("column"),
+                pl.lit("installments.csv").alias("file"),
+                "line_no",
+                pl.lit("contract_no").alias("column"),
                 pl.format("{} is not a contract in loans.csv", pl.col("contract_no")).alias("reason"),
             )
         )
@@ -170,9 +200,9 @@ def parse_snapshot(loans_text: pl.DataFrame, installments_text: pl.DataFrame | N
         requested_at=pl.when(with_offset)
         .then(requested.str.to_datetime(time_zone="UTC", strict=False))
         .otherwise(
-            requested.str.replace("T", " ").str.to_datetime(
-                "%Y-%m-%d %H:%M:%S", time_zone="Asia/Shanghai", strict=False
-            ).dt.convert_time_zone("UTC")
+            requested.str.replace("T", " ")
+            .str.to_datetime("%Y-%m-%d %H:%M:%S", time_zone="Asia/Shanghai", strict=False)
+            .dt.convert_time_zone("UTC")
         )
         .dt.cast_time_unit("us"),
         platform_code=pl.col("platform_code").replace("", None),
@@ -196,13 +226,19 @@ def parse_snapshot(loans_text: pl.DataFrame, installments_text: pl.DataFrame | N
     )
     errors.append(
         orphans.select(
-            pl.lit("instructions.csv").alias("file"), "line_no", pl.lit("installment_no").alias("column"),
-            pl.format("installment {} of {} does not exist", pl.col("installment_no"), pl.col("contract_no")).alias("reason"),
+            pl.lit("instructions.csv").alias("file"),
+            "line_no",
+            pl.lit("installment_no").alias("column"),
+            pl.format("installment {} of {} does not exist", pl.col("installment_no"), pl.col("contract_no")).alias(
+                "reason"
+            ),
         )
     )
-    all_errors = pl.concat([e.select(list(ERROR_SCHEMA)).cast(ERROR_SCHEMA) for e in errors]).unique(
-        maintain_order=True
-    ).sort("file", "line_no", "column")
+    all_errors = (
+        pl.concat([e.select(list(ERROR_SCHEMA)).cast(pl.Schema(ERROR_SCHEMA)) for e in errors])
+        .unique(maintain_order=True)
+        .sort("file", "line_no", "column")
+    )
     return Snapshot(
         loans=loans.drop("line_no"),
         installments=installments.drop("line_no"),

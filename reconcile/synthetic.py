@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -52,7 +53,13 @@ TERMS = (3, 6, 12, 24)
 METHODS = ("equal_installment", "equal_principal", "interest_first", "bullet")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
-FAILURES = (("3001", "余额不足"), ("3002", "账户冻结"), ("3004", "户名不符"), ("3006", "协议已解约"), ("", "账户状态异常"))
+FAILURES = (
+    ("3001", "余额不足"),
+    ("3002", "账户冻结"),
+    ("3004", "户名不符"),
+    ("3006", "协议已解约"),
+    ("", "账户状态异常"),
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,8 @@ def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> Synth
                 "contract_no": f"C{day:%y%m%d}{index:08d}",
                 "borrower_name": rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(("", rng.choice(GIVEN))),
                 "id_number": f"{rng.randrange(110000, 659000)}{rng.randrange(1960, 2004)}"
-                f"{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}{rng.randrange(1000):03d}{rng.choice('0123456789X')}",
+                f"{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}"
+                f"{rng.randrange(1000):03d}{rng.choice('0123456789X')}",
                 "phone": phone,
                 "principal_fen": rng.choice(PRINCIPALS_FEN),
                 "annual_rate": rng.choice(RATES),
@@ -123,9 +131,14 @@ def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> Synth
     due = frame.join(
         installments.rename({"installment_no": "_due_no"}), on=["contract_no", "_due_no"], how="left"
     ).with_columns(
-        _due_fen=pl.col("principal_due_fen") + pl.col("interest_due_fen") + pl.col("fee_due_fen") + pl.col("penalty_due_fen")
+        _due_fen=pl.col("principal_due_fen")
+        + pl.col("interest_due_fen")
+        + pl.col("fee_due_fen")
+        + pl.col("penalty_due_fen")
     )
-    instructions, lines, expected = [], [], []
+    instructions: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    expected: list[dict[str, Any]] = []
     for row in due.sort("contract_no").iter_rows(named=True):
         _scenario_rows(row, instructions, lines, expected)
     instructions_frame = pl.DataFrame(
@@ -159,10 +172,20 @@ def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> Synth
                 expected_frame,
                 pl.DataFrame(
                     [
-                        {"business_date": day, "subject": "file", "subject_key": f"file|ccb_result_{day:%Y%m%d}.txt",
-                         "expected_outcome": "FILE_REJECTED", "scenario": "file_rejected"},
-                        {"business_date": day, "subject": "channel", "subject_key": f"channel|abc|{day.isoformat()}",
-                         "expected_outcome": "MISSING_FILE", "scenario": "missing_file"},
+                        {
+                            "business_date": day,
+                            "subject": "file",
+                            "subject_key": f"file|ccb_result_{day:%Y%m%d}.txt",
+                            "expected_outcome": "FILE_REJECTED",
+                            "scenario": "file_rejected",
+                        },
+                        {
+                            "business_date": day,
+                            "subject": "channel",
+                            "subject_key": f"channel|abc|{day.isoformat()}",
+                            "expected_outcome": "MISSING_FILE",
+                            "scenario": "missing_file",
+                        },
                     ],
                     schema=EXPECTED_SCHEMA,
                 ),
@@ -188,7 +211,7 @@ def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> Synth
     return SyntheticDays(loans_frame, installments, instructions_frame, files, expected_frame.sort("subject_key"))
 
 
-LINE_SCHEMA = {
+LINE_SCHEMA: dict[str, Any] = {
     "day": pl.Date,
     "channel": pl.String,
     "kind": pl.String,
@@ -205,7 +228,7 @@ LINE_SCHEMA = {
     "memo": pl.String,
     "corrupt_time": pl.Boolean,
 }
-EXPECTED_SCHEMA = {
+EXPECTED_SCHEMA: dict[str, Any] = {
     "business_date": pl.Date,
     "subject": pl.String,
     "subject_key": pl.String,
@@ -214,7 +237,9 @@ EXPECTED_SCHEMA = {
 }
 
 
-def _scenario_rows(row: dict, instructions: list, lines: list, expected: list) -> None:
+def _scenario_rows(
+    row: dict[str, Any], instructions: list[dict[str, Any]], lines: list[dict[str, Any]], expected: list[dict[str, Any]]
+) -> None:
     """Instructions, channel lines and expected outcomes for one loan's scenario."""
     rng = random.Random(row["_seed"])
     day: dt.date = row["_day"]
@@ -245,31 +270,61 @@ def _scenario_rows(row: dict, instructions: list, lines: list, expected: list) -
         )
         return instruction_id
 
-    def line(reference: str | None, amount: int, outcome: str, *, status: str = "SUCCESS", kind: str = "debit",
-             offset: int = 30, shown: str | None = None, reason: tuple[str, str] = ("", ""),
-             refund_no: str | None = None, memo: str | None = None, corrupt: bool = False) -> None:
+    def line(
+        reference: str | None,
+        amount: int,
+        outcome: str,
+        *,
+        status: str = "SUCCESS",
+        kind: str = "debit",
+        offset: int = 30,
+        shown: str | None = None,
+        reason: tuple[str, str] = ("", ""),
+        refund_no: str | None = None,
+        memo: str | None = None,
+        corrupt: bool = False,
+    ) -> None:
         txn = f"{day:%Y%m%d}2200{rng.randrange(10**12):012d}"
         if kind == "refund":
             txn = lines[-1]["txn_id"]
         lines.append(
             {
-                "day": day, "channel": channel, "kind": kind, "txn_id": txn, "reference": reference,
-                "account": shown if shown is not None else account, "name": row["borrower_name"],
-                "amount_fen": amount, "status": status, "reason_code": reason[0], "reason_text": reason[1],
-                "settled_at": at + dt.timedelta(seconds=offset), "refund_no": refund_no, "memo": memo,
+                "day": day,
+                "channel": channel,
+                "kind": kind,
+                "txn_id": txn,
+                "reference": reference,
+                "account": shown if shown is not None else account,
+                "name": row["borrower_name"],
+                "amount_fen": amount,
+                "status": status,
+                "reason_code": reason[0],
+                "reason_text": reason[1],
+                "settled_at": at + dt.timedelta(seconds=offset),
+                "refund_no": refund_no,
+                "memo": memo,
                 "corrupt_time": corrupt,
             }
         )
         expected.append(
-            {"business_date": day, "subject": "record",
-             "subject_key": f"{channel}|{kind}|{txn}|{refund_no or ''}",
-             "expected_outcome": outcome, "scenario": scenario}
+            {
+                "business_date": day,
+                "subject": "record",
+                "subject_key": f"{channel}|{kind}|{txn}|{refund_no or ''}",
+                "expected_outcome": outcome,
+                "scenario": scenario,
+            }
         )
 
     def missing(instruction_id: str, outcome: str) -> None:
         expected.append(
-            {"business_date": day, "subject": "instruction", "subject_key": f"instruction|{instruction_id}",
-             "expected_outcome": outcome, "scenario": scenario}
+            {
+                "business_date": day,
+                "subject": "instruction",
+                "subject_key": f"instruction|{instruction_id}",
+                "expected_outcome": outcome,
+                "scenario": scenario,
+            }
         )
 
     if scenario in ("matched", "late"):
@@ -284,8 +339,14 @@ def _scenario_rows(row: dict, instructions: list, lines: list, expected: list) -
     elif scenario == "partial":
         half = owed // 2
         line(instruct(half), half, "PARTIAL_PAYMENT")
-        line(instruct(owed - half, "failed", "3001", offset=5), owed - half, "DEBIT_FAILED", status="FAILED",
-             reason=FAILURES[0], offset=60)
+        line(
+            instruct(owed - half, "failed", "3001", offset=5),
+            owed - half,
+            "DEBIT_FAILED",
+            status="FAILED",
+            reason=FAILURES[0],
+            offset=60,
+        )
     elif scenario == "overpayment":
         line(instruct(owed + 5000), owed + 5000, "OVERPAYMENT")
     elif scenario == "duplicate":
@@ -371,8 +432,10 @@ def _yuan_text(fen: int) -> str:
 
 def _line_numbers(lines: pl.DataFrame) -> pl.DataFrame:
     """Line number of each transaction in :func:`bank_result_file` (the summary is line 1)."""
-    return lines.sort("settled_at", "txn_id").with_row_index("line_no", offset=2).select(
-        "txn_id", pl.col("line_no").cast(pl.Int64)
+    return (
+        lines.sort("settled_at", "txn_id")
+        .with_row_index("line_no", offset=2)
+        .select("txn_id", pl.col("line_no").cast(pl.Int64))
     )
 
 

@@ -6,10 +6,11 @@ Shanghai calendar dates.
 
 from __future__ import annotations
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
+from pandera.engines.polars_engine import DateTime
 
-UTC_TIME = pl.Datetime(time_unit="us", time_zone="UTC")
+UTC = {"time_unit": "us", "time_zone": "UTC"}
 REPAYMENT_METHODS = ["equal_installment", "equal_principal", "interest_first", "bullet"]
 PLATFORM_STATUSES = ["success", "failed", "unknown"]
 CONTRACT_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
@@ -48,20 +49,24 @@ class InstallmentFrame(pa.DataFrameModel):
 
     class Config:
         strict = False
-        unique = ["contract_no", "installment_no"]
+        unique = ("contract_no", "installment_no")
 
 
 class InstructionFrame(pa.DataFrameModel):
     """One row per debit instruction (代扣指令) the platform sent to a channel."""
 
-    instruction_id: pl.String = pa.Field(unique=True, str_matches=r"^[A-Za-z0-9_-]{1,64}$", description="商户订单号 / 请求流水号")
+    instruction_id: pl.String = pa.Field(
+        unique=True, str_matches=r"^[A-Za-z0-9_-]{1,64}$", description="商户订单号 / 请求流水号"
+    )
     contract_no: pl.String = pa.Field(str_matches=CONTRACT_PATTERN, description="合同号")
     installment_no: pl.Int64 = pa.Field(ge=1, description="期次")
     channel: pl.String = pa.Field(description="渠道 the instruction was sent to")
     account: pl.String = pa.Field(str_length={"min_value": 4}, description="debited account (PII)")
     amount_fen: pl.Int64 = pa.Field(gt=0, description="代扣金额, fen")
-    requested_at: UTC_TIME = pa.Field(description="when the platform sent it (UTC)")
-    platform_status: pl.String = pa.Field(isin=PLATFORM_STATUSES, description="what the channel's API told the platform")
+    requested_at: DateTime = pa.Field(dtype_kwargs=UTC, description="when the platform sent it (UTC)")
+    platform_status: pl.String = pa.Field(
+        isin=PLATFORM_STATUSES, description="what the channel's API told the platform"
+    )
     platform_code: pl.String = pa.Field(nullable=True, description="the channel's code as the platform recorded it")
 
     class Config:
@@ -80,7 +85,7 @@ class ChannelRecordFrame(pa.DataFrameModel):
     channel_txn_id: pl.String = pa.Field(str_length={"min_value": 1}, description="channel transaction id")
     reference: pl.String = pa.Field(nullable=True, description="our instruction id as the channel echoes it")
     amount_fen: pl.Int64 = pa.Field(gt=0, description="amount, fen (refunds positive; kind says the sign)")
-    settled_at: UTC_TIME = pa.Field(description="when the channel settled it (UTC)")
+    settled_at: DateTime = pa.Field(dtype_kwargs=UTC, description="when the channel settled it (UTC)")
     account_shown: pl.String = pa.Field(nullable=True, description="account as the channel shows it, maybe masked")
     memo: pl.String = pa.Field(nullable=True, description="free memo; may carry a contract no")
     failure_code: pl.String = pa.Field(nullable=True, description="raw failure code")
@@ -95,7 +100,9 @@ class ChannelRecordFrame(pa.DataFrameModel):
 class OutcomeFrame(pa.DataFrameModel):
     """One outcome per record, per due instruction without a record, per file and missing channel."""
 
-    subject: pl.String = pa.Field(isin=["record", "instruction", "file", "channel"], description="what the outcome is about")
+    subject: pl.String = pa.Field(
+        isin=["record", "instruction", "file", "channel"], description="what the outcome is about"
+    )
     subject_key: pl.String = pa.Field(unique=True, description="stable key of the record, instruction, file or channel")
     outcome: pl.String = pa.Field(description="outcome code")
     flags: pl.String = pa.Field(description="other rules that fired, comma-separated")
@@ -121,8 +128,8 @@ class LedgerFrame(pa.DataFrameModel):
     interest_fen: pl.Int64 = pa.Field(description="onto interest")
     principal_fen: pl.Int64 = pa.Field(description="onto principal")
     held_fen: pl.Int64 = pa.Field(description="held for refund or review (negative: a hold released)")
-    settled_at: UTC_TIME = pa.Field(description="when the channel settled it")
+    settled_at: DateTime = pa.Field(dtype_kwargs=UTC, description="when the channel settled it")
 
     class Config:
         strict = False
-        unique = ["channel", "channel_txn_id", "kind"]
+        unique = ("channel", "channel_txn_id", "kind")
