@@ -103,10 +103,13 @@ PLACEMENT_SCHEMA = {
     "score": pl.Int64,
     "candidates": pl.Int64,
     "placement": pl.String,
+    "candidate_ids": pl.String,
 }
 
 
 def _placed(frame: pl.DataFrame) -> pl.DataFrame:
+    if "candidate_ids" not in frame.columns:
+        frame = frame.with_columns(candidate_ids=pl.col("instruction_id").cast(pl.String))
     return frame.select([pl.col(name).cast(dtype) for name, dtype in PLACEMENT_SCHEMA.items()])
 
 
@@ -188,6 +191,7 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
             pl.col("installment_no").first(),
             pl.col("score").first(),
             pl.col("candidates").first(),
+            pl.col("instruction_id").str.join(",").alias("candidate_ids"),
         )
     )
     ambiguous = pl.col("candidates") > 1
@@ -461,7 +465,7 @@ def _unanswered_instructions(
         pl.concat(
             [
                 records.select(pl.col("reference").alias("instruction_id")),
-                placements.select("instruction_id"),
+                placements.select(pl.col("candidate_ids").str.split(",").alias("instruction_id")).explode("instruction_id"),
                 pl.DataFrame({"instruction_id": sorted(data.invalid_references)}, schema={"instruction_id": pl.String}),
             ]
         )

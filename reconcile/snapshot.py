@@ -153,7 +153,12 @@ def parse_snapshot(
     errors.append(_schema_errors("loans.csv", loans, LoanFrame))
 
     if installments_text is None:
-        good_loans = loans.drop_nulls()
+        bad_lines = (
+            pl.concat([e.select("line_no").cast(pl.Int64) for e in errors if e.height])["line_no"]
+            if any(e.height for e in errors)
+            else pl.Series("line_no", [], pl.Int64)
+        )
+        good_loans = loans.drop_nulls().filter(~pl.col("line_no").is_in(bad_lines.to_list()))
         installments = build_installments(good_loans.drop("line_no")).with_columns(line_no=pl.lit(0, pl.Int64))
     else:
         raw = _with_raw(installments_text, INSTALLMENT_COLUMNS)
@@ -198,7 +203,12 @@ def parse_snapshot(
         installment_no=pl.col("installment_no").cast(pl.Int64, strict=False),
         amount_fen=yuan_expr_to_fen("amount"),
         requested_at=pl.when(with_offset)
-        .then(requested.str.to_datetime(time_zone="UTC", strict=False))
+        .then(
+            requested.str.replace(r"Z$", "+00:00")
+            .str.replace("T", " ")
+            .str.to_datetime("%Y-%m-%d %H:%M:%S%z", strict=False)
+            .dt.convert_time_zone("UTC")
+        )
         .otherwise(
             requested.str.replace("T", " ")
             .str.to_datetime("%Y-%m-%d %H:%M:%S", time_zone="Asia/Shanghai", strict=False)
@@ -234,9 +244,10 @@ def parse_snapshot(
             ),
         )
     )
+    # One reason per cell: a parse failure explains the null that the schema then reports.
     all_errors = (
         pl.concat([e.select(list(ERROR_SCHEMA)).cast(pl.Schema(ERROR_SCHEMA)) for e in errors])
-        .unique(maintain_order=True)
+        .unique(subset=["file", "line_no", "column"], keep="first", maintain_order=True)
         .sort("file", "line_no", "column")
     )
     return Snapshot(

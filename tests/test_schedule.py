@@ -49,7 +49,11 @@ def test_interest_first_pays_interest_monthly_and_principal_at_the_end() -> None
 def test_bullet_pays_everything_at_maturity() -> None:
     template = schedule_template(1_000_000, "0.12", 6, "bullet")
     assert len(template) == 1
-    assert (template[0].principal_fen, template[0].interest_fen, template[0].months_after_start) == (1_000_000, 60000, 6)
+    assert (template[0].principal_fen, template[0].interest_fen, template[0].months_after_start) == (
+        1_000_000,
+        60000,
+        6,
+    )
 
 
 def test_unknown_method_is_refused() -> None:

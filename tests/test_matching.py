@@ -1,0 +1,284 @@
+"""Business scenarios as small literal tables: installments, instructions, channel records → outcomes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flows.config import load_channel_config
+from reconcile.matching import MatchInput, match_day
+from reconcile.settings import settings_from_mapping
+from reconcile.summary import is_balanced, money_totals
+
+DAY = dt.date(2026, 11, 27)
+INSTRUCTION_SCHEMA = {
+    "instruction_id": pl.String,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "channel": pl.String,
+    "account": pl.String,
+    "amount_fen": pl.Int64,
+    "requested_at": pl.Datetime("us", "UTC"),
+    "platform_status": pl.String,
+    "platform_code": pl.String,
+}
+SETTINGS = settings_from_mapping(load_channel_config())
+
+
+def at(hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 11, 26, 18 + hour, minute, tzinfo=dt.UTC)  # 02:00 Shanghai is 18:00 UTC the day before
+
+
+def day_of(
+    records: list[dict[str, Any]],
+    instructions: list[dict[str, Any]],
+    owed: dict[tuple[str, int], int] | None = None,
+    due: dt.date = DAY,
+) -> MatchInput:
+    owed = owed or {("C1", 1): 100_000}
+    installments = pl.DataFrame(
+        [
+            {
+                "contract_no": c,
+                "installment_no": n,
+                "due_date": due,
+                "grace_days": 3,
+                "penalty_due_fen": 0,
+                "fee_due_fen": 0,
+                "interest_due_fen": amount // 10,
+                "principal_due_fen": amount - amount // 10,
+                "penalty_paid_fen": 0,
+                "fee_paid_fen": 0,
+                "interest_paid_fen": 0,
+                "principal_paid_fen": 0,
+            }
+            for (c, n), amount in owed.items()
+        ]
+    )
+    loans = pl.DataFrame(
+        [{"contract_no": c, "bound_channel": "icbc", "bound_account": "6222021234561234"} for c, _ in owed]
+    ).unique()
+    instruction_frame = pl.DataFrame(
+        [
+            {
+                "contract_no": "C1",
+                "installment_no": 1,
+                "channel": "icbc",
+                "account": "6222021234561234",
+                "requested_at": at(0),
+                "platform_status": "success",
+                "platform_code": None,
+                **row,
+            }
+            for row in instructions
+        ],
+        schema=INSTRUCTION_SCHEMA,
+    )
+    record_frame = pl.DataFrame(
+        [
+            {
+                "source_file": "f.txt",
+                "file_sha256": "0" * 64,
+                "line_no": i + 2,
+                "raw_line": "",
+                "channel": "icbc",
+                "record_kind": "debit",
+                "status": "SUCCESS",
+                "settled_at": at(1, i),
+                "account_shown": "6222021234561234",
+                "memo": None,
+                "failure_code": None,
+                "failure_text": None,
+                "failure_reason": None,
+                "refund_request_no": None,
+                "channel_txn_id": f"T{i}",
+                **row,
+            }
+            for i, row in enumerate(records)
+        ],
+        schema_overrides={
+            "settled_at": pl.Datetime("us", "UTC"),
+            "memo": pl.String,
+            "failure_code": pl.String,
+            "failure_text": pl.String,
+            "failure_reason": pl.String,
+            "refund_request_no": pl.String,
+            "reference": pl.String,
+        },
+    )
+    prior = pl.DataFrame(
+        schema={
+            "channel": pl.String,
+            "reference": pl.String,
+            "contract_no": pl.String,
+            "installment_no": pl.Int64,
+            "penalty_fen": pl.Int64,
+            "fee_fen": pl.Int64,
+            "interest_fen": pl.Int64,
+            "principal_fen": pl.Int64,
+            "held_fen": pl.Int64,
+        }
+    )
+    return MatchInput(DAY, record_frame, instruction_frame, installments, loans, prior, frozenset({"icbc"}))
+
+
+def outcomes(data: MatchInput) -> list[tuple[str, str, int, int]]:
+    result = match_day(data, SETTINGS).outcomes.sort("subject", "line_no", "subject_key")
+    return [(r["outcome"], r["flags"], r["applied_fen"], r["held_fen"]) for r in result.iter_rows(named=True)]
+
+
+def test_exact_reference_and_amount_is_matched() -> None:
+    data = day_of([{"reference": "I1", "amount_fen": 100_000}], [{"instruction_id": "I1", "amount_fen": 100_000}])
+    assert outcomes(data) == [("MATCHED", "", 100_000, 0)]
+
+
+def test_second_success_for_a_paid_installment_is_a_duplicate_held_for_refund() -> None:
+    data = day_of(
+        [{"reference": "I1", "amount_fen": 100_000}, {"reference": "I2", "amount_fen": 100_000}],
+        [{"instruction_id": "I1", "amount_fen": 100_000}, {"instruction_id": "I2", "amount_fen": 100_000}],
+    )
+    assert outcomes(data) == [("MATCHED", "", 100_000, 0), ("DUPLICATE_DEBIT", "", 0, 100_000)]
+
+
+def test_overpayment_pays_the_installment_and_holds_the_excess() -> None:
+    data = day_of([{"reference": "I1", "amount_fen": 100_050}], [{"instruction_id": "I1", "amount_fen": 100_050}])
+    assert outcomes(data) == [("OVERPAYMENT", "", 100_000, 50)]
+
+
+def test_one_fen_short_is_partial_and_exact_is_not() -> None:
+    short = day_of([{"reference": "I1", "amount_fen": 99_999}], [{"instruction_id": "I1", "amount_fen": 99_999}])
+    assert outcomes(short) == [("PARTIAL_PAYMENT", "", 99_999, 0)]
+
+
+def test_split_debits_that_add_up_are_both_matched() -> None:
+    data = day_of(
+        [{"reference": "I1", "amount_fen": 40_000}, {"reference": "I2", "amount_fen": 60_000}],
+        [{"instruction_id": "I1", "amount_fen": 40_000}, {"instruction_id": "I2", "amount_fen": 60_000}],
+    )
+    assert outcomes(data) == [("MATCHED", "", 40_000, 0), ("MATCHED", "", 60_000, 0)]
+
+
+def test_amount_differing_by_one_fen_is_flagged_and_applied_as_received() -> None:
+    data = day_of([{"reference": "I1", "amount_fen": 99_999}], [{"instruction_id": "I1", "amount_fen": 100_000}])
+    assert outcomes(data) == [("AMOUNT_MISMATCH", "PARTIAL_PAYMENT", 99_999, 0)]
+
+
+def test_failed_debit_keeps_its_reason_and_a_missing_line_is_missing_result() -> None:
+    data = day_of(
+        [{"reference": "I1", "amount_fen": 100_000, "status": "FAILED", "failure_reason": "INSUFFICIENT_FUNDS"}],
+        [
+            {"instruction_id": "I1", "amount_fen": 100_000, "platform_status": "failed"},
+            {"instruction_id": "I2", "amount_fen": 100_000, "platform_status": "unknown"},
+        ],
+    )
+    assert outcomes(data) == [("MISSING_RESULT", "", 0, 0), ("DEBIT_FAILED", "", 0, 0)]
+
+
+def test_platform_failed_but_channel_paid_is_a_status_mismatch_and_money_counts() -> None:
+    data = day_of(
+        [{"reference": "I1", "amount_fen": 100_000}],
+        [{"instruction_id": "I1", "amount_fen": 100_000, "platform_status": "failed"}],
+    )
+    assert outcomes(data) == [("STATUS_MISMATCH", "", 100_000, 0)]
+
+
+def test_debit_from_another_account_is_flagged_high() -> None:
+    data = day_of(
+        [{"reference": "I1", "amount_fen": 100_000, "account_shown": "6217009999991234"}],
+        [{"instruction_id": "I1", "amount_fen": 100_000}],
+    )
+    assert outcomes(data) == [("ACCOUNT_MISMATCH", "", 100_000, 0)]
+
+
+def test_paid_after_grace_is_late() -> None:
+    inside = day_of(
+        [{"reference": "I1", "amount_fen": 100_000}],
+        [{"instruction_id": "I1", "amount_fen": 100_000}],
+        due=DAY - dt.timedelta(days=3),
+    )
+    outside = day_of(
+        [{"reference": "I1", "amount_fen": 100_000}],
+        [{"instruction_id": "I1", "amount_fen": 100_000}],
+        due=DAY - dt.timedelta(days=4),
+    )
+    assert outcomes(inside)[0][0] == "MATCHED"
+    assert outcomes(outside)[0][0] == "LATE_PAYMENT"
+
+
+def test_unknown_reference_is_unmatched_and_held() -> None:
+    data = day_of([{"reference": "X9", "amount_fen": 100_000}], [])
+    assert outcomes(data) == [("UNMATCHED_DEBIT", "", 0, 100_000)]
+
+
+def test_fallback_with_two_equal_candidates_is_ambiguous_never_a_guess() -> None:
+    one = day_of([{"reference": None, "amount_fen": 100_000}], [{"instruction_id": "I1", "amount_fen": 100_000}])
+    two = day_of(
+        [{"reference": None, "amount_fen": 100_000}],
+        [{"instruction_id": "I1", "amount_fen": 100_000}, {"instruction_id": "I2", "amount_fen": 100_000}],
+    )
+    assert outcomes(one) == [("MATCHED", "", 100_000, 0)]
+    assert outcomes(two)[0][0:1] == ("AMBIGUOUS_MATCH",)
+    assert outcomes(two)[0][3] == 100_000
+
+
+def test_refund_undoes_the_payment_and_reopens_the_installment() -> None:
+    data = day_of(
+        [
+            {"reference": "I1", "amount_fen": 100_000},
+            {"reference": "I1", "amount_fen": 100_000, "record_kind": "refund", "refund_request_no": "R1"},
+        ],
+        [{"instruction_id": "I1", "amount_fen": 100_000}],
+    )
+    result = match_day(data, SETTINGS)
+    assert sorted(result.outcomes["outcome"].to_list()) == ["MATCHED", "REVERSAL"]
+    ledger = result.ledger
+    assert ledger.select(pl.sum_horizontal("penalty_fen", "fee_fen", "interest_fen", "principal_fen")).sum().item() == 0
+    reversal = ledger.filter(pl.col("kind") == "reversal").row(0, named=True)
+    assert (reversal["principal_fen"], reversal["interest_fen"]) == (-90_000, -10_000)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 3), st.integers(1, 150_000), st.booleans(), st.sampled_from(["I", "X"])),
+        min_size=1,
+        max_size=12,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_money_is_never_lost_and_row_order_does_not_matter(rows: list[tuple[int, int, bool, str]], rng: Any) -> None:
+    records = [
+        {
+            "reference": f"{kind}{target}",
+            "amount_fen": amount,
+            "status": "SUCCESS" if ok else "FAILED",
+            "channel_txn_id": f"T{i}",
+        }
+        for i, (target, amount, ok, kind) in enumerate(rows)
+    ]
+    instructions = [{"instruction_id": f"I{n}", "amount_fen": 50_000, "installment_no": n} for n in (1, 2, 3)]
+    owed = {("C1", 1): 50_000, ("C1", 2): 70_000, ("C1", 3): 30_000}
+    data = day_of(records, instructions, owed)
+    first = match_day(data, SETTINGS).outcomes
+    fen = money_totals(first)
+    assert is_balanced(fen)
+    assert fen["received"] == sum(r["amount_fen"] for r in records if r["status"] == "SUCCESS")
+    assert first.filter(pl.col("subject") == "record").height == len(records)
+    shuffled = data.records.sample(fraction=1.0, shuffle=True, seed=rng.randrange(1000))
+    second = match_day(
+        MatchInput(
+            DAY,
+            shuffled,
+            data.instructions,
+            data.installments,
+            data.loans,
+            data.prior_payments,
+            data.answering_channels,
+        ),
+        SETTINGS,
+    ).outcomes
+    assert first.equals(second)
