@@ -465,7 +465,9 @@ def _unanswered_instructions(
         pl.concat(
             [
                 records.select(pl.col("reference").alias("instruction_id")),
-                placements.select(pl.col("candidate_ids").str.split(",").alias("instruction_id")).explode("instruction_id"),
+                placements.select(pl.col("candidate_ids").str.split(",").alias("instruction_id")).explode(
+                    "instruction_id"
+                ),
                 pl.DataFrame({"instruction_id": sorted(data.invalid_references)}, schema={"instruction_id": pl.String}),
             ]
         )
