@@ -73,7 +73,7 @@ class Loan(Base):
     grace_days: Mapped[int] = mapped_column(Integer)
     bound_channel: Mapped[str] = mapped_column(String(24))
     bound_account: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE", server_default="ACTIVE")
 
 
 class Installment(Base):
@@ -86,11 +86,11 @@ class Installment(Base):
     interest_due_fen: Mapped[int] = mapped_column(Fen)
     fee_due_fen: Mapped[int] = mapped_column(Fen)
     penalty_due_fen: Mapped[int] = mapped_column(Fen)
-    principal_paid_fen: Mapped[int] = mapped_column(Fen, default=0)
-    interest_paid_fen: Mapped[int] = mapped_column(Fen, default=0)
-    fee_paid_fen: Mapped[int] = mapped_column(Fen, default=0)
-    penalty_paid_fen: Mapped[int] = mapped_column(Fen, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="DUE")
+    principal_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    interest_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    fee_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    penalty_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    status: Mapped[str] = mapped_column(String(16), default="DUE", server_default="DUE")
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
@@ -196,6 +196,8 @@ class ExceptionItem(Base):
     amount_fen: Mapped[int | None] = mapped_column(Fen, nullable=True)
     held_fen: Mapped[int] = mapped_column(Fen, default=0)
     flags: Mapped[str] = mapped_column(String(200), default="")
+    facts: Mapped[str] = mapped_column(Text, default="")
+    account_masked: Mapped[str | None] = mapped_column(String(64), nullable=True)
     explanation_zh: Mapped[str] = mapped_column(Text)
     explanation_en: Mapped[str] = mapped_column(Text)
     suggested_action: Mapped[str] = mapped_column(Text)

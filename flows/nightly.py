@@ -147,15 +147,12 @@ def reconcile_business_date(business_date: dt.date | None = None, workbook: bool
         "balanced": is_balanced(fen),
         "installments": pipeline.installment_counts(engine),
         "exceptions_open": pipeline.open_exception_count(engine),
-        "exception_changes": changes,
+        "changes": changes,
         "workbook": None,
     }
     if workbook:
         clock = time.perf_counter()
-        exceptions = outcomes.filter(pl.col("is_exception")).with_columns(
-            exception_key=pl.format("{}|{}", pl.col("outcome"), pl.col("subject_key")),
-            instruction_id=pl.coalesce(pl.col("instruction_id"), pl.col("reference")),
-        )
+        exceptions = pipeline.exceptions_for_workbook(engine, day)
         path = config.paths.reports / f"recon_{day:%Y%m%d}_{run_id}.xlsx"
         summary["workbook"] = str(write_workbook(path, summary, exceptions, config.settings.language))
         timings["workbook"] = time.perf_counter() - clock

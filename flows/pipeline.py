@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, and_, bindparam, delete, func, select, update
+from sqlalchemy import Engine, and_, delete, func, select, update
 
 from flows.db import (
     ChannelRecord,
@@ -27,10 +27,11 @@ from flows.db import (
     SourceFile,
     table_of,
 )
-from flows.store import insert_frame, read_frame
+from flows.store import insert_frame, read_frame, stage_frame, update_from_frame
 from reconcile.codes import Outcome
 from reconcile.explain import explain
 from reconcile.ingest import ParsedFile, empty_invalid, empty_records, parse_channel_file
+from reconcile.masking import mask_account_expr
 from reconcile.matching import OUTCOME_COLUMNS, PARTS, MatchInput, MatchResult
 from reconcile.settings import BUSINESS_TZ, Settings, business_date_bounds_utc
 
@@ -110,94 +111,147 @@ INSTRUCTION_SCHEMA = {
 
 
 def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings: Settings) -> MatchInput:
-    """Instructions, installments (as settled before ``day``), loans and earlier payments."""
+    """Instructions, installments (as settled before ``day``), loans and earlier payments.
+
+    Only what the date can touch is read: instructions requested on the date or in the fallback
+    window before it, or named by a record; their installments; every installment of a contract
+    named in a memo; payments that a refund names. Lookups go through staged temporary tables.
+    """
     records = pl.concat([p.records for p in parsed if p.rejected_reason is None] or [empty_records()])
+    invalid = pl.concat([p.invalid for p in parsed] or [empty_invalid()])
     start, end = business_date_bounds_utc(day)
-    window_start = start - dt.timedelta(days=settings.instruction_lookback_days)
-    with engine.connect() as conn:
-        instructions = read_frame(
+    window_start = start - dt.timedelta(days=int(settings.extra.get("fallback_window_days", 3)))
+    instructions_table = table_of(DebitInstruction)
+    ledger_table = table_of(LedgerEntry)
+    installment_table = table_of(Installment)
+    with engine.begin() as conn:
+        references = pl.concat([records.select("reference"), invalid.select("reference")]).drop_nulls().unique()
+        staged_refs = stage_frame(
+            conn, "stage_refs", references.rename({"reference": "instruction_id"}), instructions_table
+        )
+        columns = [instructions_table.c[c] for c in INSTRUCTION_SCHEMA]
+        recent = read_frame(
             conn,
-            select(*[table_of(DebitInstruction).c[c] for c in INSTRUCTION_SCHEMA]).where(
-                DebitInstruction.requested_at >= window_start, DebitInstruction.requested_at < end
-            ),
+            select(*columns).where(DebitInstruction.requested_at >= window_start, DebitInstruction.requested_at < end),
             INSTRUCTION_SCHEMA,
         )
-        memo_contracts = records.select(pl.col("memo").str.extract(r"([A-Za-z0-9_-]+)", 1)).to_series().drop_nulls()
-        contracts = sorted(set(instructions["contract_no"].to_list()) | set(memo_contracts.to_list()))
-        loans = _select_in(
+        named = read_frame(
             conn,
-            Loan,
-            "contract_no",
-            contracts,
+            select(*columns).join(staged_refs, staged_refs.c.instruction_id == instructions_table.c.instruction_id),
+            INSTRUCTION_SCHEMA,
+        )
+        instructions = pl.concat([recent, named]).unique("instruction_id", keep="first").sort("instruction_id")
+
+        memo_contracts = (
+            records.select(pl.col("memo").str.extract(r"([A-Za-z0-9_-]+)", 1).alias("contract_no"))
+            .drop_nulls()
+            .unique()
+        )
+        refund_refs = records.filter(pl.col("record_kind") == "refund").select("reference").drop_nulls().unique()
+        staged_refunds = stage_frame(conn, "stage_refunds", refund_refs, ledger_table)
+        prior = read_frame(
+            conn,
+            select(*[ledger_table.c[c] for c in PRIOR_SCHEMA])
+            .join(staged_refunds, staged_refunds.c.reference == ledger_table.c.reference)
+            .where(ledger_table.c.kind == "payment", ledger_table.c.business_date < day),
+            PRIOR_SCHEMA,
+        )
+        pairs = pl.concat(
+            [instructions.select("contract_no", "installment_no"), prior.select("contract_no", "installment_no")]
+        ).unique()
+        staged_pairs = stage_frame(conn, "stage_pairs", pairs, installment_table)
+        staged_memo = stage_frame(conn, "stage_memo", memo_contracts, installment_table)
+        due_columns = [installment_table.c[c] for c in INSTALLMENT_STATE_SCHEMA if c != "grace_days"]
+        due_schema = {k: v for k, v in INSTALLMENT_STATE_SCHEMA.items() if k != "grace_days"}
+        by_pair = read_frame(
+            conn,
+            select(*due_columns).join(
+                staged_pairs,
+                and_(
+                    staged_pairs.c.contract_no == installment_table.c.contract_no,
+                    staged_pairs.c.installment_no == installment_table.c.installment_no,
+                ),
+            ),
+            due_schema,
+        )
+        by_memo = read_frame(
+            conn,
+            select(*due_columns).join(staged_memo, staged_memo.c.contract_no == installment_table.c.contract_no),
+            due_schema,
+        )
+        installments = pl.concat([by_pair, by_memo]).unique(["contract_no", "installment_no"], keep="first")
+        staged_keys = stage_frame(
+            conn, "stage_keys", installments.select("contract_no", "installment_no"), installment_table
+        )
+        paid = read_frame(
+            conn,
+            select(
+                ledger_table.c.contract_no,
+                ledger_table.c.installment_no,
+                *[func.sum(ledger_table.c[f"{p}_fen"]).label(f"{p}_paid_fen") for p in PARTS],
+            )
+            .join(
+                staged_keys,
+                and_(
+                    staged_keys.c.contract_no == ledger_table.c.contract_no,
+                    staged_keys.c.installment_no == ledger_table.c.installment_no,
+                ),
+            )
+            .where(ledger_table.c.business_date < day)
+            .group_by(ledger_table.c.contract_no, ledger_table.c.installment_no),
+            {"contract_no": pl.String, "installment_no": pl.Int64, **{f"{p}_paid_fen": pl.Int64 for p in PARTS}},
+        )
+        contracts = installments.select("contract_no").unique()
+        staged_contracts = stage_frame(conn, "stage_contracts", contracts, table_of(Loan))
+        loans = read_frame(
+            conn,
+            select(Loan.contract_no, Loan.bound_channel, Loan.bound_account, Loan.grace_days).join(
+                staged_contracts, staged_contracts.c.contract_no == table_of(Loan).c.contract_no
+            ),
             {"contract_no": pl.String, "bound_channel": pl.String, "bound_account": pl.String, "grace_days": pl.Int64},
         )
-        installments = _select_in(
-            conn,
-            Installment,
-            "contract_no",
-            contracts,
-            {k: v for k, v in INSTALLMENT_STATE_SCHEMA.items() if k != "grace_days"},
-        ).join(loans.select("contract_no", "grace_days"), on="contract_no", how="left")
-        paid = (
-            _select_in(
-                conn,
-                LedgerEntry,
-                "contract_no",
-                contracts,
-                {
-                    "contract_no": pl.String,
-                    "installment_no": pl.Int64,
-                    "business_date": pl.Date,
-                    **{f"{p}_fen": pl.Int64 for p in PARTS},
-                },
-            )
-            .filter(pl.col("business_date") < day)
-            .group_by("contract_no", "installment_no")
-            .agg([pl.col(f"{p}_fen").sum().alias(f"{p}_paid_fen") for p in PARTS])
-        )
-        refund_refs = records.filter(pl.col("record_kind") == "refund")["reference"].drop_nulls().unique().to_list()
-        prior = _select_in(
-            conn,
-            LedgerEntry,
-            "reference",
-            refund_refs,
-            {
-                "channel": pl.String,
-                "channel_txn_id": pl.String,
-                "kind": pl.String,
-                "reference": pl.String,
-                "contract_no": pl.String,
-                "installment_no": pl.Int64,
-                "business_date": pl.Date,
-                **{f"{p}_fen": pl.Int64 for p in PARTS},
-                "held_fen": pl.Int64,
-            },
-        ).filter((pl.col("kind") == "payment") & (pl.col("business_date") < day))
-    installments = installments.join(paid, on=["contract_no", "installment_no"], how="left").with_columns(
-        [pl.col(f"{p}_paid_fen").fill_null(0) for p in PARTS]
+        for staged in (staged_refs, staged_refunds, staged_pairs, staged_memo, staged_keys, staged_contracts):
+            staged.drop(conn)
+    installments = (
+        installments.join(loans.select("contract_no", "grace_days"), on="contract_no", how="left")
+        .join(paid, on=["contract_no", "installment_no"], how="left")
+        .with_columns([pl.col(f"{p}_paid_fen").fill_null(0) for p in PARTS])
+        .sort("contract_no", "installment_no")
     )
-    invalid_refs = pl.concat([p.invalid for p in parsed] or [empty_invalid()])["reference"].drop_nulls()
     return MatchInput(
         business_date=day,
         records=records,
         instructions=instructions,
         installments=installments,
-        loans=loans,
+        loans=loans.sort("contract_no"),
         prior_payments=prior,
         answering_channels=frozenset(p.channel for p in parsed if p.rejected_reason is None),
-        invalid_references=frozenset(invalid_refs.to_list()),
+        invalid_references=frozenset(invalid["reference"].drop_nulls().to_list()),
     )
 
 
+PRIOR_SCHEMA = {
+    "channel": pl.String,
+    "channel_txn_id": pl.String,
+    "reference": pl.String,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    **{f"{p}_fen": pl.Int64 for p in PARTS},
+    "held_fen": pl.Int64,
+}
+
+
 def _select_in(conn: Any, model: Any, column: str, values: list[str], schema: dict[str, Any]) -> pl.DataFrame:
-    """Rows of ``model`` whose ``column`` is one of ``values``, fetched in chunks."""
-    table = model.__table__
-    frames = [pl.DataFrame(schema=schema)]
-    for start in range(0, len(values), 5000):
-        chunk = values[start : start + 5000]
-        statement = select(*[table.c[c] for c in schema]).where(table.c[column].in_(chunk))
-        frames.append(read_frame(conn, statement, schema))
-    return pl.concat(frames)
+    """Rows of ``model`` whose ``column`` is one of ``values`` (staged, then joined)."""
+    table = table_of(model)
+    if not values:
+        return pl.DataFrame(schema=schema)
+    staged = stage_frame(conn, f"stage_in_{table.name}", pl.DataFrame({column: values}), table)
+    frame = read_frame(
+        conn, select(*[table.c[c] for c in schema]).join(staged, staged.c[column] == table.c[column]), schema
+    )
+    staged.drop(conn)
+    return frame
 
 
 def file_outcomes(parsed: list[ParsedFile], day: dt.date, settings: Settings) -> pl.DataFrame:
@@ -277,11 +331,12 @@ def write_day(
     One transaction: the date is either as before or as after.
     """
     with engine.begin() as conn:
-        before = read_frame(
+        before_ledger = read_frame(
             conn,
-            select(LedgerEntry.contract_no, LedgerEntry.installment_no).where(LedgerEntry.business_date == day),
-            {"contract_no": pl.String, "installment_no": pl.Int64},
+            select(*[table_of(LedgerEntry).c[c] for c in LEDGER_DIFF_SCHEMA]).where(LedgerEntry.business_date == day),
+            LEDGER_DIFF_SCHEMA,
         )
+        before = before_ledger.select("contract_no", "installment_no")
         conn.execute(delete(ChannelRecord).where(ChannelRecord.business_date == day))
         conn.execute(delete(LedgerEntry).where(LedgerEntry.business_date == day))
         records = outcomes.filter(pl.col("subject") == "record").select(
@@ -325,7 +380,34 @@ def write_day(
         _derive_installments(conn, touched, day)
         _derive_loans(conn, touched.select("contract_no").unique())
         exception_changes = _keep_exceptions(conn, outcomes, day, run_id, now)
-    return exception_changes
+    return {"exceptions": exception_changes, "ledger": ledger_changes(before_ledger, ledger)}
+
+
+LEDGER_DIFF_SCHEMA = {
+    "channel": pl.String,
+    "channel_txn_id": pl.String,
+    "kind": pl.String,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "amount_fen": pl.Int64,
+    **{f"{p}_fen": pl.Int64 for p in PARTS},
+    "held_fen": pl.Int64,
+}
+
+
+def ledger_changes(before: pl.DataFrame, after: pl.DataFrame) -> dict[str, int]:
+    """What a run changed in its date's ledger compared with the previous run of the same date."""
+    keys = ["channel", "channel_txn_id", "kind"]
+    after = after.select(list(LEDGER_DIFF_SCHEMA))
+    both = before.join(after, on=keys, how="inner", suffix="_after")
+    changed = both.filter(
+        pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_after")) for c in LEDGER_DIFF_SCHEMA if c not in keys])
+    )
+    return {
+        "entries_added": after.join(before, on=keys, how="anti").height,
+        "entries_removed": before.join(after, on=keys, how="anti").height,
+        "entries_changed": changed.height,
+    }
 
 
 def _register_files(conn: Any, parsed: list[ParsedFile], day: dt.date, run_id: str, now: dt.datetime) -> None:
@@ -393,21 +475,21 @@ def _derive_installments(conn: Any, touched: pl.DataFrame, day: dt.date) -> None
         .with_columns([pl.col(f"{p}_paid_fen").fill_null(0) for p in PARTS])
     )
     state = state.with_columns(status=installment_status_expr(day))
-    rows = state.select(
-        pl.col("contract_no").alias("b_contract"),
-        pl.col("installment_no").alias("b_no"),
-        *[pl.col(f"{p}_paid_fen") for p in PARTS],
-        pl.col("status"),
-        pl.when(pl.col("status").is_in(["PAID", "PAID_LATE"])).then(pl.col("paid_at")).otherwise(None).alias("paid_at"),
-    ).to_dicts()
-    table = table_of(Installment)
-    statement = (
-        update(table)
-        .where(and_(table.c.contract_no == bindparam("b_contract"), table.c.installment_no == bindparam("b_no")))
-        .values({name: bindparam(name) for name in [*[f"{p}_paid_fen" for p in PARTS], "status", "paid_at"]})
+    update_from_frame(
+        conn,
+        table_of(Installment),
+        state.select(
+            "contract_no",
+            "installment_no",
+            *[pl.col(f"{p}_paid_fen") for p in PARTS],
+            "status",
+            pl.when(pl.col("status").is_in(["PAID", "PAID_LATE"]))
+            .then(pl.col("paid_at"))
+            .otherwise(None)
+            .alias("paid_at"),
+        ),
+        ["contract_no", "installment_no"],
     )
-    for start in range(0, len(rows), 20_000):
-        conn.execute(statement, rows[start : start + 20_000])
     _mark_overdue(conn, day)
 
 
@@ -455,11 +537,7 @@ def _derive_loans(conn: Any, contracts: pl.DataFrame) -> None:
             .otherwise(pl.lit("ACTIVE"))
         )
     )
-    table = table_of(Loan)
-    statement = update(table).where(table.c.contract_no == bindparam("b_contract")).values(status=bindparam("status"))
-    rows = loans.select(pl.col("contract_no").alias("b_contract"), "status").to_dicts()
-    for start in range(0, len(rows), 20_000):
-        conn.execute(statement, rows[start : start + 20_000])
+    update_from_frame(conn, table_of(Loan), loans.select("contract_no", "status"), ["contract_no"])
 
 
 EXCEPTION_COLUMNS = [
@@ -476,61 +554,118 @@ EXCEPTION_COLUMNS = [
     "amount_fen",
     "held_fen",
     "flags",
+    "facts",
+    "account_masked",
     "explanation_zh",
     "explanation_en",
     "suggested_action",
     "source_file",
     "line_no",
 ]
+EXISTING_SCHEMA = {
+    "exception_key": pl.String,
+    "status": pl.String,
+    "occurrences": pl.Int64,
+    "facts": pl.String,
+    "resolution_code": pl.String,
+}
 
 
-def _keep_exceptions(conn: Any, outcomes: pl.DataFrame, day: dt.date, run_id: str, now: dt.datetime) -> dict[str, int]:
-    """Upsert the date's exceptions by stable key; those no longer found resolve themselves."""
-    found = (
+def exception_rows(outcomes: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """The date's exceptions with their stable key and a fingerprint of the facts behind them."""
+    return (
         outcomes.filter(pl.col("is_exception"))
         .with_columns(
             exception_key=pl.format("{}|{}", pl.col("outcome"), pl.col("subject_key")),
             business_date=pl.lit(day),
             instruction_id=pl.coalesce(pl.col("instruction_id"), pl.col("reference")),
+            facts=pl.concat_str(
+                [
+                    pl.col(c).cast(pl.String).fill_null("-")
+                    for c in ("amount_fen", "applied_fen", "held_fen", "flags", "contract_no", "installment_no")
+                ],
+                separator="|",
+            ),
+            account_masked=mask_account_expr("account_shown"),
         )
         .select(EXCEPTION_COLUMNS)
     )
+
+
+def _keep_exceptions(conn: Any, outcomes: pl.DataFrame, day: dt.date, run_id: str, now: dt.datetime) -> dict[str, int]:
+    """Upsert the date's exceptions by stable key and move each along its lifecycle.
+
+    - new problem → ``OPEN``; the same problem again → one more occurrence, same row;
+    - an ``OPEN`` exception of this date not found any more → ``RESOLVED`` (``AUTO``), saying by which run;
+    - a reviewer's resolution stands while the facts stay the same; when they change, or an
+      automatically resolved one is found again, it reopens and says why;
+    - a later file that settles an older exception (the missing result arrives, the held money is
+      refunded) resolves it, naming the file and line.
+    """
+    found = exception_rows(outcomes, day)
+    table = table_of(ExceptionItem)
     existing = read_frame(
         conn,
-        select(ExceptionItem.exception_key, ExceptionItem.status).where(ExceptionItem.business_date == day),
-        {"exception_key": pl.String, "status": pl.String},
+        select(*[table.c[c] for c in EXISTING_SCHEMA]).where(table.c.business_date == day),
+        EXISTING_SCHEMA,
     )
     new = found.join(existing, on="exception_key", how="anti")
-    again = found.join(existing, on="exception_key", how="semi")
+    again = found.join(existing, on="exception_key", how="inner", suffix="_before")
     gone = existing.join(found, on="exception_key", how="anti").filter(pl.col("status") == "OPEN")
+    stamp = pl.lit(now).cast(UTC_US)
     insert_frame(
         conn,
-        table_of(ExceptionItem),
+        table,
         new.with_columns(
             status=pl.lit("OPEN"),
             occurrences=pl.lit(1),
             first_seen_run=pl.lit(run_id),
             last_seen_run=pl.lit(run_id),
-            first_seen_at=pl.lit(now).cast(UTC_US),
-            last_seen_at=pl.lit(now).cast(UTC_US),
+            first_seen_at=stamp,
+            last_seen_at=stamp,
         ),
     )
-    table = table_of(ExceptionItem)
-    if again.height:
-        statement = (
-            update(table)
-            .where(table.c.exception_key == bindparam("b_key"))
-            .values(
-                occurrences=table.c.occurrences + 1,
-                last_seen_run=run_id,
-                last_seen_at=now,
-                explanation_zh=bindparam("explanation_zh"),
-                explanation_en=bindparam("explanation_en"),
-            )
-        )
-        rows = again.select(pl.col("exception_key").alias("b_key"), "explanation_zh", "explanation_en").to_dicts()
-        for start in range(0, len(rows), 20_000):
-            conn.execute(statement, rows[start : start + 20_000])
+    facts_changed = pl.col("facts") != pl.col("facts_before")
+    reopen = (pl.col("status") == "RESOLVED") & ((pl.col("resolution_code") == "AUTO") | facts_changed)
+    updated = again.with_columns(
+        occurrences=pl.col("occurrences") + 1,
+        last_seen_run=pl.lit(run_id),
+        last_seen_at=stamp,
+        status=pl.when(reopen).then(pl.lit("OPEN")).otherwise(pl.col("status")),
+        resolution_note=pl.when(reopen & facts_changed)
+        .then(pl.format("reopened by run {}: facts changed from {} to {}", pl.lit(run_id), "facts_before", "facts"))
+        .when(reopen)
+        .then(pl.format("reopened by run {}: found again", pl.lit(run_id)))
+        .otherwise(None),
+    )
+    update_from_frame(
+        conn,
+        table,
+        updated.filter(reopen).select(
+            "exception_key",
+            "occurrences",
+            "last_seen_run",
+            "last_seen_at",
+            "status",
+            "resolution_note",
+            "facts",
+            "flags",
+            "amount_fen",
+            "held_fen",
+            "explanation_zh",
+            "explanation_en",
+            pl.lit(None, pl.String).alias("resolution_code"),
+        ),
+        ["exception_key"],
+    )
+    update_from_frame(
+        conn,
+        table,
+        updated.filter(~reopen).select(
+            "exception_key", "occurrences", "last_seen_run", "last_seen_at", "explanation_zh", "explanation_en"
+        ),
+        ["exception_key"],
+    )
     if gone.height:
         conn.execute(
             update(table)
@@ -538,10 +673,118 @@ def _keep_exceptions(conn: Any, outcomes: pl.DataFrame, day: dt.date, run_id: st
             .values(
                 status="RESOLVED",
                 resolution_code="AUTO",
-                resolution_note=f"no longer found when run {run_id} reconciled the date again",
+                resolution_note=f"no longer found when run {run_id} reconciled {day.isoformat()} again",
             )
         )
-    return {"new": new.height, "seen_again": again.height, "auto_resolved": gone.height}
+    settled = _settled_by_later_files(conn, outcomes, day, run_id)
+    return {
+        "new": new.height,
+        "seen_again": again.height,
+        "reopened": updated.filter(reopen).height,
+        "auto_resolved": gone.height,
+        "settled_by_files": settled,
+    }
+
+
+def _settled_by_later_files(conn: Any, outcomes: pl.DataFrame, day: dt.date, run_id: str) -> int:
+    """Older open exceptions that this date's records settle: a result that arrives, a refund of held money."""
+    records = outcomes.filter(pl.col("subject") == "record")
+    answers = records.filter(pl.col("record_kind") == "debit").select(
+        pl.lit(Outcome.MISSING_RESULT.value).alias("outcome"),
+        "channel",
+        pl.col("reference").alias("instruction_id"),
+        "source_file",
+        "line_no",
+    )
+    refunds = records.filter((pl.col("outcome") == Outcome.REVERSAL.value) & (pl.col("held_fen") < 0))
+    refunds = pl.concat(
+        [
+            refunds.select(
+                pl.lit(code.value).alias("outcome"),
+                "channel",
+                pl.col("reference").alias("instruction_id"),
+                "source_file",
+                "line_no",
+            )
+            for code in (Outcome.DUPLICATE_DEBIT, Outcome.OVERPAYMENT)
+        ]
+    )
+    settling = (
+        pl.concat([answers, refunds])
+        .drop_nulls(["instruction_id"])
+        .unique(["outcome", "channel", "instruction_id"], keep="first")
+    )
+    if settling.height == 0:
+        return 0
+    table = table_of(ExceptionItem)
+    staged = stage_frame(conn, "stage_settling", settling.select("outcome", "channel", "instruction_id"), table)
+    open_items = read_frame(
+        conn,
+        select(table.c.exception_key, table.c.outcome, table.c.channel, table.c.instruction_id)
+        .join(
+            staged,
+            and_(
+                staged.c.outcome == table.c.outcome,
+                staged.c.channel == table.c.channel,
+                staged.c.instruction_id == table.c.instruction_id,
+            ),
+        )
+        .where(table.c.status == "OPEN", table.c.business_date < day),
+        {"exception_key": pl.String, "outcome": pl.String, "channel": pl.String, "instruction_id": pl.String},
+    )
+    staged.drop(conn)
+    resolved = open_items.join(settling, on=["outcome", "channel", "instruction_id"]).select(
+        "exception_key",
+        pl.lit("RESOLVED").alias("status"),
+        pl.lit("AUTO").alias("resolution_code"),
+        pl.format(
+            "settled by {} line {} (business date {}, run {})",
+            "source_file",
+            "line_no",
+            pl.lit(day.isoformat()),
+            pl.lit(run_id),
+        ).alias("resolution_note"),
+    )
+    update_from_frame(conn, table, resolved, ["exception_key"])
+    return resolved.height
+
+
+WORKBOOK_SCHEMA = {
+    "exception_key": pl.String,
+    "business_date": pl.Date,
+    "outcome": pl.String,
+    "severity": pl.String,
+    "status": pl.String,
+    "channel": pl.String,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "instruction_id": pl.String,
+    "channel_txn_id": pl.String,
+    "amount_fen": pl.Int64,
+    "held_fen": pl.Int64,
+    "account_masked": pl.String,
+    "explanation_zh": pl.String,
+    "explanation_en": pl.String,
+    "suggested_action": pl.String,
+    "source_file": pl.String,
+    "line_no": pl.Int64,
+}
+
+
+def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
+    """The date's exceptions plus every older one still open, with its age in days."""
+    table = table_of(ExceptionItem)
+    with engine.connect() as conn:
+        frame = read_frame(
+            conn,
+            select(*[table.c[c] for c in WORKBOOK_SCHEMA]).where(
+                (table.c.business_date == day) | ((table.c.status == "OPEN") & (table.c.business_date < day))
+            ),
+            WORKBOOK_SCHEMA,
+        )
+    return frame.with_columns(age_days=(pl.lit(day) - pl.col("business_date")).dt.total_days()).sort(
+        "outcome", "business_date", "exception_key"
+    )
 
 
 def installment_counts(engine: Engine) -> dict[str, int]:

@@ -9,8 +9,7 @@ from typing import Any
 import polars as pl
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, insert
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, insert, text
 
 from flows.db import make_engine
 
@@ -53,27 +52,87 @@ def _batches(rows: list[dict[str, Any]], size: int = BATCH_ROWS) -> Iterable[lis
 
 
 def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
-    """Insert every row of ``frame`` (columns named as the table's) with executemany batches."""
+    """Append every row of ``frame`` (columns named as the table's).
+
+    PostgreSQL: one COPY from CSV made by polars. SQLite: executemany in batches.
+    """
     if frame.height == 0:
         return 0
+    if conn.dialect.name == "postgresql":
+        copy_frame(conn, table.name, frame)
+        return frame.height
     rows = frame.to_dicts()
     for batch in _batches(rows):
         conn.execute(insert(table), batch)
     return len(rows)
 
 
+def copy_frame(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
+    """PostgreSQL COPY of ``frame`` into ``table_name`` (times written with their offset)."""
+    payload = frame.write_csv(
+        include_header=False, null_value="\\N", datetime_format="%Y-%m-%d %H:%M:%S%.6f%:z", quote_style="necessary"
+    )
+    columns = ", ".join(f'"{name}"' for name in frame.columns)
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table_name} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
+            copy.write(payload.encode("utf-8"))
+
+
+def stage_frame(conn: Connection, name: str, frame: pl.DataFrame, like: Table) -> Table:
+    """A temporary table ``name`` holding ``frame``; column types are taken from ``like``.
+
+    Bulk updates and upserts go through a staged table and one set-based statement instead of a
+    round trip per row.
+    """
+    staged = Table(
+        name,
+        MetaData(),
+        *[Column(column, like.c[column].type) for column in frame.columns],
+        prefixes=["TEMPORARY"],
+    )
+    conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    staged.create(conn)
+    insert_frame(conn, staged, frame)
+    return staged
+
+
+def update_from_frame(conn: Connection, table: Table, frame: pl.DataFrame, keys: Sequence[str]) -> int:
+    """Set the non-key columns of ``frame`` on the rows of ``table`` whose ``keys`` match, in one statement."""
+    if frame.height == 0:
+        return 0
+    staged = stage_frame(conn, f"stage_{table.name}", frame, table)
+    values = [column for column in frame.columns if column not in keys]
+    assignments = ", ".join(f'"{column}" = s."{column}"' for column in values)
+    condition = " AND ".join(f'{table.name}."{key}" = s."{key}"' for key in keys)
+    conn.execute(text(f"UPDATE {table.name} SET {assignments} FROM {staged.name} AS s WHERE {condition}"))
+    conn.execute(text(f"DROP TABLE {staged.name}"))
+    return frame.height
+
+
 def upsert_frame(
     conn: Connection, table: Table, frame: pl.DataFrame, keys: Sequence[str], update: Sequence[str]
 ) -> int:
-    """Insert rows, or update ``update`` columns of rows whose ``keys`` already exist."""
+    """Insert rows, or update ``update`` columns of rows whose ``keys`` exist and differ.
+
+    Staged in a temporary table, then one ``INSERT … SELECT … ON CONFLICT DO UPDATE``: importing the
+    same rows again writes nothing.
+    """
     if frame.height == 0:
         return 0
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
+    staged = stage_frame(conn, f"stage_{table.name}", frame, table)
+    columns = ", ".join(f'"{column}"' for column in frame.columns)
+    assignments = ", ".join(f'"{column}" = excluded."{column}"' for column in update)
+    changed = " OR ".join(f'{table.name}."{column}" IS DISTINCT FROM excluded."{column}"' for column in update)
+    if conn.dialect.name == "sqlite":
+        changed = " OR ".join(f'{table.name}."{column}" IS NOT excluded."{column}"' for column in update)
+    conflict = ", ".join(f'"{key}"' for key in keys)
+    action = f"DO UPDATE SET {assignments} WHERE {changed}" if update else "DO NOTHING"
+    conn.execute(
+        text(
+            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staged.name} WHERE true "
+            f"ON CONFLICT ({conflict}) {action}"
+        )
     )
-    rows = frame.to_dicts()
-    for batch in _batches(rows):
-        conn.execute(statement, batch)
-    return len(rows)
+    conn.execute(text(f"DROP TABLE {staged.name}"))
+    return frame.height

@@ -22,43 +22,13 @@ from reconcile.money import fen_to_yuan_text
 
 RESOLUTIONS = ("REFUNDED", "APPLIED_MANUALLY", "CHANNEL_CORRECTED", "WRITTEN_OFF", "NO_ACTION", "OTHER")
 HEADERS = {
-    "zh": [
-        "异常键",
-        "严重度",
-        "渠道",
-        "合同号",
-        "期次",
-        "指令号",
-        "渠道流水号",
-        "金额(元)",
-        "挂账(元)",
-        "账户(脱敏)",
-        "说明",
-        "建议操作",
-        "文件",
-        "行号",
-        "处理结果",
-        "处理说明",
-    ],
-    "en": [
-        "exception key",
-        "severity",
-        "channel",
-        "contract",
-        "installment",
-        "instruction",
-        "channel txn",
-        "amount (yuan)",
-        "held (yuan)",
-        "account (masked)",
-        "explanation",
-        "suggested action",
-        "file",
-        "line",
-        "resolution",
-        "resolution note",
-    ],
-}
+    "zh": ["异常键", "业务日期", "账龄(天)", "状态", "严重度", "渠道", "合同号", "期次", "指令号", "渠道流水号",
+           "金额(元)", "挂账(元)", "账户(脱敏)", "说明", "建议操作", "文件", "行号", "处理结果", "处理说明"],
+    "en": ["exception key", "business date", "age (days)", "status", "severity", "channel", "contract",
+           "installment", "instruction", "channel txn", "amount (yuan)", "held (yuan)", "account (masked)",
+           "explanation", "suggested action", "file", "line", "resolution", "resolution note"],
+}  # fmt: skip
+RESOLUTION_COLUMN = "R"
 _RISKY_START = ("=", "+", "-", "@", "\t", "\r")
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 
@@ -146,6 +116,9 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
     values = [
         [
             r["exception_key"],
+            str(r["business_date"]),
+            r["age_days"],
+            r["status"],
             r["severity"],
             r["channel"] or "",
             r["contract_no"] or "",
@@ -154,7 +127,7 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
             r["channel_txn_id"] or "",
             _yuan(r["amount_fen"]),
             _yuan(r["held_fen"]),
-            mask_account(r["account_shown"]) if r.get("account_shown") else "",
+            mask_account(r["account_masked"]) if r.get("account_masked") else "",
             r["explanation_zh"] if zh else r["explanation_en"],
             r["suggested_action"],
             r["source_file"] or "",
@@ -169,9 +142,10 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
         sheet.column_dimensions[chr(ord("A") + index)].width = min(max(longest + 2, 8), 80)
     sheet.freeze_panes = "A2"
     last = len(values) + 1
-    sheet.auto_filter.ref = f"A1:P{last}"
+    last_column = chr(ord("A") + len(headers) - 1)
+    sheet.auto_filter.ref = f"A1:{last_column}{last}"
     choices = DataValidation(type="list", formula1='"' + ",".join(RESOLUTIONS) + '"', allow_blank=True)
-    choices.add(f"O2:O{max(last, 2)}")
+    choices.add(f"{RESOLUTION_COLUMN}2:{RESOLUTION_COLUMN}{max(last, 2)}")
     sheet.data_validations.append(choices)
     sheet.append([_cell(sheet, h, True) for h in headers])
     for row in values:

@@ -92,10 +92,11 @@ def test_generated_day_reproduces_the_manifest_and_reruns_change_nothing(
 
     before = _dump(recon_env["RECON_DATABASE_URL"])
     again = reconcile_business_date(DAY)
-    assert {k: v for k, v in again.items() if k not in ("run_id", "workbook", "timings_s", "exception_changes")} == {
-        k: v for k, v in summary.items() if k not in ("run_id", "workbook", "timings_s", "exception_changes")
+    assert {k: v for k, v in again.items() if k not in ("run_id", "workbook", "timings_s", "changes")} == {
+        k: v for k, v in summary.items() if k not in ("run_id", "workbook", "timings_s", "changes")
     }
-    assert again["exception_changes"]["new"] == 0
+    assert again["changes"]["exceptions"]["new"] == 0
+    assert again["changes"]["ledger"] == {"entries_added": 0, "entries_removed": 0, "entries_changed": 0}
     assert _dump(recon_env["RECON_DATABASE_URL"]) == before
 
     outcome_by_engine[recon_env["RECON_DATABASE_URL"].split(":")[0]] = stored.sort("subject_key")
