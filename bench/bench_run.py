@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import io
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +39,13 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="recon-bench-"))
     url = args.database_url or f"sqlite:///{root / 'recon.db'}"
     timings: dict[str, float] = {}
+
+    class Progress(dict[str, float]):
+        def __setitem__(self, key: str, value: float) -> None:
+            super().__setitem__(key, value)
+            print(f"  .. {key} {value:.2f} s", file=sys.stderr, flush=True)
+
+    timings = Progress()
 
     clock = time.perf_counter()
     days = generate_days(DAY, DAY, args.loans, seed=1)
@@ -91,13 +99,7 @@ def main() -> None:
         "files": [],
     }
     clock = time.perf_counter()
-    write_workbook(
-        root / "bench.xlsx",
-        summary,
-        outcomes.filter(pl.col("is_exception")).with_columns(
-            exception_key=pl.col("subject_key"), instruction_id=pl.coalesce("instruction_id", "reference")
-        ),
-    )
+    write_workbook(root / "bench.xlsx", summary, pipeline.exceptions_for_workbook(engine, DAY))
     timings["workbook"] = time.perf_counter() - clock
     engine.dispose()
 

@@ -135,12 +135,18 @@ def run(
     date: str | None = typer.Option(None, "--date", help="business date (default: yesterday, Asia/Shanghai)"),
     as_json: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
     workbook: bool = typer.Option(True, "--workbook/--no-workbook"),
+    wait: float = typer.Option(0.0, "--wait", min=0, help="seconds to wait if another run holds the date"),
 ) -> None:
-    """Reconcile one business date."""
+    """Reconcile one business date (then every later date already reconciled)."""
     _quiet_prefect()
+    from flows.locks import DateLocked
     from flows.nightly import reconcile_business_date
 
-    summary = reconcile_business_date(_parse_date(date), workbook)
+    try:
+        summary = reconcile_business_date(_parse_date(date), workbook, wait_seconds=wait)
+    except DateLocked as locked:
+        typer.echo(str(locked), err=True)
+        raise typer.Exit(4) from None
     _print_summary(summary, as_json)
     if not summary["balanced"]:
         raise typer.Exit(3)
@@ -158,7 +164,15 @@ def rerun(
 
     start, end = _parse_date(first), _parse_date(last)
     assert start is not None and end is not None
-    summaries = reconcile_date_range(start, end)
+    if end < start:
+        raise typer.BadParameter(f"--to {end} is before --from {start}")
+    from flows.locks import DateLocked
+
+    try:
+        summaries = reconcile_date_range(start, end)
+    except DateLocked as locked:
+        typer.echo(str(locked), err=True)
+        raise typer.Exit(4) from None
     if as_json:
         typer.echo(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
     else:
@@ -182,7 +196,7 @@ def demo(as_json: bool = typer.Option(False, "--json")) -> None:
         if not (inbox / source.name).exists():
             shutil.copy2(source, inbox / source.name)
     import_expected(SAMPLE_DATA / "demo" / "snapshot")
-    run(date=sample_day, as_json=as_json, workbook=True)
+    run(date=sample_day, as_json=as_json, workbook=True, wait=0.0)
 
 
 @app.command()

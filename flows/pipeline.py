@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,12 @@ from flows.db import (
     Installment,
     LedgerEntry,
     Loan,
+    Run,
     SourceFile,
     table_of,
 )
-from flows.store import insert_frame, read_frame, stage_frame, update_from_frame
+from flows.faults import checkpoint
+from flows.store import connect, insert_frame, read_frame, stage_frame, update_from_frame
 from reconcile.codes import Outcome
 from reconcile.explain import explain
 from reconcile.ingest import ParsedFile, empty_invalid, empty_records, parse_channel_file
@@ -339,6 +342,7 @@ def write_day(
         before = before_ledger.select("contract_no", "installment_no")
         conn.execute(delete(ChannelRecord).where(ChannelRecord.business_date == day))
         conn.execute(delete(LedgerEntry).where(LedgerEntry.business_date == day))
+        checkpoint("after_delete")
         records = outcomes.filter(pl.col("subject") == "record").select(
             pl.lit(day).alias("business_date"),
             pl.col("subject_key").alias("record_key"),
@@ -370,16 +374,20 @@ def write_day(
             file_sha256=pl.col("source_file").replace_strict(shas, default=""),
         )
         insert_frame(conn, table_of(ChannelRecord), records)
+        checkpoint("after_records")
         insert_frame(
             conn,
             table_of(LedgerEntry),
             ledger.with_columns(business_date=pl.lit(day), run_id=pl.lit(run_id)),
         )
+        checkpoint("after_ledger")
         _register_files(conn, parsed, day, run_id, now)
         touched = pl.concat([before, ledger.select("contract_no", "installment_no")]).drop_nulls().unique()
         _derive_installments(conn, touched, day)
+        checkpoint("after_installments")
         _derive_loans(conn, touched.select("contract_no").unique())
         exception_changes = _keep_exceptions(conn, outcomes, day, run_id, now)
+        checkpoint("before_commit")
     return {"exceptions": exception_changes, "ledger": ledger_changes(before_ledger, ledger)}
 
 
@@ -787,6 +795,48 @@ def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
     )
 
 
+def start_run(engine: Engine, run_id: str, day: dt.date, started: dt.datetime, parameters: dict[str, Any]) -> None:
+    """Record a run; earlier runs of the date still marked RUNNING died (we hold the date's lock)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(Run)
+            .where(Run.business_date == day, Run.status == "RUNNING")
+            .values(status="ABANDONED", finished_at=started)
+        )
+        conn.execute(
+            table_of(Run)
+            .insert()
+            .values(run_id=run_id, business_date=day, started_at=started, status="RUNNING", parameters=parameters)
+        )
+
+
+def finish_run(engine: Engine, run_id: str, summary: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(Run)
+            .where(Run.run_id == run_id)
+            .values(
+                status=summary["status"],
+                finished_at=dt.datetime.now(dt.UTC),
+                summary=summary,
+                timings=summary.get("timings_s"),
+            )
+        )
+
+
+def later_reconciled_dates(url: str, day: dt.date) -> list[dt.date]:
+    """Dates after ``day`` that have been reconciled before (their books may depend on ``day``)."""
+    engine = connect(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(Run.business_date).where(Run.business_date > day, Run.status == "SUCCEEDED").distinct()
+            ).scalars()
+            return sorted(set(rows))
+    finally:
+        engine.dispose()
+
+
 def installment_counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(select(Installment.status, func.count()).group_by(Installment.status)).all()
@@ -811,7 +861,9 @@ def file_away(
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{found.sha256[:12]}_{found.name}"
         if not target.exists():
-            shutil.copy2(found.path, target)
+            partial = folder / f".{target.name}.partial"
+            shutil.copy2(found.path, partial)
+            os.replace(partial, target)
         if result.rejected_reason:
             (folder / f"{target.name}.reason.txt").write_text(result.rejected_reason + "\n", encoding="utf-8")
 

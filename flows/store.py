@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Column, Connection, Engine, MetaData, Table, insert, text
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, text
 
 from flows.db import make_engine
 
@@ -61,10 +61,36 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     if conn.dialect.name == "postgresql":
         copy_frame(conn, table.name, frame)
         return frame.height
-    rows = frame.to_dicts()
-    for batch in _batches(rows):
-        conn.execute(insert(table), batch)
-    return len(rows)
+    sqlite_executemany(conn, table.name, frame)
+    return frame.height
+
+
+def sqlite_executemany(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
+    """SQLite bulk insert: tuples straight to the driver, in the storage formats SQLAlchemy uses
+    (dates ``YYYY-MM-DD``, UTC times ``YYYY-MM-DD HH:MM:SS.ffffff``)."""
+    prepared = frame.with_columns(
+        [
+            pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+            else pl.col(name).dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
+            if isinstance(dtype, pl.Datetime)
+            else pl.col(name).cast(pl.String)
+            if dtype == pl.Date
+            else pl.col(name).cast(pl.Int64)
+            if dtype == pl.Boolean
+            else pl.col(name)
+            for name, dtype in frame.schema.items()
+        ]
+    )
+    columns = ", ".join(f'"{name}"' for name in prepared.columns)
+    marks = ", ".join("?" for _ in prepared.columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, prepared.height, BATCH_ROWS * 5):
+            chunk = prepared.slice(start, BATCH_ROWS * 5)
+            cursor.executemany(f"INSERT INTO {table_name} ({columns}) VALUES ({marks})", chunk.iter_rows())
+    finally:
+        cursor.close()
 
 
 def copy_frame(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:

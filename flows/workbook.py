@@ -16,6 +16,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from flows.faults import checkpoint
 from reconcile.codes import OUTCOME_ZH, Outcome
 from reconcile.masking import mask_account
 from reconcile.money import fen_to_yuan_text
@@ -64,6 +65,7 @@ def write_workbook(path: Path, summary: dict[str, Any], exceptions: pl.DataFrame
         if rows.height:
             _exception_sheet(book, code, rows, language)
     book.save(partial)
+    checkpoint("workbook_saved")
     os.replace(partial, path)
     return path
 

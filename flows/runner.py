@@ -1,0 +1,178 @@
+"""Reconciling one business date, independent of the orchestrator.
+
+:func:`reconcile_one_date` sequences the stages under the date's write lock. The stages come in a
+:class:`Stages` bundle: plain functions by default (tests, benchmarks, crash tests), Prefect tasks
+when ``flows.nightly`` runs it, so the order of work is written once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from flows import pipeline
+from flows.config import AppConfig
+from flows.faults import checkpoint
+from flows.locks import business_date_lock
+from flows.store import connect
+from flows.workbook import write_workbook
+from reconcile.ingest import ParsedFile
+from reconcile.matching import MatchInput, MatchResult, match_day
+from reconcile.summary import is_balanced, money_totals, outcome_counts
+
+log = logging.getLogger("recon")
+
+
+def discover_files(config: AppConfig, day: dt.date) -> list[pipeline.DiscoveredFile]:
+    return pipeline.discover(config.paths.inbox / day.isoformat(), config.settings)
+
+
+def parse_and_validate(config: AppConfig, files: list[pipeline.DiscoveredFile], day: dt.date) -> list[ParsedFile]:
+    return pipeline.parse(files, config.settings, day)
+
+
+def load_expected_state(config: AppConfig, day: dt.date, parsed: list[ParsedFile]) -> MatchInput:
+    engine = connect(config.database_url)
+    try:
+        return pipeline.load_state(engine, day, parsed, config.settings)
+    finally:
+        engine.dispose()
+
+
+def match_records(config: AppConfig, state: MatchInput) -> MatchResult:
+    return match_day(state, config.settings)
+
+
+def write_results(
+    config: AppConfig, day: dt.date, run_id: str, outcomes: pl.DataFrame, ledger: pl.DataFrame, parsed: list[Any]
+) -> dict[str, Any]:
+    engine = connect(config.database_url)
+    try:
+        return pipeline.write_day(engine, day, run_id, outcomes, ledger, parsed, dt.datetime.now(dt.UTC))
+    finally:
+        engine.dispose()
+
+
+def publish_nothing(summary: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The stages an orchestrator may wrap (retry, observe); the rules stay in ``reconcile/``."""
+
+    discover: Callable[..., list[pipeline.DiscoveredFile]] = discover_files
+    parse: Callable[..., list[ParsedFile]] = parse_and_validate
+    load: Callable[..., MatchInput] = load_expected_state
+    match: Callable[..., MatchResult] = match_records
+    write: Callable[..., dict[str, Any]] = write_results
+    publish: Callable[[dict[str, Any]], None] = publish_nothing
+
+
+PLAIN = Stages()
+
+
+def reconcile_dates(
+    config: AppConfig,
+    days: list[dt.date],
+    workbook: bool = True,
+    wait_seconds: float = 0.0,
+    cascade: bool = True,
+    stages: Stages = PLAIN,
+) -> list[dict[str, Any]]:
+    """Each date in order, then (with ``cascade``) every later date reconciled before, so the books
+    depend only on the files received and not on the order or grouping of runs."""
+    summaries = [reconcile_one_date(config, day, workbook, wait_seconds, stages) for day in sorted(days)]
+    if cascade and days:
+        for later in pipeline.later_reconciled_dates(config.database_url, max(days)):
+            summaries.append(reconcile_one_date(config, later, workbook, wait_seconds, stages))
+    return summaries
+
+
+def reconcile_one_date(
+    config: AppConfig, day: dt.date, workbook: bool = True, wait_seconds: float = 0.0, stages: Stages = PLAIN
+) -> dict[str, Any]:
+    """One date under its write lock: read, match, write in one transaction, then the workbook."""
+    run_id = f"{day:%Y%m%d}-{uuid.uuid4().hex[:12]}"
+    with business_date_lock(config.database_url, day, run_id, wait_seconds):
+        engine = connect(config.database_url)
+        try:
+            return _reconcile_locked(config, engine, day, run_id, workbook, stages)
+        finally:
+            engine.dispose()
+
+
+def _reconcile_locked(
+    config: AppConfig, engine: Any, day: dt.date, run_id: str, workbook: bool, stages: Stages
+) -> dict[str, Any]:
+    started = dt.datetime.now(dt.UTC)
+    timings: dict[str, float] = {}
+    pipeline.start_run(engine, run_id, day, started, {"business_date": day.isoformat(), "workbook": workbook})
+
+    clock = time.perf_counter()
+    files = stages.discover(config, day)
+    parsed = stages.parse(config, files, day)
+    timings["read"] = time.perf_counter() - clock
+    log.info("%s: %d files, %d lines read", day, len(files), sum(p.rows for p in parsed))
+
+    clock = time.perf_counter()
+    state = stages.load(config, day, parsed)
+    timings["load"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    result = stages.match(config, state)
+    outcomes = pipeline.all_outcomes(result, parsed, day, config.settings)
+    timings["match"] = time.perf_counter() - clock
+    log.info("%s: matching passes %s", day, result.pass_counts)
+
+    clock = time.perf_counter()
+    changes = stages.write(config, day, run_id, outcomes, result.ledger, parsed)
+    checkpoint("after_commit")
+    pipeline.file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
+    timings["write"] = time.perf_counter() - clock
+
+    fen = money_totals(outcomes)
+    records = int(outcomes.filter(pl.col("subject") == "record").height)
+    summary: dict[str, Any] = {
+        "business_date": day.isoformat(),
+        "run_id": run_id,
+        "status": "SUCCEEDED",
+        "files": [
+            {
+                "name": p.source_file,
+                "layout": p.layout,
+                "channel": p.channel,
+                "sha256": p.sha256,
+                "rows": p.rows,
+                "status": "REJECTED" if p.rejected_reason else "ACCEPTED",
+                "reason": p.rejected_reason,
+            }
+            for p in parsed
+        ],
+        "records": records,
+        "outcomes": outcome_counts(outcomes),
+        "fen": fen,
+        "balanced": is_balanced(fen),
+        "installments": pipeline.installment_counts(engine),
+        "exceptions_open": pipeline.open_exception_count(engine),
+        "changes": changes,
+        "rows": {"records": records, "ledger": result.ledger.height, "passes": result.pass_counts},
+        "workbook": None,
+    }
+    if workbook:
+        clock = time.perf_counter()
+        exceptions = pipeline.exceptions_for_workbook(engine, day)
+        path = config.paths.reports / f"recon_{day:%Y%m%d}_{run_id}.xlsx"
+        summary["workbook"] = str(write_workbook(path, summary, exceptions, config.settings.language))
+        timings["workbook"] = time.perf_counter() - clock
+    summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    pipeline.finish_run(engine, run_id, summary)
+    stages.publish(summary)
+    log.info("%s balanced=%s outcomes=%s", day, summary["balanced"], summary["outcomes"])
+    return summary
