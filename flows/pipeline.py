@@ -244,19 +244,6 @@ PRIOR_SCHEMA = {
 }
 
 
-def _select_in(conn: Any, model: Any, column: str, values: list[str], schema: dict[str, Any]) -> pl.DataFrame:
-    """Rows of ``model`` whose ``column`` is one of ``values`` (staged, then joined)."""
-    table = table_of(model)
-    if not values:
-        return pl.DataFrame(schema=schema)
-    staged = stage_frame(conn, f"stage_in_{table.name}", pl.DataFrame({column: values}), table)
-    frame = read_frame(
-        conn, select(*[table.c[c] for c in schema]).join(staged, staged.c[column] == table.c[column]), schema
-    )
-    staged.drop(conn)
-    return frame
-
-
 def file_outcomes(parsed: list[ParsedFile], day: dt.date, settings: Settings) -> pl.DataFrame:
     """Outcomes that come from ingestion: rejected files, missing files, invalid lines."""
     rows: list[dict[str, Any]] = []
@@ -447,12 +434,19 @@ def _derive_installments(conn: Any, touched: pl.DataFrame, day: dt.date) -> None
     if touched.height == 0:
         _mark_overdue(conn, day)
         return
-    contracts = touched["contract_no"].unique().sort().to_list()
-    dues = _select_in(
+    installments, ledger = table_of(Installment), table_of(LedgerEntry)
+    staged = stage_frame(conn, "stage_touched", touched, installments)
+    on_touched = and_(
+        staged.c.contract_no == installments.c.contract_no, staged.c.installment_no == installments.c.installment_no
+    )
+    dues = read_frame(
         conn,
-        Installment,
-        "contract_no",
-        contracts,
+        select(
+            installments.c.contract_no,
+            installments.c.installment_no,
+            installments.c.overdue_after,
+            *[installments.c[f"{p}_due_fen"] for p in PARTS],
+        ).join(staged, on_touched),
         {
             "contract_no": pl.String,
             "installment_no": pl.Int64,
@@ -460,27 +454,29 @@ def _derive_installments(conn: Any, touched: pl.DataFrame, day: dt.date) -> None
             **{f"{p}_due_fen": pl.Int64 for p in PARTS},
         },
     )
-    ledger = _select_in(
+    paid = read_frame(
         conn,
-        LedgerEntry,
-        "contract_no",
-        contracts,
+        select(
+            ledger.c.contract_no,
+            ledger.c.installment_no,
+            *[func.sum(ledger.c[f"{p}_fen"]).label(f"{p}_paid_fen") for p in PARTS],
+            func.max(ledger.c.settled_at).filter(ledger.c.kind == "payment").label("paid_at"),
+        )
+        .join(
+            staged,
+            and_(staged.c.contract_no == ledger.c.contract_no, staged.c.installment_no == ledger.c.installment_no),
+        )
+        .group_by(ledger.c.contract_no, ledger.c.installment_no),
         {
             "contract_no": pl.String,
             "installment_no": pl.Int64,
-            "settled_at": UTC_US,
-            "kind": pl.String,
-            **{f"{p}_fen": pl.Int64 for p in PARTS},
+            **{f"{p}_paid_fen": pl.Int64 for p in PARTS},
+            "paid_at": UTC_US,
         },
     )
-    paid = ledger.group_by("contract_no", "installment_no").agg(
-        *[pl.col(f"{p}_fen").sum().alias(f"{p}_paid_fen") for p in PARTS],
-        pl.col("settled_at").filter(pl.col("kind") == "payment").max().alias("paid_at"),
-    )
-    state = (
-        touched.join(dues, on=["contract_no", "installment_no"])
-        .join(paid, on=["contract_no", "installment_no"], how="left")
-        .with_columns([pl.col(f"{p}_paid_fen").fill_null(0) for p in PARTS])
+    staged.drop(conn)
+    state = dues.join(paid, on=["contract_no", "installment_no"], how="left").with_columns(
+        [pl.col(f"{p}_paid_fen").fill_null(0) for p in PARTS]
     )
     state = state.with_columns(status=installment_status_expr(day))
     update_from_frame(
@@ -530,12 +526,26 @@ def _derive_loans(conn: Any, contracts: pl.DataFrame) -> None:
     values = contracts["contract_no"].to_list()
     if not values:
         return
-    statuses = _select_in(conn, Installment, "contract_no", values, {"contract_no": pl.String, "status": pl.String})
-    held = _select_in(conn, LedgerEntry, "contract_no", values, {"contract_no": pl.String, "held_fen": pl.Int64})
-    held_by_loan = held.group_by("contract_no").agg(pl.col("held_fen").sum())
+    installments, ledger = table_of(Installment), table_of(LedgerEntry)
+    staged = stage_frame(conn, "stage_loans", contracts, table_of(Loan))
+    open_count = func.count().filter(installments.c.status.not_in(["PAID", "PAID_LATE"]))
+    unsettled = read_frame(
+        conn,
+        select(installments.c.contract_no, open_count.label("open_installments"))
+        .join(staged, staged.c.contract_no == installments.c.contract_no)
+        .group_by(installments.c.contract_no),
+        {"contract_no": pl.String, "open_installments": pl.Int64},
+    )
+    held_by_loan = read_frame(
+        conn,
+        select(ledger.c.contract_no, func.sum(ledger.c.held_fen).label("held_fen"))
+        .join(staged, staged.c.contract_no == ledger.c.contract_no)
+        .group_by(ledger.c.contract_no),
+        {"contract_no": pl.String, "held_fen": pl.Int64},
+    )
+    staged.drop(conn)
     loans = (
-        statuses.group_by("contract_no")
-        .agg(pl.col("status").is_in(["PAID", "PAID_LATE"]).all().alias("settled"))
+        unsettled.with_columns(settled=pl.col("open_installments") == 0)
         .join(held_by_loan, on="contract_no", how="left")
         .with_columns(
             status=pl.when(pl.col("settled") & (pl.col("held_fen").fill_null(0) > 0))

@@ -36,14 +36,30 @@ def connect(url: str) -> Engine:
 
 
 def read_frame(conn: Connection, statement: Any, schema: dict[str, Any]) -> pl.DataFrame:
-    """Run a select and return a frame with exactly ``schema`` (even when no row comes back)."""
+    """Run a select and return a frame with exactly ``schema`` (even when no row comes back).
+
+    Rows are taken from the driver's cursor as plain tuples (no ORM row objects); SQLite's text
+    dates and UTC times are parsed by polars.
+    """
     result = conn.execute(statement)
-    rows = result.all()
     columns = list(result.keys())
+    rows = result.cursor.fetchall() if result.cursor is not None else []
     if not rows:
         return pl.DataFrame(schema=schema)
-    frame = pl.DataFrame([tuple(row) for row in rows], schema=columns, orient="row", infer_schema_length=None)
-    return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+    raw = pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+    return raw.select([_coerce(raw, name, dtype) for name, dtype in schema.items()])
+
+
+def _coerce(raw: pl.DataFrame, name: str, dtype: Any) -> pl.Expr:
+    column = pl.col(name)
+    if raw.schema[name] == pl.String and isinstance(dtype, pl.Datetime):
+        parsed = column.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+        return (parsed.dt.replace_time_zone("UTC") if dtype.time_zone else parsed).cast(dtype)
+    if raw.schema[name] == pl.String and dtype == pl.Date:
+        return column.str.to_date("%Y-%m-%d")
+    if isinstance(raw.schema[name], pl.Datetime) and isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        return column.dt.convert_time_zone("UTC").cast(dtype)
+    return column.cast(dtype)
 
 
 def _batches(rows: list[dict[str, Any]], size: int = BATCH_ROWS) -> Iterable[list[dict[str, Any]]]:

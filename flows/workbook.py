@@ -19,7 +19,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from flows.faults import checkpoint
 from reconcile.codes import OUTCOME_ZH, Outcome
 from reconcile.masking import mask_account
-from reconcile.money import fen_to_yuan_text
+from reconcile.money import fen_expr_to_yuan_text, fen_to_yuan_text
 
 RESOLUTIONS = ("REFUNDED", "APPLIED_MANUALLY", "CHANNEL_CORRECTED", "WRITTEN_OFF", "NO_ACTION", "OTHER")
 HEADERS = {
@@ -55,13 +55,22 @@ def _yuan(fen: int | None) -> str:
 
 
 def write_workbook(path: Path, summary: dict[str, Any], exceptions: pl.DataFrame, language: str = "zh") -> Path:
-    """Write the workbook for a run; returns the final path (complete only once it exists)."""
+    """Write the workbook for a run; returns the final path (complete only once it exists).
+
+    Exceptions a person must act on (severity MEDIUM and HIGH) get a sheet per type; the LOW ones
+    (failed debits to retry, partial and late payments) are counted on the summary sheet and listed
+    in full in a CSV beside the workbook (``….detail.csv``), which costs a fraction of xlsx rows.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    actionable = exceptions.filter(pl.col("severity") != "LOW")
+    informational = exceptions.filter(pl.col("severity") == "LOW")
+    detail = path.with_name(path.stem + ".detail.csv")
+    _write_detail_csv(detail, exceptions)
     partial = path.with_name(f".{path.name}.partial")
     book = Workbook(write_only=True)
-    _summary_sheet(book, summary, language)
+    _summary_sheet(book, summary, language, informational, detail.name)
     for code in Outcome:
-        rows = exceptions.filter(pl.col("outcome") == code.value)
+        rows = actionable.filter(pl.col("outcome") == code.value)
         if rows.height:
             _exception_sheet(book, code, rows, language)
     book.save(partial)
@@ -70,7 +79,22 @@ def write_workbook(path: Path, summary: dict[str, Any], exceptions: pl.DataFrame
     return path
 
 
-def _summary_sheet(book: Workbook, summary: dict[str, Any], language: str) -> None:
+def _write_detail_csv(path: Path, exceptions: pl.DataFrame) -> None:
+    """Every exception, accounts masked, amounts in yuan; written whole, then renamed."""
+    partial = path.with_name(f".{path.name}.partial")
+    exceptions.select(
+        "exception_key", "business_date", "age_days", "status", "outcome", "severity", "channel", "contract_no",
+        "installment_no", "instruction_id", "channel_txn_id",
+        fen_expr_to_yuan_text(pl.col("amount_fen").fill_null(0)).alias("amount_yuan"),
+        fen_expr_to_yuan_text(pl.col("held_fen").fill_null(0)).alias("held_yuan"),
+        "account_masked", "explanation_zh", "explanation_en", "suggested_action", "source_file", "line_no",
+    ).write_csv(partial)  # fmt: skip
+    os.replace(partial, path)
+
+
+def _summary_sheet(
+    book: Workbook, summary: dict[str, Any], language: str, informational: pl.DataFrame, detail_name: str
+) -> None:
     zh = language == "zh"
     sheet = book.create_sheet("总览" if zh else "Summary")
     sheet.column_dimensions["A"].width = 28
@@ -104,6 +128,17 @@ def _summary_sheet(book: Workbook, summary: dict[str, Any], language: str) -> No
     for code, count in summary["outcomes"].items():
         label = f"{OUTCOME_ZH[Outcome(code)]} {code}" if zh else code
         sheet.append([_cell(sheet, label), _cell(sheet, int(count))])
+    sheet.append([])
+    sheet.append(
+        [
+            _cell(sheet, "低风险异常(明细见 CSV)" if zh else "low-severity exceptions (detail in CSV)", True),
+            _cell(sheet, detail_name, True),
+        ]
+    )
+    by_outcome = informational.group_by("outcome").agg(pl.len(), pl.col("amount_fen").sum()).sort("outcome")
+    for row in by_outcome.iter_rows(named=True):
+        label = f"{OUTCOME_ZH[Outcome(row['outcome'])]} {row['outcome']}" if zh else row["outcome"]
+        sheet.append([_cell(sheet, label), _cell(sheet, f"{row['len']} / {_yuan(row['amount_fen'])}")])
     sheet.append([])
     sheet.append([_cell(sheet, "文件" if zh else "file", True), _cell(sheet, "状态" if zh else "status", True)])
     for item in summary["files"]:

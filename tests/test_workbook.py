@@ -63,3 +63,22 @@ def test_workbook_masks_accounts_neutralises_formulas_and_shows_yuan(tmp_path: P
 
 def test_chinese_characters_count_double_for_column_width() -> None:
     assert display_width("张三ab") == 6
+
+
+def test_low_severity_exceptions_are_counted_on_the_summary_and_listed_in_csv(tmp_path: Path) -> None:
+    rows = pl.concat(
+        [
+            exceptions(),
+            exceptions().with_columns(
+                exception_key=pl.lit("DEBIT_FAILED|icbc|y"), outcome=pl.lit("DEBIT_FAILED"), severity=pl.lit("LOW")
+            ),
+        ]
+    )
+    path = write_workbook(tmp_path / "r.xlsx", SUMMARY, rows)
+    book = load_workbook(path)
+    assert "扣款失败" not in book.sheetnames
+    summary = {row[0].value: row[1].value for row in book["总览"].iter_rows(min_row=2) if row[0].value}
+    assert summary["扣款失败 DEBIT_FAILED"] == "1 / 0.40"
+    detail = pl.read_csv(tmp_path / "r.detail.csv")
+    assert sorted(detail["outcome"].to_list()) == ["DEBIT_FAILED", "UNMATCHED_DEBIT"]
+    assert "6222021234561234" not in (tmp_path / "r.detail.csv").read_text(encoding="utf-8")
