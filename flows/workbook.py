@@ -18,7 +18,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from flows.faults import checkpoint
 from reconcile.codes import OUTCOME_ZH, Outcome
-from reconcile.masking import mask_account
+from reconcile.masking import mask_account, mask_account_expr
 from reconcile.money import fen_expr_to_yuan_text, fen_to_yuan_text
 
 RESOLUTIONS = ("REFUNDED", "APPLIED_MANUALLY", "CHANNEL_CORRECTED", "WRITTEN_OFF", "NO_ACTION", "OTHER")
@@ -82,7 +82,11 @@ def write_workbook(path: Path, summary: dict[str, Any], exceptions: pl.DataFrame
 def _write_detail_csv(path: Path, exceptions: pl.DataFrame) -> None:
     """Every exception, accounts masked, amounts in yuan; written whole, then renamed."""
     partial = path.with_name(f".{path.name}.partial")
-    exceptions.select(
+    risky = r"^[=+\-@\t\r]"
+    exceptions.with_columns(account_masked=mask_account_expr("account_masked")).with_columns(
+        # a spreadsheet opening the CSV would run a cell starting with = + - @: quote it
+        pl.col(pl.String).str.replace(risky, "'$0"),
+    ).select(
         "exception_key", "business_date", "age_days", "status", "outcome", "severity", "channel", "contract_no",
         "installment_no", "instruction_id", "channel_txn_id",
         fen_expr_to_yuan_text(pl.col("amount_fen").fill_null(0)).alias("amount_yuan"),

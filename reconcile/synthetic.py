@@ -12,15 +12,13 @@ Everything is a pure function of the seed: the same arguments give the same byte
 from __future__ import annotations
 
 import datetime as dt
-import random
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from reconcile.money import fen_expr_to_yuan_text
-from reconcile.schedule import add_months, build_installments
-from reconcile.settings import BUSINESS_TZ
+from reconcile.schedule import build_installments
 
 #: Scenario → weight (per mille of loans due on a day).
 SCENARIO_WEIGHTS: dict[str, int] = {
@@ -78,85 +76,103 @@ class SyntheticDays:
     expected: pl.DataFrame
 
 
+def _draw(index: pl.Expr, seed: int, salt: int, modulo: int) -> pl.Expr:
+    """A deterministic pseudo-random integer in ``[0, modulo)`` per row, from the seed and a salt."""
+    return (index.hash(seed=seed * 1_000_003 + salt) % modulo).cast(pl.Int64)
+
+
+def _pick(options: tuple[Any, ...] | str, draw: pl.Expr) -> pl.Expr:
+    return pl.lit(pl.Series(list(options))).gather(draw)
+
+
+def loan_book(days: list[dt.date], loans: int, seed: int) -> pl.DataFrame:
+    """The loans with their scenario, due installment and channel; private columns start with ``_``."""
+    names = [name for name, weight in SCENARIO_WEIGHTS.items() for _ in range(weight)]
+    total = len(names)
+    index = pl.int_range(loans, dtype=pl.UInt64)
+    frame = pl.select(
+        _i=index,
+        _day=_pick(tuple(days), (index % len(days)).cast(pl.Int64)),
+        _scenario=_pick(tuple(names), _draw(index, seed, 1, total)),
+        _channel=_pick(("alipay", "icbc", "icbc", "alipay", "ccb", "abc"), _draw(index, seed, 2, 6)),
+        term_months=_pick(TERMS, _draw(index, seed, 3, len(TERMS))),
+        repayment_method=_pick(METHODS, _draw(index, seed, 4, len(METHODS))),
+        principal_fen=_pick(PRINCIPALS_FEN, _draw(index, seed, 5, len(PRINCIPALS_FEN))),
+        annual_rate=_pick(RATES, _draw(index, seed, 6, len(RATES))),
+        _due_draw=_draw(index, seed, 7, 1 << 30),
+        phone=pl.format(
+            "1{}{}", _pick(tuple("3589"), _draw(index, seed, 8, 4)),
+            _draw(index, seed, 9, 10**9).cast(pl.String).str.pad_start(9, "0"),
+        ),
+        _card=pl.format("622202{}", _draw(index, seed, 10, 10**13).cast(pl.String).str.pad_start(13, "0")),
+        borrower_name=_pick(tuple(SURNAMES), _draw(index, seed, 11, len(SURNAMES)))
+        + _pick(tuple(GIVEN), _draw(index, seed, 12, len(GIVEN)))
+        + _pick(("", *GIVEN), _draw(index, seed, 13, len(GIVEN) + 1)),
+        id_number=pl.format(
+            "{}{}{}{}{}{}",
+            (_draw(index, seed, 14, 549_000) + 110_000).cast(pl.String),
+            (_draw(index, seed, 15, 44) + 1960).cast(pl.String),
+            (_draw(index, seed, 16, 12) + 1).cast(pl.String).str.pad_start(2, "0"),
+            (_draw(index, seed, 17, 28) + 1).cast(pl.String).str.pad_start(2, "0"),
+            _draw(index, seed, 18, 1000).cast(pl.String).str.pad_start(3, "0"),
+            _pick(tuple("0123456789X"), _draw(index, seed, 19, 11)),
+        ),
+        _seed=_draw(index, seed, 20, 1 << 40),
+    )  # fmt: skip
+    scenario, channel = pl.col("_scenario"), pl.col("_channel")
+    channel = (
+        pl.when(scenario.is_in(sorted(ALIPAY_ONLY)))
+        .then(pl.lit("alipay"))
+        .when(scenario.is_in(sorted(BANK_ONLY)) & (channel == "alipay"))
+        .then(pl.lit("icbc"))
+        .otherwise(channel)
+    )
+    frame = frame.with_columns(bound_channel=channel).with_columns(
+        # ccb's file is rejected and abc sends none: nothing finer to see there
+        _scenario=pl.when(pl.col("bound_channel").is_in(["ccb", "abc"])).then(pl.lit("matched")).otherwise(scenario)
+    )
+    single = (pl.col("repayment_method") == "bullet") | (pl.col("_scenario") == "memo")
+    frame = frame.with_columns(
+        _due_no=pl.when(single).then(1).otherwise(pl.col("_due_draw") % pl.col("term_months") + 1),
+        _due_date=pl.when(pl.col("_scenario") == "late")
+        .then(pl.col("_day") - pl.duration(days=10))
+        .otherwise(pl.col("_day")),
+    ).with_columns(
+        _months=pl.when(pl.col("repayment_method") == "bullet").then(pl.col("term_months")).otherwise("_due_no"),
+    )
+    return frame.with_columns(
+        contract_no=pl.format(
+            "C{}{}", pl.col("_day").dt.strftime("%y%m%d"), pl.col("_i").cast(pl.String).str.pad_start(8, "0")
+        ),
+        start_date=pl.col("_due_date").dt.offset_by(pl.format("-{}mo", pl.col("_months"))),
+        grace_days=pl.lit(3, pl.Int64),
+        bound_account=pl.when(pl.col("bound_channel") == "alipay").then(pl.col("phone")).otherwise(pl.col("_card")),
+    )
+
+
+LOAN_COLUMNS = [
+    "contract_no", "borrower_name", "id_number", "phone", "principal_fen", "annual_rate", "term_months",
+    "repayment_method", "start_date", "grace_days", "bound_channel", "bound_account",
+]  # fmt: skip
+
+
 def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> SyntheticDays:
     """Generate ``loans`` loans spread over the days ``first..last`` and each day's files."""
-    rng = random.Random(seed)
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    names = list(SCENARIO_WEIGHTS)
-    weights = list(SCENARIO_WEIGHTS.values())
-    book = []
-    for index in range(loans):
-        day = days[index % len(days)]
-        scenario = rng.choices(names, weights)[0]
-        channel = rng.choice(("alipay", "icbc", "icbc", "alipay", "ccb", "abc"))
-        if scenario in ALIPAY_ONLY:
-            channel = "alipay"
-        elif scenario in BANK_ONLY and channel == "alipay":
-            channel = "icbc"
-        if channel in ("ccb", "abc"):
-            scenario = "matched"  # their files are rejected or missing: nothing finer to see
-        term = rng.choice(TERMS)
-        method = rng.choice(METHODS)
-        due_no = 1 if method == "bullet" or scenario == "memo" else rng.randint(1, term)
-        months = term if method == "bullet" else due_no
-        due_date = day - dt.timedelta(days=10) if scenario == "late" else day
-        phone = f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"
-        card = f"622202{rng.randrange(10**13):013d}"
-        book.append(
-            {
-                "contract_no": f"C{day:%y%m%d}{index:08d}",
-                "borrower_name": rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(("", rng.choice(GIVEN))),
-                "id_number": f"{rng.randrange(110000, 659000)}{rng.randrange(1960, 2004)}"
-                f"{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}"
-                f"{rng.randrange(1000):03d}{rng.choice('0123456789X')}",
-                "phone": phone,
-                "principal_fen": rng.choice(PRINCIPALS_FEN),
-                "annual_rate": rng.choice(RATES),
-                "term_months": term,
-                "repayment_method": method,
-                "start_date": add_months(due_date, -months),
-                "grace_days": 3,
-                "bound_channel": channel,
-                "bound_account": phone if channel == "alipay" else card,
-                "_day": day,
-                "_scenario": scenario,
-                "_due_no": due_no,
-                "_due_date": due_date,
-                "_seed": rng.randrange(2**31),
-            }
-        )
-    frame = pl.DataFrame(book)
-    loans_frame = frame.drop([c for c in frame.columns if c.startswith("_")])
+    frame = loan_book(days, loans, seed)
+    loans_frame = frame.select(LOAN_COLUMNS).with_columns(pl.col("term_months").cast(pl.Int64))
     installments = build_installments(loans_frame)
-    due = frame.join(
-        installments.rename({"installment_no": "_due_no"}), on=["contract_no", "_due_no"], how="left"
-    ).with_columns(
-        _due_fen=pl.col("principal_due_fen")
-        + pl.col("interest_due_fen")
-        + pl.col("fee_due_fen")
-        + pl.col("penalty_due_fen")
+    due = (
+        frame.join(installments.rename({"installment_no": "_due_no"}), on=["contract_no", "_due_no"], how="left")
+        .with_columns(
+            _owed=pl.sum_horizontal("principal_due_fen", "interest_due_fen", "fee_due_fen", "penalty_due_fen"),
+            _at=pl.col("_day").cast(pl.Datetime("us")).dt.replace_time_zone("Asia/Shanghai").dt.convert_time_zone("UTC")
+            + pl.duration(hours=2)
+            + pl.duration(seconds=pl.col("_seed") % (4 * 3600)),
+        )
+        .sort("contract_no")
     )
-    instructions: list[dict[str, Any]] = []
-    lines: list[dict[str, Any]] = []
-    expected: list[dict[str, Any]] = []
-    for row in due.sort("contract_no").iter_rows(named=True):
-        _scenario_rows(row, instructions, lines, expected)
-    instructions_frame = pl.DataFrame(
-        instructions,
-        schema={
-            "instruction_id": pl.String,
-            "contract_no": pl.String,
-            "installment_no": pl.Int64,
-            "channel": pl.String,
-            "account": pl.String,
-            "amount_fen": pl.Int64,
-            "requested_at": pl.Datetime("us", "UTC"),
-            "platform_status": pl.String,
-            "platform_code": pl.String,
-        },
-    )
-    lines_frame = pl.DataFrame(lines, schema=LINE_SCHEMA)
-    expected_frame = pl.DataFrame(expected, schema=EXPECTED_SCHEMA)
+    instructions_frame, lines_frame, expected_frame = scenario_rows(due)
     files: dict[dt.date, dict[str, bytes]] = {}
     for day in days:
         day_lines = lines_frame.filter(pl.col("day") == day)
@@ -237,151 +253,236 @@ EXPECTED_SCHEMA: dict[str, Any] = {
 }
 
 
-def _scenario_rows(
-    row: dict[str, Any], instructions: list[dict[str, Any]], lines: list[dict[str, Any]], expected: list[dict[str, Any]]
-) -> None:
-    """Instructions, channel lines and expected outcomes for one loan's scenario."""
-    rng = random.Random(row["_seed"])
-    day: dt.date = row["_day"]
-    scenario: str = row["_scenario"]
-    channel: str = row["bound_channel"]
-    account: str = row["bound_account"]
-    owed: int = row["_due_fen"]
-    contract: str = row["contract_no"]
-    base = dt.datetime.combine(day, dt.time(2, 0), BUSINESS_TZ).astimezone(dt.UTC)
-    at = base + dt.timedelta(seconds=rng.randrange(4 * 3600))
-    seq = [0]
+INSTRUCTION_SCHEMA: dict[str, Any] = {
+    "instruction_id": pl.String,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "channel": pl.String,
+    "account": pl.String,
+    "amount_fen": pl.Int64,
+    "requested_at": pl.Datetime("us", "UTC"),
+    "platform_status": pl.String,
+    "platform_code": pl.String,
+}
 
-    def instruct(amount: int, status: str = "success", code: str | None = None, offset: int = 0) -> str:
-        seq[0] += 1
-        instruction_id = f"P{contract[1:]}{seq[0]:02d}"
-        instructions.append(
-            {
-                "instruction_id": instruction_id,
-                "contract_no": contract,
-                "installment_no": row["_due_no"],
-                "channel": channel,
-                "account": account,
-                "amount_fen": amount,
-                "requested_at": at + dt.timedelta(seconds=offset),
-                "platform_status": status,
-                "platform_code": code,
-            }
+
+def _instruction_id(seq: int) -> pl.Expr:
+    return pl.format("P{}{}", pl.col("contract_no").str.slice(1), pl.lit(f"{seq:02d}"))
+
+
+def _txn_id(seq: int) -> pl.Expr:
+    """Unique per loan and line: day, loan index and line number, plus four digits of noise."""
+    noise = (pl.col("_seed") * 7 + seq) % 10_000
+    return pl.format(
+        "{}22{}{}{}",
+        pl.col("_day").dt.strftime("%Y%m%d"),
+        pl.col("_i").cast(pl.String).str.pad_start(10, "0"),
+        pl.lit(f"{seq:02d}"),
+        noise.cast(pl.String).str.pad_start(4, "0"),
+    )
+
+
+def _masked_account() -> pl.Expr:
+    account = pl.col("bound_account")
+    return account.str.slice(0, 3) + pl.lit("****") + account.str.slice(-4)
+
+
+class _Day:
+    """Collects the instructions, channel lines and expected outcomes the scenarios emit."""
+
+    def __init__(self) -> None:
+        self.instructions: list[pl.DataFrame] = []
+        self.lines: list[pl.DataFrame] = []
+        self.expected: list[pl.DataFrame] = []
+
+    def instruct(
+        self,
+        d: pl.DataFrame,
+        seq: int,
+        amount: pl.Expr,
+        status: str | pl.Expr = "success",
+        code: str | None = None,
+        offset: int = 0,
+    ) -> None:
+        self.instructions.append(
+            d.select(
+                instruction_id=_instruction_id(seq),
+                contract_no=pl.col("contract_no"),
+                installment_no=pl.col("_due_no").cast(pl.Int64),
+                channel=pl.col("bound_channel"),
+                account=pl.col("bound_account"),
+                amount_fen=amount.cast(pl.Int64),
+                requested_at=pl.col("_at") + pl.duration(seconds=offset),
+                platform_status=status if isinstance(status, pl.Expr) else pl.lit(status),
+                platform_code=pl.lit(code, pl.String),
+            )
         )
-        return instruction_id
 
     def line(
-        reference: str | None,
-        amount: int,
-        outcome: str,
+        self,
+        d: pl.DataFrame,
+        seq: int,
+        reference: pl.Expr,
+        amount: pl.Expr,
+        outcome: str | pl.Expr,
         *,
         status: str = "SUCCESS",
         kind: str = "debit",
         offset: int = 30,
-        shown: str | None = None,
-        reason: tuple[str, str] = ("", ""),
-        refund_no: str | None = None,
-        memo: str | None = None,
+        shown: pl.Expr | None = None,
+        reason: tuple[pl.Expr, pl.Expr] | None = None,
+        refund_no: pl.Expr | None = None,
+        memo: pl.Expr | None = None,
         corrupt: bool = False,
     ) -> None:
-        txn = f"{day:%Y%m%d}2200{rng.randrange(10**12):012d}"
-        if kind == "refund":
-            txn = lines[-1]["txn_id"]
-        lines.append(
-            {
-                "day": day,
-                "channel": channel,
-                "kind": kind,
-                "txn_id": txn,
-                "reference": reference,
-                "account": shown if shown is not None else account,
-                "name": row["borrower_name"],
-                "amount_fen": amount,
-                "status": status,
-                "reason_code": reason[0],
-                "reason_text": reason[1],
-                "settled_at": at + dt.timedelta(seconds=offset),
-                "refund_no": refund_no,
-                "memo": memo,
-                "corrupt_time": corrupt,
-            }
+        lines = d.select(
+            day=pl.col("_day"),
+            channel=pl.col("bound_channel"),
+            kind=pl.lit(kind),
+            txn_id=_txn_id(seq),
+            reference=reference.cast(pl.String),
+            account=shown if shown is not None else pl.col("bound_account"),
+            name=pl.col("borrower_name"),
+            amount_fen=amount.cast(pl.Int64),
+            status=pl.lit(status),
+            reason_code=reason[0] if reason else pl.lit("", pl.String),
+            reason_text=reason[1] if reason else pl.lit("", pl.String),
+            settled_at=pl.col("_at") + pl.duration(seconds=offset),
+            refund_no=refund_no if refund_no is not None else pl.lit(None, pl.String),
+            memo=memo if memo is not None else pl.lit(None, pl.String),
+            corrupt_time=pl.lit(corrupt),
+            _outcome=outcome if isinstance(outcome, pl.Expr) else pl.lit(outcome),
+            _scenario=pl.col("_scenario"),
         )
-        expected.append(
-            {
-                "business_date": day,
-                "subject": "record",
-                "subject_key": f"{channel}|{kind}|{txn}|{refund_no or ''}",
-                "expected_outcome": outcome,
-                "scenario": scenario,
-            }
+        self.lines.append(lines.drop("_outcome", "_scenario"))
+        key = (
+            pl.format("invalid|{}", pl.col("txn_id"))
+            if corrupt
+            else pl.format("{}|{}|{}|{}", "channel", "kind", "txn_id", pl.col("refund_no").fill_null(""))
         )
-
-    def missing(instruction_id: str, outcome: str) -> None:
-        expected.append(
-            {
-                "business_date": day,
-                "subject": "instruction",
-                "subject_key": f"instruction|{instruction_id}",
-                "expected_outcome": outcome,
-                "scenario": scenario,
-            }
+        self.expected.append(
+            lines.select(
+                business_date=pl.col("day"),
+                subject=pl.lit("record"),
+                subject_key=key,
+                expected_outcome=pl.col("_outcome"),
+                scenario=pl.col("_scenario"),
+            )
         )
 
-    if scenario in ("matched", "late"):
-        line(instruct(owed), owed, "LATE_PAYMENT" if scenario == "late" else "MATCHED")
-    elif scenario == "failed":
-        reason = rng.choice(FAILURES)
-        line(instruct(owed, "failed", reason[0] or None), owed, "DEBIT_FAILED", status="FAILED", reason=reason)
-    elif scenario == "split_both_paid":
-        half = owed // 2
-        line(instruct(half), half, "MATCHED")
-        line(instruct(owed - half, offset=5), owed - half, "MATCHED", offset=60)
-    elif scenario == "partial":
-        half = owed // 2
-        line(instruct(half), half, "PARTIAL_PAYMENT")
-        line(
-            instruct(owed - half, "failed", "3001", offset=5),
-            owed - half,
-            "DEBIT_FAILED",
-            status="FAILED",
-            reason=FAILURES[0],
-            offset=60,
+    def unanswered(self, d: pl.DataFrame, seq: int, outcome: str) -> None:
+        self.expected.append(
+            d.select(
+                business_date=pl.col("_day"),
+                subject=pl.lit("instruction"),
+                subject_key=pl.format("instruction|{}", _instruction_id(seq)),
+                expected_outcome=pl.lit(outcome),
+                scenario=pl.col("_scenario"),
+            )
         )
-    elif scenario == "overpayment":
-        line(instruct(owed + 5000), owed + 5000, "OVERPAYMENT")
-    elif scenario == "duplicate":
-        line(instruct(owed), owed, "MATCHED")
-        line(instruct(owed, offset=5), owed, "DUPLICATE_DEBIT", offset=90)
-    elif scenario == "status_mismatch":
-        line(instruct(owed, rng.choice(("failed", "unknown")), "TIMEOUT"), owed, "STATUS_MISMATCH")
-    elif scenario == "silent_success":
-        missing(instruct(owed, "success"), "STATUS_MISMATCH")
-    elif scenario == "missing_result":
-        missing(instruct(owed), "MISSING_RESULT")
-    elif scenario == "amount_mismatch":
-        line(instruct(owed), owed - 100, "AMOUNT_MISMATCH")
-    elif scenario == "account_mismatch":
-        line(instruct(owed), owed, "ACCOUNT_MISMATCH", shown=f"621700{rng.randrange(10**13):013d}")
-    elif scenario == "reversal":
-        instruction_id = instruct(owed)
-        line(instruction_id, owed, "MATCHED")
-        line(instruction_id, owed, "REVERSAL", kind="refund", offset=3600, refund_no=f"R{instruction_id}")
-    elif scenario == "invalid":
-        line(instruct(owed), owed, "INVALID_RECORD", corrupt=True)
-        expected[-1]["subject_key"] = f"invalid|{lines[-1]['txn_id']}"  # keyed by line: see generate_days
-    elif scenario == "unmatched":
-        line(f"X{rng.randrange(10**15):015d}", owed, "UNMATCHED_DEBIT", shown=f"{account[:3]}****{account[-4:]}")
-    elif scenario == "ambiguous":
-        instruct(owed, "unknown")
-        instruct(owed, "unknown", offset=600)
-        line(None, owed, "AMBIGUOUS_MATCH", shown=f"{account[:3]}****{account[-4:]}", offset=900)
-    elif scenario == "fallback":
-        instruct(owed, "success")
-        line(None, owed, "MATCHED", shown=f"{account[:3]}****{account[-4:]}")
-    elif scenario == "memo":
-        line(None, owed, "MATCHED", memo=f"{contract} 主动还款", shown=f"{account[:3]}****{account[-4:]}")
-    else:  # pragma: no cover - a new scenario without rows is a programming error
-        raise AssertionError(f"scenario {scenario} has no rows")
+
+
+def scenario_rows(due: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Instructions, channel lines and expected outcomes of every loan's scenario, vectorised."""
+    out = _Day()
+    owed = pl.col("_owed")
+    half = owed // 2
+
+    def of(*names: str) -> pl.DataFrame:
+        return due.filter(pl.col("_scenario").is_in(list(names)))
+
+    failure = pl.col("_seed") % len(FAILURES)
+    reason = (_pick(tuple(code for code, _ in FAILURES), failure), _pick(tuple(text for _, text in FAILURES), failure))
+    first_reason = (pl.lit(FAILURES[0][0]), pl.lit(FAILURES[0][1]))
+
+    d = of("matched", "late")
+    out.instruct(d, 1, owed)
+    late = pl.when(pl.col("_scenario") == "late").then(pl.lit("LATE_PAYMENT")).otherwise(pl.lit("MATCHED"))
+    out.line(d, 1, _instruction_id(1), owed, late)
+
+    d = of("failed")
+    out.instruct(d, 1, owed, "failed", None)
+    out.line(d, 1, _instruction_id(1), owed, "DEBIT_FAILED", status="FAILED", reason=reason)
+
+    d = of("split_both_paid")
+    out.instruct(d, 1, half)
+    out.instruct(d, 2, owed - half, offset=5)
+    out.line(d, 1, _instruction_id(1), half, "MATCHED")
+    out.line(d, 2, _instruction_id(2), owed - half, "MATCHED", offset=60)
+
+    d = of("partial")
+    out.instruct(d, 1, half)
+    out.instruct(d, 2, owed - half, "failed", "3001", offset=5)
+    out.line(d, 1, _instruction_id(1), half, "PARTIAL_PAYMENT")
+    out.line(d, 2, _instruction_id(2), owed - half, "DEBIT_FAILED", status="FAILED", reason=first_reason, offset=60)
+
+    d = of("overpayment")
+    out.instruct(d, 1, owed + 5000)
+    out.line(d, 1, _instruction_id(1), owed + 5000, "OVERPAYMENT")
+
+    d = of("duplicate")
+    out.instruct(d, 1, owed)
+    out.instruct(d, 2, owed, offset=5)
+    out.line(d, 1, _instruction_id(1), owed, "MATCHED")
+    out.line(d, 2, _instruction_id(2), owed, "DUPLICATE_DEBIT", offset=90)
+
+    d = of("status_mismatch")
+    recorded = pl.when(pl.col("_seed") % 2 == 0).then(pl.lit("failed")).otherwise(pl.lit("unknown"))
+    out.instruct(d, 1, owed, recorded, "TIMEOUT")
+    out.line(d, 1, _instruction_id(1), owed, "STATUS_MISMATCH")
+
+    d = of("silent_success")
+    out.instruct(d, 1, owed)
+    out.unanswered(d, 1, "STATUS_MISMATCH")
+
+    d = of("missing_result")
+    out.instruct(d, 1, owed)
+    out.unanswered(d, 1, "MISSING_RESULT")
+
+    d = of("amount_mismatch")
+    out.instruct(d, 1, owed)
+    out.line(d, 1, _instruction_id(1), owed - 100, "AMOUNT_MISMATCH")
+
+    d = of("account_mismatch")
+    other_card = pl.format("621700{}", (pl.col("_seed") % 10**13).cast(pl.String).str.pad_start(13, "0"))
+    out.instruct(d, 1, owed)
+    out.line(d, 1, _instruction_id(1), owed, "ACCOUNT_MISMATCH", shown=other_card)
+
+    d = of("reversal")
+    out.instruct(d, 1, owed)
+    out.line(d, 1, _instruction_id(1), owed, "MATCHED")
+    out.line(d, 1, _instruction_id(1), owed, "REVERSAL", kind="refund", offset=3600,
+             refund_no=pl.format("R{}", _instruction_id(1)))  # fmt: skip
+
+    d = of("invalid")
+    out.instruct(d, 1, owed)
+    out.line(d, 1, _instruction_id(1), owed, "INVALID_RECORD", corrupt=True)
+
+    d = of("unmatched")
+    foreign = pl.format("X{}", (pl.col("_seed") % 10**15).cast(pl.String).str.pad_start(15, "0"))
+    out.line(d, 1, foreign, owed, "UNMATCHED_DEBIT", shown=_masked_account())
+
+    d = of("ambiguous")
+    out.instruct(d, 1, owed, "unknown")
+    out.instruct(d, 2, owed, "unknown", offset=600)
+    out.line(d, 1, pl.lit(None, pl.String), owed, "AMBIGUOUS_MATCH", shown=_masked_account(), offset=900)
+
+    d = of("fallback")
+    out.instruct(d, 1, owed)
+    out.line(d, 1, pl.lit(None, pl.String), owed, "MATCHED", shown=_masked_account())
+
+    d = of("memo")
+    out.line(d, 1, pl.lit(None, pl.String), owed, "MATCHED", shown=_masked_account(),
+             memo=pl.format("{} 主动还款", pl.col("contract_no")))  # fmt: skip
+
+    instructions = (
+        pl.concat(out.instructions).sort("instruction_id")
+        if out.instructions
+        else pl.DataFrame(schema=INSTRUCTION_SCHEMA)
+    )
+    lines = pl.concat(out.lines) if out.lines else pl.DataFrame(schema=LINE_SCHEMA)
+    expected = pl.concat(out.expected) if out.expected else pl.DataFrame(schema=EXPECTED_SCHEMA)
+    return instructions, lines.cast(pl.Schema(LINE_SCHEMA)), expected.cast(pl.Schema(EXPECTED_SCHEMA))
 
 
 def _yuan(column: str) -> pl.Expr:
