@@ -589,6 +589,12 @@ EXISTING_SCHEMA = {
 }
 
 
+#: What an exception is about: when any of these changes, a reviewer's resolution no longer holds.
+FACT_COLUMNS = (
+    "amount_fen", "instr_amount_fen", "applied_fen", "held_fen", "flags", "contract_no", "installment_no",
+)  # fmt: skip
+
+
 def exception_rows(outcomes: pl.DataFrame, day: dt.date) -> pl.DataFrame:
     """The date's exceptions with their stable key and a fingerprint of the facts behind them."""
     return (
@@ -598,10 +604,7 @@ def exception_rows(outcomes: pl.DataFrame, day: dt.date) -> pl.DataFrame:
             business_date=pl.lit(day),
             instruction_id=pl.coalesce(pl.col("instruction_id"), pl.col("reference")),
             facts=pl.concat_str(
-                [
-                    pl.col(c).cast(pl.String).fill_null("-")
-                    for c in ("amount_fen", "applied_fen", "held_fen", "flags", "contract_no", "installment_no")
-                ],
+                [pl.col(c).cast(pl.String).fill_null("-") for c in FACT_COLUMNS],
                 separator="|",
             ),
             account_masked=mask_account_expr("account_shown"),
@@ -645,21 +648,21 @@ def _keep_exceptions(conn: Any, outcomes: pl.DataFrame, day: dt.date, run_id: st
     )
     facts_changed = pl.col("facts") != pl.col("facts_before")
     reopen = (pl.col("status") == "RESOLVED") & ((pl.col("resolution_code") == "AUTO") | facts_changed)
-    updated = again.with_columns(
+    updated = again.with_columns(_reopen=reopen).with_columns(
         occurrences=pl.col("occurrences") + 1,
         last_seen_run=pl.lit(run_id),
         last_seen_at=stamp,
-        status=pl.when(reopen).then(pl.lit("OPEN")).otherwise(pl.col("status")),
-        resolution_note=pl.when(reopen & facts_changed)
+        status=pl.when(pl.col("_reopen")).then(pl.lit("OPEN")).otherwise(pl.col("status")),
+        resolution_note=pl.when(pl.col("_reopen") & facts_changed)
         .then(pl.format("reopened by run {}: facts changed from {} to {}", pl.lit(run_id), "facts_before", "facts"))
-        .when(reopen)
+        .when(pl.col("_reopen"))
         .then(pl.format("reopened by run {}: found again", pl.lit(run_id)))
         .otherwise(None),
     )
     update_from_frame(
         conn,
         table,
-        updated.filter(reopen).select(
+        updated.filter(pl.col("_reopen")).select(
             "exception_key",
             "occurrences",
             "last_seen_run",
@@ -679,8 +682,17 @@ def _keep_exceptions(conn: Any, outcomes: pl.DataFrame, day: dt.date, run_id: st
     update_from_frame(
         conn,
         table,
-        updated.filter(~reopen).select(
-            "exception_key", "occurrences", "last_seen_run", "last_seen_at", "explanation_zh", "explanation_en"
+        updated.filter(~pl.col("_reopen")).select(
+            "exception_key",
+            "occurrences",
+            "last_seen_run",
+            "last_seen_at",
+            "explanation_zh",
+            "explanation_en",
+            "facts",
+            "flags",
+            "amount_fen",
+            "held_fen",
         ),
         ["exception_key"],
     )
@@ -698,7 +710,7 @@ def _keep_exceptions(conn: Any, outcomes: pl.DataFrame, day: dt.date, run_id: st
     return {
         "new": new.height,
         "seen_again": again.height,
-        "reopened": updated.filter(reopen).height,
+        "reopened": updated.filter(pl.col("_reopen")).height,
         "auto_resolved": gone.height,
         "settled_by_files": settled,
     }
