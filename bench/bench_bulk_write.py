@@ -29,10 +29,8 @@ def ledger_rows(count: int) -> pl.DataFrame:
         {
             "channel": pl.Series(["icbc", "alipay"] * (count // 2) + ["icbc"] * (count % 2)),
             "channel_txn_id": index.cast(pl.String).str.pad_start(20, "0"),
-            "kind": pl.lit("payment", eager=True).extend_constant("payment", count - 1),
-            "business_date": pl.lit(dt.date(2026, 11, 27), eager=True).extend_constant(
-                dt.date(2026, 11, 27), count - 1
-            ),
+            "kind": pl.repeat("payment", count, eager=True),
+            "business_date": pl.repeat(dt.date(2026, 11, 27), count, eager=True),
             "reference": ("P" + index.cast(pl.String)),
             "contract_no": ("C" + (index // 3).cast(pl.String)),
             "installment_no": (index % 12 + 1),
