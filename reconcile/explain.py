@@ -96,16 +96,19 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
         ),
         Outcome.AMBIGUOUS_MATCH: (
             pl.format(
-                "{} 渠道收到 {} 元，无参考号，有 {} 个同金额同账户的候选指令，未自动入账。",
+                "{} 渠道收到 {} 元，无参考号；{} 个候选指令得分相近（{}），相差不超过阈值，未自动入账。",
                 pl.col("channel"),
                 _yuan("amount_fen"),
                 pl.col("candidates"),
+                pl.col("candidate_scores").fill_null("?"),
             ),
             pl.format(
-                "{} received {} yuan without a reference; {} instructions fit equally well, none was chosen.",
+                "{} received {} yuan without a reference; {} candidate instructions scored within the margin "
+                "({}), so none was chosen.",
                 pl.col("channel"),
                 _yuan("amount_fen"),
                 pl.col("candidates"),
+                pl.col("candidate_scores").fill_null("?"),
             ),
             pl.lit("人工确认对应指令 / pick the right instruction"),
         ),
@@ -217,7 +220,12 @@ def explain(outcomes: pl.DataFrame) -> pl.DataFrame:
     Rows whose outcome is not an exception (``MATCHED``) get empty texts.
     """
     frame = outcomes
-    for column, dtype in (("_shown", pl.String), ("message", pl.String), ("candidates", pl.Int64)):
+    for column, dtype in (
+        ("_shown", pl.String),
+        ("message", pl.String),
+        ("candidates", pl.Int64),
+        ("candidate_scores", pl.String),
+    ):
         if column not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype).alias(column))
     frame = frame.with_columns(_shown=pl.coalesce(pl.col("_shown"), pl.col("account_shown")))

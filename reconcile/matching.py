@@ -104,12 +104,15 @@ PLACEMENT_SCHEMA = {
     "candidates": pl.Int64,
     "placement": pl.String,
     "candidate_ids": pl.String,
+    "candidate_scores": pl.String,
 }
 
 
 def _placed(frame: pl.DataFrame) -> pl.DataFrame:
     if "candidate_ids" not in frame.columns:
         frame = frame.with_columns(candidate_ids=pl.col("instruction_id").cast(pl.String))
+    if "candidate_scores" not in frame.columns:
+        frame = frame.with_columns(candidate_scores=pl.lit(None, pl.String))
     return frame.select([pl.col(name).cast(dtype) for name, dtype in PLACEMENT_SCHEMA.items()])
 
 
@@ -157,41 +160,64 @@ def pass_borrower_memo(debits: pl.DataFrame, data: MatchInput, settings: Setting
     )
 
 
+def fallback_score_expr(settings: Settings) -> pl.Expr:
+    """Score a candidate 0–100: amount 40 (exact) or 25 (within tolerance), account 40 when the
+    channel shows one that agrees, time up to 20 (the sooner after the request, the more)."""
+    window_us = settings.fallback_window_days * 86_400 * 1_000_000
+    lag_us = (pl.col("settled_at") - pl.col("requested_at")).dt.total_microseconds()
+    amount = pl.when(pl.col("amount_fen") == pl.col("instr_amount_fen")).then(40).otherwise(25)
+    account = pl.when(pl.col("account_shown").is_not_null()).then(40).otherwise(0)
+    timing = (20 * (1 - lag_us / max(window_us, 1))).floor().cast(pl.Int64)
+    return (amount + account + timing).clip(0, 100).cast(pl.Int64)
+
+
 def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> pl.DataFrame:
-    """Records without a usable reference: channel + amount + agreeing account + time window."""
-    window = dt.timedelta(days=int(settings.extra.get("fallback_window_days", 3)))
-    unreferenced = debits.filter(pl.col("reference").is_null() & (pl.col("status") == "SUCCESS"))
-    candidates = unreferenced.select("record_key", "channel", "amount_fen", "account_shown", "settled_at").join(
-        data.instructions.select(
-            "instruction_id",
-            "contract_no",
-            "installment_no",
-            pl.col("channel"),
-            pl.col("amount_fen"),
-            pl.col("account").alias("instr_account"),
-            "requested_at",
-        ),
-        on=["channel", "amount_fen"],
-        how="inner",
+    """Records without a usable reference: same channel, an account that agrees (by the characters
+    the channel shows), an amount within tolerance, requested within the window before settlement.
+
+    Candidates scoring at least the threshold compete: a clear best is matched with its score;
+    several within the margin of the best make an ``AMBIGUOUS_MATCH`` (never a guess).
+    """
+    window = dt.timedelta(days=settings.fallback_window_days)
+    unreferenced = debits.filter(pl.col("reference").is_null() & (pl.col("status") == "SUCCESS")).select(
+        "record_key", "channel", "amount_fen", "account_shown", "settled_at",
+        pl.col("account_shown").str.slice(-4).alias("_tail"),
+    )  # fmt: skip
+    instructions = data.instructions.select(
+        "instruction_id", "contract_no", "installment_no", "channel",
+        pl.col("amount_fen").alias("instr_amount_fen"), pl.col("account").alias("instr_account"), "requested_at",
+        pl.col("account").str.slice(-4).alias("_tail"),
+    )  # fmt: skip
+    # Shown accounts narrow the search by their visible tail; without one, only exact amounts qualify.
+    by_account = unreferenced.filter(pl.col("_tail").is_not_null()).join(
+        instructions, on=["channel", "_tail"], how="inner"
     )
+    by_amount = unreferenced.filter(pl.col("_tail").is_null()).join(
+        instructions.drop("_tail"), left_on=["channel", "amount_fen"], right_on=["channel", "instr_amount_fen"],
+        how="inner",
+    ).with_columns(instr_amount_fen=pl.col("amount_fen"))  # fmt: skip
+    candidates = pl.concat([by_account.drop("_tail"), by_amount.drop("_tail")], how="diagonal_relaxed")
     candidates = candidates.filter(
         accounts_agree_expr("account_shown", "instr_account")
+        & ((pl.col("amount_fen") - pl.col("instr_amount_fen")).abs() <= settings.amount_tolerance_fen)
         & (pl.col("requested_at") <= pl.col("settled_at"))
         & (pl.col("requested_at") >= pl.col("settled_at") - window)
-    ).with_columns(
-        score=pl.lit(50) + pl.when(pl.col("account_shown").is_not_null()).then(30).otherwise(0) + pl.lit(20),
-        candidates=pl.len().over("record_key"),
+    ).with_columns(score=fallback_score_expr(settings))
+    candidates = candidates.filter(pl.col("score") >= settings.fallback_threshold).with_columns(
+        best=pl.col("score").max().over("record_key")
     )
+    contenders = candidates.filter(pl.col("score") >= pl.col("best") - settings.ambiguity_margin)
     placed = (
-        candidates.sort("record_key", "instruction_id")
+        contenders.sort("record_key", pl.col("score"), "instruction_id", descending=[False, True, False])
         .group_by("record_key", maintain_order=True)
         .agg(
             pl.col("instruction_id").first(),
             pl.col("contract_no").first(),
             pl.col("installment_no").first(),
             pl.col("score").first(),
-            pl.col("candidates").first(),
+            pl.len().alias("candidates"),
             pl.col("instruction_id").str.join(",").alias("candidate_ids"),
+            pl.format("{} ({})", "instruction_id", "score").str.join(", ").alias("candidate_scores"),
         )
     )
     ambiguous = pl.col("candidates") > 1
@@ -519,6 +545,7 @@ OUTCOME_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "match_pass": pl.String,
     "score": pl.Int64,
     "candidates": pl.Int64,
+    "candidate_scores": pl.String,
     "status": pl.String,
     "failure_code": pl.String,
     "failure_text": pl.String,

@@ -42,12 +42,20 @@ class Settings:
     ``instruction_lookback_days``: how far back an instruction may have been requested and still
     be matched by a result arriving on the business date.
     ``cutoff``: Shanghai local time after which a missing file or result is an exception.
+    ``fallback_window_days``: how long before settlement an instruction may have been requested
+    for the fallback pass to consider it; ``amount_tolerance_fen``: how far the amounts may differ;
+    ``fallback_threshold``: the score (0–100) a candidate needs; ``ambiguity_margin``: candidates
+    scoring within this of the best make the match ambiguous.
     """
 
     channels: dict[str, ChannelConfig]
     layouts: dict[str, dict[str, Any]]
     allocation_order: tuple[str, ...] = DEFAULT_ALLOCATION_ORDER
     instruction_lookback_days: int = 35
+    fallback_window_days: int = 3
+    amount_tolerance_fen: int = 0
+    fallback_threshold: int = 60
+    ambiguity_margin: int = 10
     cutoff: dt.time = dt.time(9, 0)
     language: str = "zh"
     extra: dict[str, Any] = field(default_factory=dict)

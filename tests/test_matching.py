@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
@@ -282,3 +283,59 @@ def test_money_is_never_lost_and_row_order_does_not_matter(rows: list[tuple[int,
         SETTINGS,
     ).outcomes
     assert first.equals(second)
+
+
+def _fallback(record_amount: int, instructions: list[dict[str, Any]], **knobs: Any) -> tuple[str, str]:
+    data = day_of([{"reference": None, "amount_fen": record_amount}], instructions)
+    result = match_day(data, replace(SETTINGS, **knobs)).outcomes.filter(pl.col("subject") == "record")
+    row = result.row(0, named=True)
+    return row["outcome"], row["instruction_id"] or ""
+
+
+def test_fallback_amount_tolerance_just_inside_and_just_outside() -> None:
+    instruction = [{"instruction_id": "I1", "amount_fen": 100_000}]
+    assert _fallback(99_900, instruction, amount_tolerance_fen=100)[0] == "AMOUNT_MISMATCH"
+    assert _fallback(99_899, instruction, amount_tolerance_fen=100)[0] == "UNMATCHED_DEBIT"
+
+
+def test_fallback_window_just_inside_and_just_outside() -> None:
+    settled = at(1, 0)  # the first record settles at 01:00 after the base time
+    inside = [{"instruction_id": "I1", "amount_fen": 100_000, "requested_at": settled - dt.timedelta(days=3)}]
+    outside = [{"instruction_id": "I1", "amount_fen": 100_000,
+                "requested_at": settled - dt.timedelta(days=3, microseconds=1)}]  # fmt: skip
+    assert _fallback(100_000, inside, fallback_threshold=0) == ("MATCHED", "I1")
+    assert _fallback(100_000, outside, fallback_threshold=0)[0] == "UNMATCHED_DEBIT"
+
+
+def test_fallback_margin_decides_between_a_clear_best_and_an_ambiguity() -> None:
+    settled = at(1, 0)
+    two = [
+        {"instruction_id": "I1", "amount_fen": 100_000, "requested_at": settled - dt.timedelta(minutes=1)},
+        {"instruction_id": "I2", "amount_fen": 100_000, "requested_at": settled - dt.timedelta(days=2)},
+    ]
+    # scores: I1 = 40 + 40 + 19, I2 = 40 + 40 + 6: 13 apart
+    assert _fallback(100_000, two, ambiguity_margin=12) == ("MATCHED", "I1")
+    assert _fallback(100_000, two, ambiguity_margin=13)[0] == "AMBIGUOUS_MATCH"
+
+
+def test_fallback_threshold_just_inside_and_just_outside() -> None:
+    settled = at(1, 0)
+    one = [{"instruction_id": "I1", "amount_fen": 100_000, "requested_at": settled - dt.timedelta(minutes=1)}]
+    assert _fallback(100_000, one, fallback_threshold=99) == ("MATCHED", "I1")
+    assert _fallback(100_000, one, fallback_threshold=100)[0] == "UNMATCHED_DEBIT"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=1, max_value=4), st.randoms(use_true_random=False))
+def test_splitting_records_across_files_and_matching_twice_change_nothing(parts: int, rng: Any) -> None:
+    records = [{"reference": f"I{n}", "amount_fen": 40_000 + n, "channel_txn_id": f"T{n}"} for n in (1, 2, 3)]
+    records.append({"reference": "X9", "amount_fen": 5, "channel_txn_id": "T9"})
+    instructions = [{"instruction_id": f"I{n}", "amount_fen": 40_000, "installment_no": 1} for n in (1, 2, 3)]
+    data = day_of(records, instructions, {("C1", 1): 100_000})
+    once = match_day(data, SETTINGS)
+    assert once.outcomes.equals(match_day(data, SETTINGS).outcomes)
+    files = [f"f{rng.randrange(parts)}.txt" for _ in range(data.records.height)]
+    split = data.records.with_columns(source_file=pl.Series(files))
+    regrouped = match_day(replace(data, records=split), SETTINGS).outcomes
+    assert regrouped.drop("source_file").equals(once.outcomes.drop("source_file"))
+    assert once.ledger.equals(match_day(replace(data, records=split), SETTINGS).ledger)
