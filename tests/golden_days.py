@@ -1,0 +1,144 @@
+"""Golden days: whole days under ``sample_data/golden/<name>/`` with the outcomes and installment
+states the product must reproduce.
+
+Regeneration is an explicit opt-in and never overwrites silently::
+
+    python -m tests.golden_days write-inputs      # inputs of days that have none yet
+    python -m tests.golden_days write-expected    # expected files of days that have none yet
+    RECON_GOLDEN_OVERWRITE=1 python -m tests.golden_days write-expected   # replace them, knowingly
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+GOLDEN = Path(__file__).resolve().parents[1] / "sample_data" / "golden"
+
+
+@dataclass(frozen=True)
+class GoldenDay:
+    name: str
+    day: dt.date
+    loans: int
+    seed: int
+    why: str
+
+
+DAYS = (
+    GoldenDay("ordinary_day", dt.date(2026, 11, 27), 80, 101, "an ordinary weekday"),
+    GoldenDay("month_end_31st", dt.date(2026, 1, 31), 80, 102, "due dates clamp to shorter months"),
+    GoldenDay("year_end", dt.date(2026, 12, 31), 80, 103, "December to January"),
+    GoldenDay("february_28th", dt.date(2027, 2, 28), 80, 104, "the last day of February"),
+    GoldenDay("leap_day", dt.date(2028, 2, 29), 80, 105, "a leap day"),
+    GoldenDay("tiny_day", dt.date(2026, 11, 1), 12, 106, "a handful of loans"),
+    GoldenDay("busier_day", dt.date(2026, 11, 30), 200, 107, "more of everything"),
+    GoldenDay("new_year_day", dt.date(2027, 1, 1), 60, 108, "a holiday is a business date too"),
+    GoldenDay("mid_month", dt.date(2026, 6, 15), 90, 109, "another seed, another mix"),
+    GoldenDay("first_of_month", dt.date(2026, 3, 1), 70, 110, "after a short month"),
+)
+
+
+def write_inputs(day: GoldenDay) -> None:
+    from flows.importer import write_snapshot
+    from reconcile.synthetic import generate_days
+
+    folder = GOLDEN / day.name
+    if folder.exists():
+        print(f"{day.name}: inputs exist, left as they are")
+        return
+    generated = generate_days(day.day, day.day, day.loans, day.seed)
+    write_snapshot(folder / "snapshot", generated.loans, generated.installments, generated.instructions)
+    inbox = folder / "inbox" / day.day.isoformat()
+    inbox.mkdir(parents=True)
+    for name, data in generated.files[day.day].items():
+        (inbox / name).write_bytes(data)
+    generated.expected.write_csv(folder / "manifest.csv")
+    (folder / "README.txt").write_text(f"{day.day.isoformat()}: {day.why}\n", encoding="utf-8")
+    print(f"{day.name}: inputs written")
+
+
+def run_day(day: GoldenDay) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Run the day on a fresh SQLite database; return (outcomes, installments) as compared."""
+    from sqlalchemy import select
+
+    from flows.config import load_config
+    from flows.db import ChannelRecord, ExceptionItem, Installment, table_of
+    from flows.importer import import_snapshot
+    from flows.runner import reconcile_dates
+    from flows.store import connect, read_frame, upgrade_database
+
+    folder = GOLDEN / day.name
+    with tempfile.TemporaryDirectory() as home:
+        env = {"RECON_HOME": home, "RECON_INBOX": str(folder / "inbox")}
+        config = load_config({**os.environ, **env})
+        config = type(config)(database_url=f"sqlite:///{home}/recon.db", paths=config.paths, settings=config.settings)
+        upgrade_database(config.database_url)
+        engine = connect(config.database_url)
+        import_snapshot(engine, folder / "snapshot")
+        reconcile_dates(config, [day.day], workbook=False)
+        with engine.connect() as conn:
+            records = table_of(ChannelRecord)
+            outcomes = read_frame(
+                conn,
+                select(records.c.record_key, records.c.outcome, records.c.flags, records.c.applied_fen,
+                       records.c.held_fen),
+                {"record_key": pl.String, "outcome": pl.String, "flags": pl.String, "applied_fen": pl.Int64,
+                 "held_fen": pl.Int64},
+            )  # fmt: skip
+            others = read_frame(
+                conn,
+                select(table_of(ExceptionItem).c.exception_key, table_of(ExceptionItem).c.outcome).where(
+                    table_of(ExceptionItem).c.subject != "record"
+                ),
+                {"exception_key": pl.String, "outcome": pl.String},
+            )
+            installments = read_frame(
+                conn,
+                select(Installment.contract_no, Installment.installment_no, Installment.status,
+                       Installment.principal_paid_fen, Installment.interest_paid_fen)
+                .where(Installment.status != "DUE"),
+                {"contract_no": pl.String, "installment_no": pl.Int64, "status": pl.String,
+                 "principal_paid_fen": pl.Int64, "interest_paid_fen": pl.Int64},
+            )  # fmt: skip
+        engine.dispose()
+    others = others.select(
+        pl.col("exception_key").str.splitn("|", 2).struct.field("field_1").alias("record_key"),
+        "outcome",
+        pl.lit("").alias("flags"),
+        pl.lit(0, pl.Int64).alias("applied_fen"),
+        pl.lit(0, pl.Int64).alias("held_fen"),
+    )
+    outcomes = pl.concat([outcomes, others]).sort("record_key")
+    return outcomes, installments.sort("contract_no", "installment_no")
+
+
+def write_expected(day: GoldenDay) -> None:
+    folder = GOLDEN / day.name
+    targets = [folder / "expected_outcomes.csv", folder / "expected_installments.csv"]
+    if any(t.exists() for t in targets) and os.environ.get("RECON_GOLDEN_OVERWRITE") != "1":
+        print(f"{day.name}: expected files exist; set RECON_GOLDEN_OVERWRITE=1 to replace them")
+        return
+    outcomes, installments = run_day(day)
+    outcomes.write_csv(targets[0])
+    installments.write_csv(targets[1])
+    print(f"{day.name}: expected files written")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in ("write-inputs", "write-expected"):
+        print(__doc__)
+        return 2
+    for day in DAYS:
+        (write_inputs if argv[0] == "write-inputs" else write_expected)(day)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

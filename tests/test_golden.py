@@ -1,0 +1,46 @@
+"""Each golden day reproduces its expected outcomes and installment states; a failure prints a diff."""
+
+from __future__ import annotations
+
+import difflib
+
+import polars as pl
+import pytest
+
+from tests.golden_days import DAYS, GOLDEN, GoldenDay, run_day
+
+pytestmark = pytest.mark.slow
+
+
+def _diff(expected: pl.DataFrame, actual: pl.DataFrame, name: str) -> str:
+    lines = difflib.unified_diff(
+        expected.write_csv().splitlines(), actual.write_csv().splitlines(), f"expected {name}", f"actual {name}",
+        lineterm="", n=1,
+    )  # fmt: skip
+    return "\n".join(list(lines)[:80])
+
+
+@pytest.mark.parametrize("day", DAYS, ids=[d.name for d in DAYS])
+def test_golden_day(day: GoldenDay) -> None:
+    folder = GOLDEN / day.name
+    if not (folder / "expected_outcomes.csv").exists():
+        pytest.fail(f"{day.name} has no expected files: run `python -m tests.golden_days write-expected`")
+    outcomes, installments = run_day(day)
+    expected_outcomes = pl.read_csv(folder / "expected_outcomes.csv", schema=outcomes.schema)
+    expected_installments = pl.read_csv(folder / "expected_installments.csv", schema=installments.schema)
+    assert outcomes.equals(expected_outcomes), _diff(expected_outcomes, outcomes, "outcomes")
+    assert installments.equals(expected_installments), _diff(expected_installments, installments, "installments")
+
+
+@pytest.mark.parametrize("day", DAYS, ids=[d.name for d in DAYS])
+def test_golden_expectations_agree_with_the_generators_manifest(day: GoldenDay) -> None:
+    """The stored expectations are not just what the code once said: they match the ground truth."""
+    folder = GOLDEN / day.name
+    manifest = pl.read_csv(folder / "manifest.csv", infer_schema=False)
+    stored = pl.read_csv(folder / "expected_outcomes.csv", infer_schema=False)
+    manifest = manifest.with_columns(
+        key=pl.when(pl.col("subject") == "record").then(pl.col("subject_key")).otherwise(pl.col("subject_key"))
+    )
+    joined = manifest.join(stored, left_on="key", right_on="record_key", how="left")
+    wrong = joined.filter(pl.col("expected_outcome").ne_missing(pl.col("outcome")))
+    assert wrong.height == 0, f"{day.name}: stored outcomes differ from the manifest:\n{wrong}"
