@@ -95,7 +95,7 @@ def record_key_expr() -> pl.Expr:
 
 
 PLACEMENT_SCHEMA = {
-    "record_key": pl.String,
+    "_row": pl.UInt32,
     "instruction_id": pl.String,
     "contract_no": pl.String,
     "installment_no": pl.Int64,
@@ -180,7 +180,7 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
     """
     window = dt.timedelta(days=settings.fallback_window_days)
     unreferenced = debits.filter(pl.col("reference").is_null() & (pl.col("status") == "SUCCESS")).select(
-        "record_key", "channel", "amount_fen", "account_shown", "settled_at",
+        "_row", "channel", "amount_fen", "account_shown", "settled_at",
         pl.col("account_shown").str.slice(-4).alias("_tail"),
     )  # fmt: skip
     instructions = data.instructions.select(
@@ -204,12 +204,12 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
         & (pl.col("requested_at") >= pl.col("settled_at") - window)
     ).with_columns(score=fallback_score_expr(settings))
     candidates = candidates.filter(pl.col("score") >= settings.fallback_threshold).with_columns(
-        best=pl.col("score").max().over("record_key")
+        best=pl.col("score").max().over("_row")
     )
     contenders = candidates.filter(pl.col("score") >= pl.col("best") - settings.ambiguity_margin)
     placed = (
-        contenders.sort("record_key", pl.col("score"), "instruction_id", descending=[False, True, False])
-        .group_by("record_key", maintain_order=True)
+        contenders.sort("_row", pl.col("score"), "instruction_id", descending=[False, True, False])
+        .group_by("_row", maintain_order=True)
         .agg(
             pl.col("instruction_id").first(),
             pl.col("contract_no").first(),
@@ -253,11 +253,11 @@ def place_debits(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> 
         placed = match_pass(left, data, settings)
         counts[name] = placed.height
         placements.append(placed)
-        left = left.join(placed.select("record_key"), on="record_key", how="anti")
+        left = left.join(placed.select("_row"), on="_row", how="anti")
     counts["unplaced"] = left.height
     placements.append(
         _placed(
-            left.select("record_key").with_columns(
+            left.select("_row").with_columns(
                 instruction_id=pl.lit(None),
                 contract_no=pl.lit(None),
                 installment_no=pl.lit(None),
@@ -288,11 +288,20 @@ def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order:
         "contract_no", "installment_no", "settled_at", "channel", "channel_txn_id"
     )
     owed_total = pl.sum_horizontal([pl.col(f"{p}_owed_fen") for p in PARTS]).clip(lower_bound=0)
-    group = ["contract_no", "installment_no"]
+    # Rows are sorted by installment: a group starts where the installment changes. Running totals
+    # within a group are the global running total minus what came before the group (no hashing).
+    starts = (pl.col("contract_no") != pl.col("contract_no").shift()) | (
+        pl.col("installment_no") != pl.col("installment_no").shift()
+    )
     frame = (
-        sorted_payments.with_columns(owed_total_fen=owed_total)
+        sorted_payments.with_columns(
+            owed_total_fen=owed_total,
+            _group=starts.fill_null(True).cum_sum(),
+            _running=pl.col("amount_fen").cum_sum(),
+        )
         .with_columns(
-            cum_after=pl.col("amount_fen").cum_sum().over(group),
+            cum_after=pl.col("_running") - (pl.col("_running") - pl.col("amount_fen")).first().over("_group"),
+            _group_total=pl.col("amount_fen").sum().over("_group"),
         )
         .with_columns(cum_before=pl.col("cum_after") - pl.col("amount_fen"))
     )
@@ -310,10 +319,12 @@ def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order:
         offset = offset + owed
     frame = frame.with_columns(part_columns).with_columns(
         applied_fen=pl.col("applied_after") - pl.col("applied_before"),
-        paid_off_by_day_end=(pl.col("applied_after").max().over(group) >= pl.col("owed_total_fen")),
+        paid_off_by_day_end=pl.col("_group_total") >= pl.col("owed_total_fen"),
         already_paid_before=pl.col("applied_before") >= pl.col("owed_total_fen"),
     )
-    return frame.with_columns(held_fen=pl.col("amount_fen") - pl.col("applied_fen"))
+    return frame.with_columns(held_fen=pl.col("amount_fen") - pl.col("applied_fen")).drop(
+        "_group", "_running", "_group_total"
+    )
 
 
 def reverse_payments(refunds: pl.DataFrame, originals: pl.DataFrame, order: tuple[str, ...]) -> pl.DataFrame:
@@ -340,20 +351,27 @@ def _flags_to_outcome(flag_exprs: dict[Outcome, pl.Expr]) -> tuple[pl.Expr, pl.E
     outcome: pl.Expr = pl.lit(Outcome.MATCHED.value)
     for code in reversed(ordered):
         outcome = pl.when(flag_exprs[code]).then(pl.lit(code.value)).otherwise(outcome)
-    all_flags = pl.concat_list(
-        [pl.when(flag_exprs[code]).then(pl.lit(code.value)) for code in ordered]
-    ).list.drop_nulls()
-    return outcome, all_flags
+    # Every rule that fired, in precedence order; the first is the outcome, the rest are flags.
+    fired = pl.concat_str(
+        [pl.when(flag_exprs[code]).then(pl.lit(code.value)) for code in ordered], separator=",", ignore_nulls=True
+    )
+    others = fired.str.splitn(",", 2).struct.field("field_1").fill_null("")
+    return outcome, others
 
 
 def match_day(data: MatchInput, settings: Settings) -> MatchResult:
-    """One outcome per record and due instruction; the ledger of the date's payments and reversals."""
+    """One outcome per record and due instruction; the ledger of the date's payments and reversals.
+
+    Rows come in no particular order (ordering a million wide rows costs more than matching them);
+    their content never depends on the order of the input.
+    """
     records = data.records.with_columns(record_key=record_key_expr())
-    debits = records.filter(pl.col("record_kind") == "debit")
+    # an integer row id joins placements and allocations back several times faster than the key text
+    debits = records.filter(pl.col("record_kind") == "debit").with_row_index("_row")
     refunds = records.filter(pl.col("record_kind") == "refund")
 
     placements, pass_counts = place_debits(debits, data, settings)
-    placed = debits.join(placements, on="record_key", how="left").join(
+    placed = debits.join(placements, on="_row", how="left").join(
         data.instructions.select(
             "instruction_id",
             pl.col("amount_fen").alias("instr_amount_fen"),
@@ -368,14 +386,14 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
     allocation = allocate_payments(matched_success, data.installments, settings.allocation_order)
     placed = placed.join(
         allocation.select(
-            "record_key",
+            "_row",
             *[f"{p}_fen" for p in PARTS],
             "applied_fen",
             "held_fen",
             "paid_off_by_day_end",
             "already_paid_before",
         ),
-        on="record_key",
+        on="_row",
         how="left",
     )
     placed = placed.join(
@@ -421,8 +439,6 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
         received_fen=pl.when(success).then(pl.col("amount_fen")).otherwise(0),
         reversed_fen=pl.lit(0, pl.Int64),
     )
-    # The outcome is the first flag that fired; the rest stay as flags.
-    debit_outcomes = debit_outcomes.with_columns(flags=pl.col("flags").list.slice(1).list.join(","))
 
     # Reversals: refunds of today's payments or of earlier ones.
     todays_payments = allocation.select(
@@ -460,7 +476,7 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
             _conform(instruction_outcomes, columns),
         ],
         how="vertical",
-    ).sort("subject", "subject_key")
+    )
 
     ledger = pl.concat(
         [
@@ -476,7 +492,7 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
                 LEDGER_COLUMNS,
             ),
         ]
-    ).sort("channel", "channel_txn_id", "kind")
+    )
     return MatchResult(outcomes=outcomes, ledger=ledger, pass_counts=pass_counts)
 
 

@@ -156,6 +156,34 @@ LOAN_COLUMNS = [
 ]  # fmt: skip
 
 
+def due_installments(frame: pl.DataFrame) -> pl.DataFrame:
+    """Only the installment each loan of ``frame`` (a :func:`loan_book`) has due, with ``_owed``:
+    the cheap way to a large day when the whole schedule is not needed (benchmarks)."""
+    shapes = frame.select("principal_fen", "annual_rate", "term_months", "repayment_method").unique()
+    template = build_installments(
+        shapes.with_row_index("_shape")
+        .with_columns(contract_no=pl.format("S{}", "_shape"), start_date=pl.lit(dt.date(2000, 1, 1)))
+        .drop("_shape")
+    ).join(shapes.with_row_index("_shape").with_columns(contract_no=pl.format("S{}", "_shape")), on="contract_no")
+    return frame.join(
+        template.drop("contract_no", "due_date", "_shape").rename({"installment_no": "_due_no"}),
+        on=["principal_fen", "annual_rate", "term_months", "repayment_method", "_due_no"],
+        how="left",
+    ).with_columns(
+        due_date=pl.col("start_date").dt.offset_by(pl.format("{}mo", pl.col("_months"))),
+        _owed=pl.sum_horizontal("principal_due_fen", "interest_due_fen", "fee_due_fen", "penalty_due_fen"),
+        _at=_morning_utc(),
+    )
+
+
+def _morning_utc() -> pl.Expr:
+    """Between 02:00 and 06:00 Shanghai time on the loan's day, as UTC."""
+    midnight = pl.col("_day").cast(pl.Datetime("us")).dt.replace_time_zone("Asia/Shanghai")
+    return (
+        midnight.dt.convert_time_zone("UTC") + pl.duration(hours=2) + pl.duration(seconds=pl.col("_seed") % (4 * 3600))
+    )
+
+
 def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> SyntheticDays:
     """Generate ``loans`` loans spread over the days ``first..last`` and each day's files."""
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
@@ -166,9 +194,7 @@ def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> Synth
         frame.join(installments.rename({"installment_no": "_due_no"}), on=["contract_no", "_due_no"], how="left")
         .with_columns(
             _owed=pl.sum_horizontal("principal_due_fen", "interest_due_fen", "fee_due_fen", "penalty_due_fen"),
-            _at=pl.col("_day").cast(pl.Datetime("us")).dt.replace_time_zone("Asia/Shanghai").dt.convert_time_zone("UTC")
-            + pl.duration(hours=2)
-            + pl.duration(seconds=pl.col("_seed") % (4 * 3600)),
+            _at=_morning_utc(),
         )
         .sort("contract_no")
     )

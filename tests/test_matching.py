@@ -282,7 +282,7 @@ def test_money_is_never_lost_and_row_order_does_not_matter(rows: list[tuple[int,
         ),
         SETTINGS,
     ).outcomes
-    assert first.equals(second)
+    assert first.sort("subject_key").equals(second.sort("subject_key"))
 
 
 def _fallback(record_amount: int, instructions: list[dict[str, Any]], **knobs: Any) -> tuple[str, str]:
@@ -333,9 +333,12 @@ def test_splitting_records_across_files_and_matching_twice_change_nothing(parts:
     instructions = [{"instruction_id": f"I{n}", "amount_fen": 40_000, "installment_no": 1} for n in (1, 2, 3)]
     data = day_of(records, instructions, {("C1", 1): 100_000})
     once = match_day(data, SETTINGS)
-    assert once.outcomes.equals(match_day(data, SETTINGS).outcomes)
+    assert once.outcomes.sort("subject_key").equals(match_day(data, SETTINGS).outcomes.sort("subject_key"))
     files = [f"f{rng.randrange(parts)}.txt" for _ in range(data.records.height)]
     split = data.records.with_columns(source_file=pl.Series(files))
     regrouped = match_day(replace(data, records=split), SETTINGS).outcomes
-    assert regrouped.drop("source_file").equals(once.outcomes.drop("source_file"))
-    assert once.ledger.equals(match_day(replace(data, records=split), SETTINGS).ledger)
+    assert (
+        regrouped.drop("source_file").sort("subject_key").equals(once.outcomes.drop("source_file").sort("subject_key"))
+    )
+    by_key = ["channel", "channel_txn_id", "kind"]
+    assert once.ledger.sort(by_key).equals(match_day(replace(data, records=split), SETTINGS).ledger.sort(by_key))
