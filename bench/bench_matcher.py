@@ -54,6 +54,7 @@ def run_polars(folder: Path) -> pl.DataFrame:
     from flows.config import load_channel_config
     from reconcile.matching import MatchInput, match_day
     from reconcile.settings import settings_from_mapping
+    from schemas.frames import PRIOR_PAYMENT_DTYPES
 
     records = pl.read_parquet(folder / "records.parquet")
     installments = pl.read_parquet(folder / "installments.parquet")
@@ -73,19 +74,7 @@ def run_polars(folder: Path) -> pl.DataFrame:
             [pl.lit(0, pl.Int64).alias(f"{p}_paid_fen") for p in ("penalty", "fee", "interest", "principal")]
         ),
         loans=installments.select("contract_no", pl.lit("x").alias("bound_channel"), "bound_account"),
-        prior_payments=pl.DataFrame(
-            schema={
-                "channel": pl.String,
-                "reference": pl.String,
-                "contract_no": pl.String,
-                "installment_no": pl.Int64,
-                "penalty_fen": pl.Int64,
-                "fee_fen": pl.Int64,
-                "interest_fen": pl.Int64,
-                "principal_fen": pl.Int64,
-                "held_fen": pl.Int64,
-            }
-        ),  # fmt: skip
+        prior_payments=pl.DataFrame(schema=PRIOR_PAYMENT_DTYPES),
         answering_channels=frozenset({"alipay", *LISTING_CHANNELS}),
     )
     settings = settings_from_mapping(load_channel_config())
@@ -189,7 +178,8 @@ WITH inst AS (
          amount_fen
   FROM pay
 ), alloc2 AS (
-  SELECT a.*, a.applied_after - a.applied_before AS applied, a.amount_fen - (a.applied_after - a.applied_before) AS held,
+  SELECT a.*, a.applied_after - a.applied_before AS applied,
+         a.amount_fen - (a.applied_after - a.applied_before) AS held,
          MAX(a.applied_after) OVER (PARTITION BY m.contract_no, m.installment_no) >= a.owed AS paid_off,
          a.applied_before >= a.owed AS already_paid
   FROM alloc a JOIN m USING (record_key)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from flows.db import DebitInstruction, Installment, Loan, table_of
 from flows.store import upsert_frame
 from reconcile.money import fen_expr_to_yuan_text
-from reconcile.snapshot import parse_snapshot
+from reconcile.snapshot import LOAN_COLUMNS, parse_snapshot
 
 
 class SnapshotRejected(Exception):
@@ -77,18 +77,7 @@ def write_snapshot(folder: Path, loans: pl.DataFrame, installments: pl.DataFrame
     """Write a snapshot in the import format (amounts as yuan text, times ISO with offset)."""
     folder.mkdir(parents=True, exist_ok=True)
     loans.select(
-        "contract_no",
-        "borrower_name",
-        "id_number",
-        "phone",
-        fen_expr_to_yuan_text("principal_fen").alias("principal"),
-        "annual_rate",
-        "term_months",
-        "repayment_method",
-        "start_date",
-        "grace_days",
-        "bound_channel",
-        "bound_account",
+        *[fen_expr_to_yuan_text("principal_fen").alias(c) if c == "principal" else pl.col(c) for c in LOAN_COLUMNS]
     ).write_csv(folder / "loans.csv")
     installments.select(
         "contract_no",

@@ -37,6 +37,7 @@ from reconcile.ingest import ParsedFile, empty_invalid, empty_records, parse_cha
 from reconcile.masking import mask_account_expr
 from reconcile.matching import OUTCOME_COLUMNS, PARTS, MatchInput, MatchResult
 from reconcile.settings import BUSINESS_TZ, Settings, business_date_bounds_utc
+from schemas.frames import INSTRUCTION_DTYPES, PRIOR_PAYMENT_DTYPES
 
 UTC_US = pl.Datetime("us", "UTC")
 
@@ -100,17 +101,7 @@ INSTALLMENT_STATE_SCHEMA = {
     "grace_days": pl.Int64,
     **{f"{p}_due_fen": pl.Int64 for p in PARTS},
 }
-INSTRUCTION_SCHEMA = {
-    "instruction_id": pl.String,
-    "contract_no": pl.String,
-    "installment_no": pl.Int64,
-    "channel": pl.String,
-    "account": pl.String,
-    "amount_fen": pl.Int64,
-    "requested_at": UTC_US,
-    "platform_status": pl.String,
-    "platform_code": pl.String,
-}
+INSTRUCTION_SCHEMA = INSTRUCTION_DTYPES
 
 
 def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings: Settings) -> MatchInput:
@@ -233,15 +224,7 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
     )
 
 
-PRIOR_SCHEMA = {
-    "channel": pl.String,
-    "channel_txn_id": pl.String,
-    "reference": pl.String,
-    "contract_no": pl.String,
-    "installment_no": pl.Int64,
-    **{f"{p}_fen": pl.Int64 for p in PARTS},
-    "held_fen": pl.Int64,
-}
+PRIOR_SCHEMA = PRIOR_PAYMENT_DTYPES
 
 
 def file_outcomes(parsed: list[ParsedFile], day: dt.date, settings: Settings) -> pl.DataFrame:

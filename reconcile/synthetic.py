@@ -19,6 +19,7 @@ import polars as pl
 
 from reconcile.money import fen_expr_to_yuan_text
 from reconcile.schedule import build_installments
+from schemas.frames import INSTRUCTION_DTYPES
 
 #: Scenario → weight (per mille of loans due on a day).
 SCENARIO_WEIGHTS: dict[str, int] = {
@@ -279,19 +280,6 @@ EXPECTED_SCHEMA: dict[str, Any] = {
 }
 
 
-INSTRUCTION_SCHEMA: dict[str, Any] = {
-    "instruction_id": pl.String,
-    "contract_no": pl.String,
-    "installment_no": pl.Int64,
-    "channel": pl.String,
-    "account": pl.String,
-    "amount_fen": pl.Int64,
-    "requested_at": pl.Datetime("us", "UTC"),
-    "platform_status": pl.String,
-    "platform_code": pl.String,
-}
-
-
 def _instruction_id(seq: int) -> pl.Expr:
     return pl.format("P{}{}", pl.col("contract_no").str.slice(1), pl.lit(f"{seq:02d}"))
 
@@ -504,7 +492,7 @@ def scenario_rows(due: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
     instructions = (
         pl.concat(out.instructions).sort("instruction_id")
         if out.instructions
-        else pl.DataFrame(schema=INSTRUCTION_SCHEMA)
+        else pl.DataFrame(schema=INSTRUCTION_DTYPES)
     )
     lines = pl.concat(out.lines) if out.lines else pl.DataFrame(schema=LINE_SCHEMA)
     expected = pl.concat(out.expected) if out.expected else pl.DataFrame(schema=EXPECTED_SCHEMA)

@@ -133,3 +133,31 @@ class LedgerFrame(pa.DataFrameModel):
     class Config:
         strict = False
         unique = ("channel", "channel_txn_id", "kind")
+
+
+#: Polars dtypes of an instruction frame (InstructionFrame), for building empty or literal frames.
+INSTRUCTION_DTYPES: dict[str, pl.DataType] = {
+    "instruction_id": pl.String(),
+    "contract_no": pl.String(),
+    "installment_no": pl.Int64(),
+    "channel": pl.String(),
+    "account": pl.String(),
+    "amount_fen": pl.Int64(),
+    "requested_at": pl.Datetime("us", "UTC"),
+    "platform_status": pl.String(),
+    "platform_code": pl.String(),
+}
+
+#: Polars dtypes of earlier ledger payments that refunds may name (``MatchInput.prior_payments``).
+PRIOR_PAYMENT_DTYPES: dict[str, pl.DataType] = {
+    "channel": pl.String(),
+    "channel_txn_id": pl.String(),
+    "reference": pl.String(),
+    "contract_no": pl.String(),
+    "installment_no": pl.Int64(),
+    "penalty_fen": pl.Int64(),
+    "fee_fen": pl.Int64(),
+    "interest_fen": pl.Int64(),
+    "principal_fen": pl.Int64(),
+    "held_fen": pl.Int64(),
+}

@@ -14,19 +14,10 @@ from flows.config import load_channel_config
 from reconcile.matching import MatchInput, match_day
 from reconcile.settings import settings_from_mapping
 from reconcile.summary import is_balanced, money_totals
+from schemas.frames import INSTRUCTION_DTYPES, PRIOR_PAYMENT_DTYPES
 
 DAY = dt.date(2026, 11, 27)
-INSTRUCTION_SCHEMA = {
-    "instruction_id": pl.String,
-    "contract_no": pl.String,
-    "installment_no": pl.Int64,
-    "channel": pl.String,
-    "account": pl.String,
-    "amount_fen": pl.Int64,
-    "requested_at": pl.Datetime("us", "UTC"),
-    "platform_status": pl.String,
-    "platform_code": pl.String,
-}
+INSTRUCTION_SCHEMA = INSTRUCTION_DTYPES
 SETTINGS = settings_from_mapping(load_channel_config())
 
 
@@ -111,19 +102,7 @@ def day_of(
             "reference": pl.String,
         },
     )
-    prior = pl.DataFrame(
-        schema={
-            "channel": pl.String,
-            "reference": pl.String,
-            "contract_no": pl.String,
-            "installment_no": pl.Int64,
-            "penalty_fen": pl.Int64,
-            "fee_fen": pl.Int64,
-            "interest_fen": pl.Int64,
-            "principal_fen": pl.Int64,
-            "held_fen": pl.Int64,
-        }
-    )
+    prior = pl.DataFrame(schema=PRIOR_PAYMENT_DTYPES)
     return MatchInput(DAY, record_frame, instruction_frame, installments, loans, prior, frozenset({"icbc"}))
 
 

@@ -70,9 +70,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("debit_instructions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_debit_instructions_contract_no"), ["contract_no"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_debit_instructions_requested_at"), ["requested_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_debit_instructions_requested_at"), ["requested_at"], unique=False)
 
     op.create_table(
         "exceptions",
@@ -185,9 +183,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("settlement_ledger", schema=None) as batch_op:
         batch_op.create_index("ix_ledger_installment", ["contract_no", "installment_no"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_settlement_ledger_business_date"), ["business_date"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_settlement_ledger_business_date"), ["business_date"], unique=False)
 
     op.create_table(
         "source_files",
