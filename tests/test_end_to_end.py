@@ -89,6 +89,7 @@ def test_generated_day_reproduces_the_manifest_and_reruns_change_nothing(
     workbook = load_workbook(summary["workbook"], read_only=True)
     assert workbook.sheetnames[0] == "总览"
     assert not list(Path(summary["workbook"]).parent.glob(".*.partial"))
+    _assert_nothing_personal(tmp_path, summary, workbook)
 
     before = _dump(recon_env["RECON_DATABASE_URL"])
     again = reconcile_business_date(DAY)
@@ -100,6 +101,21 @@ def test_generated_day_reproduces_the_manifest_and_reruns_change_nothing(
     assert _dump(recon_env["RECON_DATABASE_URL"]) == before
 
     outcome_by_engine[recon_env["RECON_DATABASE_URL"].split(":")[0]] = stored.sort("subject_key")
+
+
+def _assert_nothing_personal(root: Path, summary: dict[str, object], workbook: object) -> None:
+    """Invariant 6: no card, ID number, phone or full name in the workbook, its CSV or the summary."""
+    loans = pl.read_csv(root / "snapshot" / "loans.csv", infer_schema=False)
+    secrets = set(loans["id_number"]) | set(loans["phone"]) | set(loans["bound_account"])
+    names = {name for name in loans["borrower_name"] if len(name) > 1}
+    texts = [json.dumps(summary, ensure_ascii=False)]
+    for sheet in workbook.worksheets:  # type: ignore[attr-defined]
+        texts.extend(str(value) for row in sheet.iter_rows(values_only=True) for value in row if value is not None)
+    detail = Path(str(summary["workbook"])).with_suffix("").with_suffix(".detail.csv")
+    texts.append(detail.read_text(encoding="utf-8"))
+    blob = "\n".join(texts)
+    leaked = sorted(secret for secret in secrets | names if secret in blob)
+    assert not leaked, f"personal data in the report: {leaked[:5]}"
 
 
 def test_sqlite_and_postgresql_agree(outcome_by_engine: dict[str, pl.DataFrame]) -> None:
