@@ -39,7 +39,7 @@ import polars as pl
 
 from reconcile.codes import OUTCOME_PRECEDENCE, Outcome
 from reconcile.masking import accounts_agree_expr
-from reconcile.settings import Settings
+from reconcile.settings import Settings, business_date_bounds_utc
 
 PARTS = ("penalty", "fee", "interest", "principal")
 SHANGHAI = "Asia/Shanghai"
@@ -500,9 +500,12 @@ def _unanswered_instructions(
     data: MatchInput, records: pl.DataFrame, placements: pl.DataFrame, settings: Settings
 ) -> pl.DataFrame:
     """Instructions requested on the date that no record answers, in a channel whose file arrived."""
+    start, end = business_date_bounds_utc(data.business_date)
     due = data.instructions.filter(
-        pl.col("requested_at").dt.convert_time_zone(SHANGHAI).dt.date() == data.business_date
-    ).filter(pl.col("channel").is_in(sorted(data.answering_channels)))
+        (pl.col("requested_at") >= start)
+        & (pl.col("requested_at") < end)
+        & pl.col("channel").is_in(sorted(data.answering_channels))
+    )
     answered = (
         pl.concat(
             [
