@@ -33,7 +33,7 @@ from flows.faults import checkpoint
 from flows.store import connect, insert_frame, read_frame, stage_frame, update_from_frame
 from reconcile.codes import Outcome
 from reconcile.explain import explain
-from reconcile.ingest import ParsedFile, empty_invalid, empty_records, parse_channel_file
+from reconcile.ingest import ParsedFile, empty_invalid, empty_records, identify_layout, parse_channel_file
 from reconcile.masking import mask_account_expr
 from reconcile.matching import OUTCOME_COLUMNS, PARTS, MatchInput, MatchResult
 from reconcile.settings import BUSINESS_TZ, Settings, business_date_bounds_utc
@@ -60,11 +60,22 @@ def discover(inbox_day: Path, settings: Settings) -> list[DiscoveredFile]:
     found = []
     for path in sorted(p for p in inbox_day.iterdir() if p.is_file() and not p.name.startswith(".")):
         data = path.read_bytes()
-        channel = next(
-            (c.channel_id for c in settings.channels.values() if fnmatch.fnmatch(path.name, c.file_pattern)), None
-        )
+        channel = claim_channel(path.name, data, settings)
         found.append(DiscoveredFile(path.name, path, hashlib.sha256(data).hexdigest(), len(data), channel))
     return found
+
+
+def claim_channel(name: str, data: bytes, settings: Settings) -> str | None:
+    """The channel a file belongs to: its layout is recognised by content; when several channels
+    share that layout, the file name pattern decides. None when nothing recognises the content."""
+    layout = identify_layout(data, settings.layouts)
+    if layout is None:
+        return None
+    candidates = [c for c in settings.channels.values() if c.layout == layout]
+    if len(candidates) == 1:
+        return candidates[0].channel_id
+    named = [c for c in candidates if fnmatch.fnmatch(name, c.file_pattern)]
+    return named[0].channel_id if len(named) == 1 else None
 
 
 def parse(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list[ParsedFile]:
@@ -81,7 +92,8 @@ def parse(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list
                     0,
                     empty_records(),
                     empty_invalid(),
-                    rejected_reason="no configured channel claims this file name",
+                    rejected_reason="no configured layout recognises this file's content (or several channels "
+                    "share its layout and none's file pattern fits its name)",
                 )
             )
             continue

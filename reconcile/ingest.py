@@ -20,6 +20,7 @@ import pandera.polars as pa
 import polars as pl
 
 from reconcile.codes import FAILURE_WORDS, FailureReason
+from reconcile.iso20022 import ISO_REASONS, NotIso20022, message_kind, parse_iso20022
 from reconcile.money import AmountError, yuan_expr_to_fen, yuan_text_to_fen
 from reconcile.settings import ChannelConfig
 from schemas.frames import ChannelRecordFrame
@@ -137,9 +138,12 @@ def parse_channel_file(
     sha256: str,
     channel: ChannelConfig,
     layout: dict[str, Any],
-    business_date: dt.date,
+    business_date: dt.date | None,
 ) -> ParsedFile:
-    """Parse one file of ``channel`` filed under ``business_date``; never raises for bad data."""
+    """Parse one file of ``channel`` filed under ``business_date``; never raises for bad data.
+
+    ``business_date`` None (``recon inspect``) accepts whatever date the file states.
+    """
     try:
         return _parse(name, data, sha256, channel, layout, business_date)
     except FileRejected as rejection:
@@ -162,8 +166,10 @@ def _parse(
     sha256: str,
     channel: ChannelConfig,
     layout: dict[str, Any],
-    business_date: dt.date,
+    business_date: dt.date | None,
 ) -> ParsedFile:
+    if layout.get("format") == "iso20022":
+        return _parse_iso20022(name, data, sha256, channel, business_date)
     text = decode_text(data, layout.get("encoding", "utf-8"))
     lines = text.splitlines()
     delimiter = layout["delimiter"]
@@ -194,7 +200,7 @@ def _parse(
         raise FileRejected("the summary line (batch totals) is missing: the file may be truncated")
 
     file_date = _stated_business_date(layout, preamble, summary)
-    if file_date is not None and file_date != business_date:
+    if file_date is not None and business_date is not None and file_date != business_date:
         raise FileRejected(
             f"the file is for business date {file_date.isoformat()}, but it was filed under {business_date.isoformat()}"
         )
@@ -474,3 +480,95 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
     )
     good = checks.join(failed.select("_row"), on="_row", how="anti").drop("_row", "_parse_error")
     return good, invalid
+
+
+def _parse_iso20022(
+    name: str, data: bytes, sha256: str, channel: ChannelConfig, business_date: dt.date | None
+) -> ParsedFile:
+    """pain.002 / camt.054 through the same validation as the delimited layouts."""
+    try:
+        kind, stated, rows = parse_iso20022(data)
+    except NotIso20022 as error:
+        raise FileRejected(str(error)) from None
+    if stated is not None and business_date is not None and stated != business_date:
+        raise FileRejected(
+            f"the file is for business date {stated.isoformat()}, but it was filed under {business_date.isoformat()}"
+        )
+    amount = yuan_expr_to_fen("amount")
+    codes = {code: reason.value for code, reason in ISO_REASONS.items()}
+    canonical = rows.select(
+        pl.lit(name).alias("source_file"),
+        pl.lit(sha256).alias("file_sha256"),
+        "line_no",
+        "raw_line",
+        pl.lit(channel.channel_id).alias("channel"),
+        "record_kind",
+        "status",
+        amount.alias("amount_fen"),
+        "settled_at",
+        pl.when(pl.col("status") == "FAILED")
+        .then(pl.col("failure_code").replace_strict(codes, default=FailureReason.OTHER.value, return_dtype=pl.String))
+        .alias("failure_reason"),
+        "channel_txn_id",
+        "reference",
+        "account_shown",
+        pl.lit(None, pl.String).alias("memo"),
+        "failure_code",
+        "failure_text",
+        pl.lit(None, pl.String).alias("refund_request_no"),
+        pl.when(pl.col("amount").is_not_null() & amount.is_null())
+        .then(pl.format("amount: {} is not an amount with at most two decimals", pl.col("amount")))
+        .alias("_parse_error"),
+    )
+    canonical = canonical.select([*[pl.col(c).cast(t) for c, t in empty_records().schema.items()], "_parse_error"])
+    good, invalid = _validate(canonical, channel.channel_id, name, sha256)
+    return ParsedFile(
+        source_file=name,
+        sha256=sha256,
+        channel=channel.channel_id,
+        layout=f"iso20022 {kind}",
+        business_date=stated or business_date,
+        rows=rows.height,
+        records=good,
+        invalid=invalid,
+    )
+
+
+def identify_layout(data: bytes, layouts: dict[str, dict[str, Any]]) -> str | None:
+    """The layout whose signature the file's content carries, or None.
+
+    XML is recognised by its ISO 20022 message namespace; delimited files by a header row with
+    the layout's column names, or by a summary line and detail lines with the layout's prefixes.
+    Only the first 64 KiB are looked at; decoding errors there are ignored (the parser is strict).
+    """
+    kind = message_kind(data) if data.lstrip()[:1] == b"<" else None
+    for name, layout in layouts.items():
+        if layout.get("format") == "iso20022":
+            if kind in ("pain.002", "camt.054"):
+                return name
+            continue
+        head = data[:65536]
+        if head.startswith(b"\xef\xbb\xbf"):
+            head = head[3:]
+        text = head.decode(layout.get("encoding", "utf-8"), errors="ignore")
+        lines = text.splitlines()[:200]
+        delimiter = layout.get("delimiter", ",")
+        if "header_contains" in layout:
+            wanted = {normalise_header(column) for column in layout["header_contains"]}
+            if any(wanted <= {normalise_header(cell) for cell in line.split(delimiter)} for line in lines):
+                return name
+        elif layout.get("summary_prefix") and layout.get("record_prefix"):
+            summary = f"{layout['summary_prefix']}{delimiter}"
+            detail = f"{layout['record_prefix']}{delimiter}"
+            width = len(layout.get("columns", []))
+            if (
+                lines
+                and lines[0].startswith(summary)
+                and all(
+                    line.startswith(detail) and line.count(delimiter) + 1 == width
+                    for line in lines[1:6]
+                    if line.strip()
+                )
+            ):
+                return name
+    return None
