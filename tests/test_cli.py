@@ -1,0 +1,72 @@
+"""The command line as an operator uses it (no Prefect here: the run itself is tested end to end)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.config import load_config
+from flows.runner import reconcile_dates
+
+DAY = dt.date(2026, 11, 27)
+
+
+@pytest.fixture
+def generated(tmp_path: Path, recon_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    out = tmp_path / "gen"
+    result = CliRunner().invoke(app, ["generate", "--date", DAY.isoformat(), "--loans", "60", "--seed", "4",
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    monkeypatch.setenv("RECON_INBOX", str(out / "inbox"))
+    return out
+
+
+def test_generate_is_deterministic_for_a_seed(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for name in ("a", "b"):
+        result = runner.invoke(app, ["generate", "--date", "2026-11-27", "--loans", "30", "--seed", "9",
+                                     "--out", str(tmp_path / name)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+    for relative in ("expected.csv", "snapshot/instructions.csv", "inbox/2026-11-27/alipay_trade_20261127.csv"):
+        assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes(), relative
+
+
+def test_import_then_status_shows_a_masked_repayment_trail(generated: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["import-expected", str(generated / "snapshot")])
+    assert result.exit_code == 0 and "imported 60 loans" in result.output
+    reconcile_dates(load_config(), [DAY], workbook=False)
+    expected = pl.read_csv(generated / "expected.csv")
+    paid = expected.filter(pl.col("expected_outcome") == "MATCHED", pl.col("scenario") == "matched")
+    instructions = pl.read_csv(generated / "snapshot" / "instructions.csv", infer_schema=False)
+    loans = pl.read_csv(generated / "snapshot" / "loans.csv", infer_schema=False)
+    contract = instructions.filter(pl.col("channel") == "icbc")["contract_no"][0]
+    assert paid.height > 0
+    result = runner.invoke(app, ["status", "--json", contract])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    loan = loans.filter(pl.col("contract_no") == contract).row(0, named=True)
+    assert loan["bound_account"] not in result.output and loan["borrower_name"] not in result.output
+    assert report["trail"] and report["trail"][0]["file"].startswith("icbc_result_")
+
+
+def test_a_bad_snapshot_exits_2_naming_file_and_line(generated: Path) -> None:
+    loans = generated / "snapshot" / "loans.csv"
+    frame = pl.read_csv(loans, infer_schema=False)
+    frame.with_columns(
+        grace_days=pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("x")).otherwise(pl.col("grace_days"))
+    ).write_csv(loans)
+    result = CliRunner().invoke(app, ["import-expected", str(generated / "snapshot")])
+    assert result.exit_code == 2
+    assert "nothing imported" in result.output and "loans.csv:4 grace_days" in result.output
+
+
+def test_a_bad_date_is_refused_with_a_clear_message() -> None:
+    result = CliRunner().invoke(app, ["run", "--date", "2026-13-01"])
+    assert result.exit_code != 0 and "is not a date YYYY-MM-DD" in result.output
