@@ -201,67 +201,80 @@ def demo(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 def inspect(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a channel file"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a channel file (or a zip of them)"),
     date: str | None = typer.Option(None, "--date", help="the business date it would be filed under"),
     channel: str | None = typer.Option(None, "--channel", help="the channel (default: recognised by content)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """What the product makes of a file, without touching the database."""
+    from flows.config import load_config
+    from reconcile.delivery import DeliveryRejected, unpack
+
+    settings = load_config().settings
+    data = file.read_bytes()
+    try:
+        reports = [
+            _inspect_piece(p.name, p.data, settings, channel, _parse_date(date))
+            for p in unpack(file.name, data, settings.layouts)
+        ]
+    except DeliveryRejected as rejected:
+        reports = [{"file": file.name, "rejected": str(rejected)}]
+    if as_json:
+        typer.echo(json.dumps(reports[0] if len(reports) == 1 else reports, ensure_ascii=False, indent=2))
+    else:
+        for report in reports:
+            for key, value in report.items():
+                if value is not None:
+                    typer.echo(f"{key}: {value}")
+    if any(report.get("rejected") for report in reports):
+        raise typer.Exit(2)
+
+
+def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, day: dt.date | None) -> dict[str, Any]:
     import hashlib
 
-    from flows.config import load_config
     from flows.pipeline import claim_channel
     from reconcile.ingest import parse_channel_file
     from reconcile.money import fen_to_yuan_text
 
-    settings = load_config().settings
-    data = file.read_bytes()
-    channel_id = channel or claim_channel(file.name, data, settings)
-    report: dict[str, Any] = {"file": file.name, "sha256": hashlib.sha256(data).hexdigest(), "channel": channel_id}
+    channel_id = channel or claim_channel(name, data, settings)
+    report: dict[str, Any] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "channel": channel_id}
     if channel_id is None or channel_id not in settings.channels:
         report["rejected"] = (
             f"unknown channel {channel_id!r}" if channel_id else "no configured layout recognises this file's content"
         )
-    else:
-        config = settings.channels[channel_id]
-        parsed = parse_channel_file(
-            file.name, data, report["sha256"], config, settings.layouts[config.layout], _parse_date(date)
-        )
-        report.update(
-            layout=parsed.layout,
-            business_date=parsed.business_date.isoformat() if parsed.business_date else None,
-            rows=parsed.rows,
-            rejected=parsed.rejected_reason,
-        )
-        if parsed.rejected_reason is None:
-            by_status = parsed.records.group_by("record_kind", "status").agg(
-                pl.len().alias("count"), pl.col("amount_fen").sum().alias("fen")
-            )
-            report["by_status"] = [
-                {**row, "yuan": fen_to_yuan_text(int(row["fen"]))}
-                for row in by_status.sort("record_kind", "status").to_dicts()
-            ]
-            report["failure_reasons"] = dict(
-                parsed.records.filter(pl.col("failure_reason").is_not_null())
-                .group_by("failure_reason")
-                .len()
-                .sort("failure_reason")
-                .iter_rows()
-            )
-            report["control_totals"] = [
-                {"applies_to": t.applies_to, "stated_count": t.stated_count, "stated_fen": t.stated_fen,
-                 "counted": t.counted, "summed_fen": t.summed_fen, "agrees": t.agrees}
-                for t in parsed.control_totals
-            ]  # fmt: skip
-            report["invalid_rows"] = parsed.invalid.height
-            report["first_invalid"] = parsed.invalid.head(10).select("line_no", "check", "message").to_dicts()
-    if as_json:
-        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        for key, value in report.items():
-            typer.echo(f"{key}: {value}")
-    if report.get("rejected"):
-        raise typer.Exit(2)
+        return report
+    config = settings.channels[channel_id]
+    parsed = parse_channel_file(name, data, report["sha256"], config, settings.layouts[config.layout], day)
+    report.update(
+        layout=parsed.layout,
+        business_date=parsed.business_date.isoformat() if parsed.business_date else None,
+        rows=parsed.rows,
+        rejected=parsed.rejected_reason,
+    )
+    if parsed.rejected_reason is not None:
+        return report
+    by_status = parsed.records.group_by("record_kind", "status").agg(
+        pl.len().alias("count"), pl.col("amount_fen").sum().alias("fen")
+    )
+    report["by_status"] = [
+        {**row, "yuan": fen_to_yuan_text(int(row["fen"]))} for row in by_status.sort("record_kind", "status").to_dicts()
+    ]
+    report["failure_reasons"] = dict(
+        parsed.records.filter(pl.col("failure_reason").is_not_null())
+        .group_by("failure_reason")
+        .len()
+        .sort("failure_reason")
+        .iter_rows()
+    )
+    report["control_totals"] = [
+        {"applies_to": t.applies_to, "stated_count": t.stated_count, "stated_fen": t.stated_fen,
+         "counted": t.counted, "summed_fen": t.summed_fen, "agrees": t.agrees}
+        for t in parsed.control_totals
+    ]  # fmt: skip
+    report["invalid_rows"] = parsed.invalid.height
+    report["first_invalid"] = parsed.invalid.head(10).select("line_no", "check", "message").to_dicts()
+    return report
 
 
 @app.command()

@@ -32,6 +32,7 @@ from flows.db import (
 from flows.faults import checkpoint
 from flows.store import connect, insert_frame, read_frame, stage_frame, update_from_frame
 from reconcile.codes import Outcome
+from reconcile.delivery import DeliveryRejected, unpack
 from reconcile.explain import explain
 from reconcile.ingest import ParsedFile, empty_invalid, empty_records, identify_layout, parse_channel_file
 from reconcile.masking import mask_account_expr
@@ -44,24 +45,40 @@ UTC_US = pl.Datetime("us", "UTC")
 
 @dataclass(frozen=True)
 class DiscoveredFile:
-    """A file found in the inbox for a business date; ``channel`` None when no channel claims it."""
+    """One readable file found in the inbox for a business date (a zip member counts as one).
+
+    ``name``: as delivered, or ``zip!member``. ``path``: the delivered file on disk. ``data``: the
+    bytes to read. ``channel``: None when nothing recognises it. ``rejection``: why the delivery as
+    a whole is refused (a bad zip), or None.
+    """
 
     name: str
     path: Path
     sha256: str
     size: int
     channel: str | None
+    data: bytes = b""
+    rejection: str | None = None
 
 
 def discover(inbox_day: Path, settings: Settings) -> list[DiscoveredFile]:
-    """Files in the date's inbox folder, hashed, claimed by the channel whose pattern fits."""
+    """Files in the date's inbox folder (zips opened in memory), hashed, each claimed by a channel."""
     if not inbox_day.is_dir():
         return []
     found = []
     for path in sorted(p for p in inbox_day.iterdir() if p.is_file() and not p.name.startswith(".")):
         data = path.read_bytes()
-        channel = claim_channel(path.name, data, settings)
-        found.append(DiscoveredFile(path.name, path, hashlib.sha256(data).hexdigest(), len(data), channel))
+        try:
+            pieces = unpack(path.name, data, settings.layouts)
+        except DeliveryRejected as rejected:
+            found.append(
+                DiscoveredFile(path.name, path, hashlib.sha256(data).hexdigest(), len(data), None, b"", str(rejected))
+            )
+            continue
+        for piece in pieces:
+            channel = claim_channel(piece.name, piece.data, settings)
+            digest = hashlib.sha256(piece.data).hexdigest()
+            found.append(DiscoveredFile(piece.name, path, digest, len(piece.data), channel, piece.data))
     return found
 
 
@@ -81,7 +98,11 @@ def claim_channel(name: str, data: bytes, settings: Settings) -> str | None:
 def parse(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list[ParsedFile]:
     parsed = []
     for found in files:
-        if found.channel is None:
+        if found.channel is None or found.rejection is not None:
+            reason = found.rejection or (
+                "no configured layout recognises this file's content (or several channels "
+                "share its layout and none's file pattern fits its name)"
+            )
             parsed.append(
                 ParsedFile(
                     found.name,
@@ -92,16 +113,13 @@ def parse(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list
                     0,
                     empty_records(),
                     empty_invalid(),
-                    rejected_reason="no configured layout recognises this file's content (or several channels "
-                    "share its layout and none's file pattern fits its name)",
+                    rejected_reason=reason,
                 )
             )
             continue
         channel = settings.channels[found.channel]
         parsed.append(
-            parse_channel_file(
-                found.name, found.path.read_bytes(), found.sha256, channel, settings.layouts[channel.layout], day
-            )
+            parse_channel_file(found.name, found.data, found.sha256, channel, settings.layouts[channel.layout], day)
         )
     return parsed
 
@@ -876,13 +894,18 @@ def file_away(
         target_root = quarantine if result.rejected_reason else archive
         folder = target_root / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{found.sha256[:12]}_{found.name}"
+        # a zip member is archived as the zip it came in (once per zip and fate)
+        target = folder / f"{hashlib.sha256(found.path.read_bytes()).hexdigest()[:12]}_{found.path.name}"
         if not target.exists():
             partial = folder / f".{target.name}.partial"
             shutil.copy2(found.path, partial)
             os.replace(partial, target)
         if result.rejected_reason:
-            (folder / f"{target.name}.reason.txt").write_text(result.rejected_reason + "\n", encoding="utf-8")
+            reason = folder / f"{target.name}.reason.txt"
+            lines = reason.read_text(encoding="utf-8").splitlines() if reason.exists() else []
+            line = f"{found.name}: {result.rejected_reason}"
+            if line not in lines:
+                reason.write_text("\n".join([*lines, line]) + "\n", encoding="utf-8")
 
 
 def shanghai_now() -> dt.datetime:
