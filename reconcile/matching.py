@@ -105,21 +105,36 @@ PLACEMENT_SCHEMA = {
     "placement": pl.String,
     "candidate_ids": pl.String,
     "candidate_scores": pl.String,
+    "instr_amount_fen": pl.Int64,
+    "instr_account": pl.String,
+    "platform_status": pl.String,
+    "platform_code": pl.String,
 }
 
 
 def _placed(frame: pl.DataFrame) -> pl.DataFrame:
     if "candidate_ids" not in frame.columns:
         frame = frame.with_columns(candidate_ids=pl.col("instruction_id").cast(pl.String))
-    if "candidate_scores" not in frame.columns:
-        frame = frame.with_columns(candidate_scores=pl.lit(None, pl.String))
+    for name in ("candidate_scores", "instr_account", "platform_status", "platform_code"):
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, pl.String).alias(name))
+    if "instr_amount_fen" not in frame.columns:
+        frame = frame.with_columns(instr_amount_fen=pl.lit(None, pl.Int64))
     return frame.select([pl.col(name).cast(dtype) for name, dtype in PLACEMENT_SCHEMA.items()])
 
 
 def pass_exact_reference(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> pl.DataFrame:
     """Records whose reference is one of our instruction ids."""
-    joined = debits.join(
-        data.instructions.select("instruction_id", "contract_no", "installment_no"),
+    joined = debits.select("_row", "reference").join(
+        data.instructions.select(
+            "instruction_id",
+            "contract_no",
+            "installment_no",
+            pl.col("amount_fen").alias("instr_amount_fen"),
+            pl.col("account").alias("instr_account"),
+            "platform_status",
+            "platform_code",
+        ),
         left_on="reference",
         right_on="instruction_id",
         how="inner",
@@ -186,7 +201,7 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
     instructions = data.instructions.select(
         "instruction_id", "contract_no", "installment_no", "channel",
         pl.col("amount_fen").alias("instr_amount_fen"), pl.col("account").alias("instr_account"), "requested_at",
-        pl.col("account").str.slice(-4).alias("_tail"),
+        "platform_status", "platform_code", pl.col("account").str.slice(-4).alias("_tail"),
     )  # fmt: skip
     # Shown accounts narrow the search by their visible tail; without one, only exact amounts qualify.
     by_account = unreferenced.filter(pl.col("_tail").is_not_null()).join(
@@ -215,6 +230,10 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
             pl.col("contract_no").first(),
             pl.col("installment_no").first(),
             pl.col("score").first(),
+            pl.col("instr_amount_fen").first(),
+            pl.col("instr_account").first(),
+            pl.col("platform_status").first(),
+            pl.col("platform_code").first(),
             pl.len().alias("candidates"),
             pl.col("instruction_id").str.join(",").alias("candidate_ids"),
             pl.format("{} ({})", "instruction_id", "score").str.join(", ").alias("candidate_scores"),
@@ -226,6 +245,10 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
             instruction_id=pl.when(ambiguous).then(None).otherwise(pl.col("instruction_id")),
             contract_no=pl.when(ambiguous).then(None).otherwise(pl.col("contract_no")),
             installment_no=pl.when(ambiguous).then(None).otherwise(pl.col("installment_no")),
+            **{
+                name: pl.when(ambiguous).then(None).otherwise(pl.col(name))
+                for name in ("instr_amount_fen", "instr_account", "platform_status", "platform_code")
+            },
             match_pass=pl.lit("fallback"),
             placement=pl.when(ambiguous).then(pl.lit("ambiguous")).otherwise(pl.lit("matched")),
         )
@@ -268,7 +291,7 @@ def place_debits(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> 
             )
         )
     )
-    return pl.concat(placements), counts
+    return pl.concat(placements).sort("_row"), counts
 
 
 def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order: tuple[str, ...]) -> pl.DataFrame:
@@ -345,6 +368,18 @@ def reverse_payments(refunds: pl.DataFrame, originals: pl.DataFrame, order: tupl
     )
 
 
+def _scatter_by_row(frame: pl.DataFrame, height: int) -> list[pl.Series]:
+    """Columns of ``frame`` (keyed by ``_row``) as full-length columns in row order, null elsewhere."""
+    rows = frame["_row"]
+    columns = []
+    for name in frame.columns:
+        if name == "_row":
+            continue
+        full = pl.repeat(None, height, dtype=frame.schema[name], eager=True).alias(name)
+        columns.append(full.scatter(rows, frame[name]) if frame.height else full)
+    return columns
+
+
 def _flags_to_outcome(flag_exprs: dict[Outcome, pl.Expr]) -> tuple[pl.Expr, pl.Expr]:
     """The outcome is the first flag in precedence order; the rest stay as flags."""
     ordered = [code for code in OUTCOME_PRECEDENCE if code in flag_exprs]
@@ -370,37 +405,41 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
     debits = records.filter(pl.col("record_kind") == "debit").with_row_index("_row")
     refunds = records.filter(pl.col("record_kind") == "refund")
 
-    placements, pass_counts = place_debits(debits, data, settings)
-    placed = debits.join(placements, on="_row", how="left").join(
-        data.instructions.select(
-            "instruction_id",
-            pl.col("amount_fen").alias("instr_amount_fen"),
-            pl.col("account").alias("instr_account"),
-            "platform_status",
-            "platform_code",
-        ),
-        on="instruction_id",
-        how="left",
-    )
+    # Decisions are taken on a narrow frame in row order; the wide record columns are put back once.
+    core = debits.select(
+        "_row", "channel", "status", "reference", "amount_fen", "settled_at", "account_shown", "channel_txn_id", "memo"
+    )  # fmt: skip
+    placements, pass_counts = place_debits(core, data, settings)
+    placed = core.hstack(placements.drop("_row"))
     matched_success = placed.filter((pl.col("placement") == "matched") & (pl.col("status") == "SUCCESS"))
-    allocation = allocate_payments(matched_success, data.installments, settings.allocation_order)
-    placed = placed.join(
+    allocation = allocate_payments(
+        matched_success.select(
+            "_row", "contract_no", "installment_no", "amount_fen", "settled_at", "channel", "channel_txn_id",
+            "reference",
+        ),
+        data.installments,
+        settings.allocation_order,
+    )  # fmt: skip
+    settled = (
         allocation.select(
             "_row",
+            "contract_no",
+            "installment_no",
             *[f"{p}_fen" for p in PARTS],
             "applied_fen",
             "held_fen",
             "paid_off_by_day_end",
             "already_paid_before",
-        ),
-        on="_row",
-        how="left",
+        )
+        .join(
+            data.installments.select("contract_no", "installment_no", "due_date", "grace_days"),
+            on=["contract_no", "installment_no"],
+            how="left",
+        )
+        .join(data.loans.select("contract_no", "bound_account"), on="contract_no", how="left")
+        .drop("contract_no", "installment_no")
     )
-    placed = placed.join(
-        data.installments.select("contract_no", "installment_no", "due_date", "grace_days"),
-        on=["contract_no", "installment_no"],
-        how="left",
-    ).join(data.loans.select("contract_no", "bound_account"), on="contract_no", how="left")
+    placed = placed.hstack(_scatter_by_row(settled, placed.height))
 
     success = pl.col("status") == "SUCCESS"
     settled_day = pl.col("settled_at").dt.convert_time_zone(SHANGHAI).dt.date()
@@ -428,6 +467,7 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
     }
     outcome, flag_list = _flags_to_outcome(flags)
     held_when_unplaced = pl.when(success).then(pl.col("amount_fen")).otherwise(0)
+    placed = placed.hstack(debits.select([c for c in debits.columns if c not in placed.columns]))
     debit_outcomes = placed.with_columns(
         outcome=outcome,
         flags=flag_list,
@@ -449,8 +489,11 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
         *[f"{p}_fen" for p in PARTS],
         "held_fen",
     )
-    originals = pl.concat([todays_payments, data.prior_payments.select(todays_payments.columns)]).unique(
-        subset=["channel", "reference"], keep="first", maintain_order=True
+    named = refunds.select("channel", "reference").drop_nulls().unique()
+    originals = (
+        pl.concat([todays_payments, data.prior_payments.select(todays_payments.columns)])
+        .join(named, on=["channel", "reference"], how="semi")
+        .unique(subset=["channel", "reference"], keep="first", maintain_order=True)
     )
     originals = originals.rename({c: f"{c}_orig" for c in [*[f"{p}_fen" for p in PARTS], "held_fen"]})
     reversal = reverse_payments(refunds, originals, settings.allocation_order)
@@ -506,20 +549,19 @@ def _unanswered_instructions(
         & (pl.col("requested_at") < end)
         & pl.col("channel").is_in(sorted(data.answering_channels))
     )
-    answered = (
-        pl.concat(
-            [
-                records.select(pl.col("reference").alias("instruction_id")),
-                placements.select(pl.col("candidate_ids").str.split(",").alias("instruction_id")).explode(
-                    "instruction_id"
-                ),
-                pl.DataFrame({"instruction_id": sorted(data.invalid_references)}, schema={"instruction_id": pl.String}),
-            ]
-        )
-        .drop_nulls()
-        .unique()
-    )
-    unanswered = due.join(answered, on="instruction_id", how="anti")
+    # answered: named by a record, placed by a pass, a candidate of an ambiguous record, or named by
+    # an invalid line; anti-joins one after another avoid building (and de-duplicating) their union
+    ambiguous = placements.filter(pl.col("placement") == "ambiguous")
+    answering = [
+        records.select(pl.col("reference").alias("instruction_id")).drop_nulls(),
+        placements.select("instruction_id").drop_nulls(),
+        ambiguous.select(pl.col("candidate_ids").str.split(",").alias("instruction_id")).explode("instruction_id"),
+        pl.DataFrame({"instruction_id": sorted(data.invalid_references)}, schema={"instruction_id": pl.String}),
+    ]
+    unanswered = due
+    for ids in answering:
+        if ids.height:
+            unanswered = unanswered.join(ids, on="instruction_id", how="anti")
     listing = [c.channel_id for c in settings.channels.values() if c.lists_failures]
     outcome = (
         pl.when(pl.col("channel").is_in(listing))
