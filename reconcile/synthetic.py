@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from reconcile.money import fen_expr_to_yuan_text
+from reconcile.money import fen_expr_to_yuan_text, fen_to_yuan_text
 from reconcile.schedule import build_installments
 from schemas.frames import INSTRUCTION_DTYPES
 
@@ -499,10 +499,6 @@ def scenario_rows(due: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
     return instructions, lines.cast(pl.Schema(LINE_SCHEMA)), expected.cast(pl.Schema(EXPECTED_SCHEMA))
 
 
-def _yuan(column: str) -> pl.Expr:
-    return fen_expr_to_yuan_text(column)
-
-
 def _shanghai(column: str, fmt: str) -> pl.Expr:
     return pl.col(column).dt.convert_time_zone("Asia/Shanghai").dt.strftime(fmt)
 
@@ -534,15 +530,11 @@ def alipay_trade_bill(day: dt.date, lines: pl.DataFrame) -> bytes:
     )
     footer = (
         "#-----------------------------------------业务明细列表结束------------------------------------\n"
-        f"#交易合计：{debit.height}笔，商家实收共{_yuan_text(int(debit['amount_fen'].sum()))}元，服务费共0.00元\n"
-        f"#退款合计：{refund.height}笔，商家实收退款共-{_yuan_text(int(refund['amount_fen'].sum()))}元，服务费共0.00元\n"
+        f"#交易合计：{debit.height}笔，商家实收共{fen_to_yuan_text(int(debit['amount_fen'].sum()))}元，服务费共0.00元\n"
+        f"#退款合计：{refund.height}笔，商家实收退款共-{fen_to_yuan_text(int(refund['amount_fen'].sum()))}元，服务费共0.00元\n"
         f"#导出时间：[{next_day:%Y年%m月%d日} 09:00:00]\n"
     )
     return (preamble + body.write_csv(quote_style="never") + footer).replace("\n", "\r\n").encode("gb18030")
-
-
-def _yuan_text(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 def _line_numbers(lines: pl.DataFrame) -> pl.DataFrame:
@@ -580,9 +572,9 @@ def bank_result_file(day: dt.date, lines: pl.DataFrame, total_error_fen: int = 0
             f"B{day:%Y%m%d}001",
             f"{day:%Y%m%d}",
             str(ordered.height),
-            _yuan_text(int(ordered["amount_fen"].sum()) + total_error_fen),
+            fen_to_yuan_text(int(ordered["amount_fen"].sum()) + total_error_fen),
             str(success.height),
-            _yuan_text(int(success["amount_fen"].sum())),
+            fen_to_yuan_text(int(success["amount_fen"].sum())),
         ]
     )
     text = summary + "\n" + body.write_csv(separator="|", include_header=False, quote_style="never")
