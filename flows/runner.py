@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+from sqlalchemy.exc import DBAPIError
 
 from flows import pipeline
 from flows.config import AppConfig
@@ -28,6 +29,8 @@ from reconcile.matching import MatchInput, MatchResult, match_day
 from reconcile.summary import is_balanced, money_totals, outcome_counts
 
 log = logging.getLogger("recon")
+CASCADE_WAIT_SECONDS = 3600.0
+WRITE_ATTEMPTS = 3
 
 
 def discover_files(config: AppConfig, day: dt.date) -> list[pipeline.DiscoveredFile]:
@@ -91,8 +94,11 @@ def reconcile_dates(
     depend only on the files received and not on the order or grouping of runs."""
     summaries = [reconcile_one_date(config, day, workbook, wait_seconds, stages) for day in sorted(days)]
     if cascade and days:
+        # a later date held by another run may have read the books before ours changed them:
+        # wait for it, then reconcile it again
+        cascade_wait = max(wait_seconds, CASCADE_WAIT_SECONDS)
         for later in pipeline.later_reconciled_dates(config.database_url, max(days)):
-            summaries.append(reconcile_one_date(config, later, workbook, wait_seconds, stages))
+            summaries.append(reconcile_one_date(config, later, workbook, cascade_wait, stages))
     return summaries
 
 
@@ -132,7 +138,7 @@ def _reconcile_locked(
     log.info("%s: matching passes %s", day, result.pass_counts)
 
     clock = time.perf_counter()
-    changes = stages.write(config, day, run_id, outcomes, result.ledger, parsed)
+    changes = _write_with_retry(stages, config, day, run_id, outcomes, result.ledger, parsed)
     checkpoint("after_commit")
     pipeline.file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
     timings["write"] = time.perf_counter() - clock
@@ -176,3 +182,27 @@ def _reconcile_locked(
     stages.publish(summary)
     log.info("%s balanced=%s outcomes=%s", day, summary["balanced"], summary["outcomes"])
     return summary
+
+
+def _write_with_retry(
+    stages: Stages,
+    config: AppConfig,
+    day: dt.date,
+    run_id: str,
+    outcomes: pl.DataFrame,
+    ledger: pl.DataFrame,
+    parsed: list[ParsedFile],
+) -> dict[str, Any]:
+    """The write is one transaction; if PostgreSQL aborts it for a deadlock with a run of another
+    date (both touching one contract's installments), nothing was written: try again."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            return stages.write(config, day, run_id, outcomes, ledger, parsed)
+        except DBAPIError as error:
+            transient = type(error.orig).__name__ in ("DeadlockDetected", "SerializationFailure")
+            if not transient or attempt == WRITE_ATTEMPTS:
+                raise
+            log.warning("%s: write aborted by the database (%s), attempt %d of %d", day, type(error.orig).__name__,
+                        attempt, WRITE_ATTEMPTS)  # fmt: skip
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")

@@ -182,3 +182,28 @@ def test_books_depend_only_on_the_files_not_on_run_order_or_grouping(recon_env: 
         assert books == reference, "the books depend on the order of runs"
 
     deliveries_in_any_order_converge()
+
+
+def test_different_dates_can_run_at_once_and_the_books_still_converge(
+    recon_env: dict[str, str], tmp_path: Path
+) -> None:
+    url = recon_env["RECON_DATABASE_URL"]
+    files = _book(tmp_path, loans=150, seed=13)
+    home = Path(recon_env["RECON_HOME"])
+    first, second = sorted(files)[:2]
+    _reset(url, tmp_path)
+    _deliver(home, files, [first, second])
+    reconcile_dates(load_config(), [first, second], workbook=False)
+    reference = dump_books(url, open_exceptions_only=True)
+
+    _reset(url, tmp_path)
+    _deliver(home, files, [first, second])
+    env = {**os.environ, **recon_env, "PYTHONPATH": str(ROOT)}
+    runs = [
+        subprocess.Popen([sys.executable, str(CHILD), day.isoformat()], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for day in (second, first)
+    ]  # fmt: skip
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert dump_books(url, open_exceptions_only=True) == reference
