@@ -226,9 +226,19 @@ def _parse(
     disagreeing = [total for total in totals if not total.agrees]
     if disagreeing:
         total = disagreeing[0]
+        unreadable = ""
+        if wrong_width.height:
+            line_no, cells = wrong_width.row(0)[0], wrong_width["_cells"][0].len()
+            unreadable = (
+                f"; {wrong_width.height} line(s) could not be read, the first at line {line_no} "
+                f"({cells} fields where the layout has {len(columns)})"
+            )
+        unparsed = canonical.filter(pl.col("_parse_error").is_not_null())
+        if unparsed.height:
+            unreadable += f"; line {unparsed['line_no'][0]}: {unparsed['_parse_error'][0]}"
         raise FileRejected(
             f"control totals disagree ({total.applies_to}): the file states {total.stated_count} rows "
-            f"and {total.stated_fen} fen, its rows hold {total.counted} and {total.summed_fen} fen"
+            f"and {total.stated_fen} fen, its rows hold {total.counted} and {total.summed_fen} fen{unreadable}"
         )
     if table.height == 0 and wrong_width.height == 0 and not totals:
         raise FileRejected("the file has a header but no records and no control totals")

@@ -1,0 +1,155 @@
+"""Builds the malformed-file corpus in this folder from one generated good day (explicit opt-in):
+
+    python -m tests.corpus.build
+
+Each case is a file plus a line in ``expected.csv``: the channel it is filed for and exactly what
+the product must make of it — ``rejected: <reason>``, ``invalid line <n> <check>: <message>`` for
+the first bad row of a good file, or ``accepted: <n> records``. Existing files are left as they are,
+and the expectations in ``expected.csv`` are reviewed by a person and never rewritten by this script.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from pathlib import Path
+
+from reconcile.money import fen_to_yuan_text, yuan_text_to_fen
+from reconcile.synthetic import generate_days
+
+HERE = Path(__file__).resolve().parent
+DAY = dt.date(2026, 11, 27)
+
+
+def _cases() -> dict[str, tuple[str, bytes]]:
+    files = generate_days(DAY, DAY, 24, seed=31).files[DAY]
+    bank = files["icbc_result_20261127.txt"]
+    bill = files["alipay_trade_20261127.csv"]
+    bank_lines = bank.decode("gb18030").split("\n")
+    bill_text = bill.decode("gb18030")
+
+    def bank_with(lines: list[str]) -> bytes:
+        return "\n".join(lines).encode("gb18030")
+
+    def summary(lines: list[str], **changes: str) -> list[str]:
+        head = lines[0].split("|")
+        for index, value in changes.items():
+            head[int(index[1:])] = value
+        return ["|".join(head), *lines[1:]]
+
+    first = bank_lines[1].split("|")
+
+    def detail(**changes: str) -> list[str]:
+        cells = list(first)
+        for index, value in changes.items():
+            cells[int(index[1:])] = value
+        return [bank_lines[0], "|".join(cells), *bank_lines[2:]]
+
+    def zipped(*members: tuple[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, data in members:
+                archive.writestr(name, data)
+        return buffer.getvalue()
+
+    return {
+        "empty.txt": ("icbc", b""),
+        "blank_lines_only.txt": ("icbc", b"\n\n  \n"),
+        "binary.txt": ("icbc", b"\x00\x01\x02\x03PK"),
+        "utf16.txt": ("icbc", bank.decode("gb18030").encode("utf-16")),
+        "not_gbk.csv": ("alipay", b"#\xff\xfe\xfa\xfb\n"),
+        "truncated_mid_line.txt": ("icbc", bank[: len(bank) * 2 // 3]),
+        "no_summary_line.txt": ("icbc", bank_with(bank_lines[1:])),
+        "two_summary_lines.txt": ("icbc", bank_with([bank_lines[0], *bank_lines])),
+        "stray_line.txt": ("icbc", bank_with([*bank_lines[:-1], "X|junk", bank_lines[-1]])),
+        "wrong_business_date.txt": ("icbc", bank_with(summary(bank_lines, f2="20261126"))),
+        "future_business_date.txt": ("icbc", bank_with(summary(bank_lines, f2="20261128"))),
+        "business_date_not_a_date.txt": ("icbc", bank_with(summary(bank_lines, f2="2026XX27"))),
+        "count_off_by_one.txt": ("icbc", bank_with(summary(bank_lines, f3=str(int(bank_lines[0].split("|")[3]) + 1)))),
+        "total_off_by_one_fen.txt": ("icbc", files["ccb_result_20261127.txt"]),
+        "total_not_a_number.txt": ("icbc", bank_with(summary(bank_lines, f4="abc"))),
+        "summary_too_short.txt": ("icbc", bank_with(["H|B1|20261127", *bank_lines[1:]])),
+        "extra_column.txt": ("icbc", bank_with(detail(f10=first[10] + "|extra"))),
+        "bad_settled_time.txt": ("icbc", bank_with(detail(f10="20261327250000"))),
+        "unknown_status.txt": ("icbc", bank_with(detail(f6="X"))),
+        "e_notation_reference.txt": ("icbc", bank_with(detail(f2="2.02302E+27"))),
+        "duplicate_row.txt": (
+            "icbc",
+            bank_with(
+                summary(
+                    [*bank_lines[:2], bank_lines[1], *bank_lines[2:]],
+                    f3=str(int(bank_lines[0].split("|")[3]) + 1),
+                    f4=_plus(bank_lines[0].split("|")[4], first[5]),
+                    f5=str(int(bank_lines[0].split("|")[5]) + (first[6] == "S")),
+                    f6=_plus(bank_lines[0].split("|")[6], first[5] if first[6] == "S" else "0.00"),
+                )
+            ),
+        ),
+        "crlf_line_ends.txt": ("icbc", bank.replace(b"\n", b"\r\n")),
+        "amount_with_yen_and_separators.txt": ("icbc", bank_with(detail(f5="¥" + _grouped(first[5])))),
+        "alipay_missing_column.csv": ("alipay", bill_text.replace("商户订单号", "订单号").encode("gb18030")),
+        "alipay_no_header.csv": (
+            "alipay",
+            "\n".join(line for line in bill_text.split("\r\n") if not line.startswith("支付宝交易号")).encode(
+                "gb18030"
+            ),
+        ),
+        "alipay_no_footer.csv": ("alipay", bill_text.rsplit("#-----", 1)[0].encode("gb18030")),
+        "alipay_footer_total_off.csv": ("alipay", _footer_plus_one_fen(bill_text).encode("gb18030")),
+        "alipay_no_business_date.csv": ("alipay", bill_text.replace("起始日期", "开始").encode("gb18030")),
+        "alipay_utf8_bom.csv": ("alipay", b"\xef\xbb\xbf" + bill_text.encode("utf-8")),
+        "alipay_header_only.csv": ("alipay", _header_only(bill_text).encode("gb18030")),
+        "zip_two_detail_members.zip": ("alipay", zipped(("a_detail.csv", bill), ("b_detail.csv", bill))),
+        "zip_member_escapes.zip": ("alipay", zipped(("../../escape_detail.csv", bill))),
+        "zip_damaged.zip": ("alipay", zipped(("a_detail.csv", bill))[:200]),
+        "zip_without_bills.zip": ("alipay", zipped(("readme.txt", b"nothing here"))),
+    }
+
+
+def _plus(yuan: str, more: str) -> str:
+    return fen_to_yuan_text(yuan_text_to_fen(yuan) + yuan_text_to_fen(more))
+
+
+def _grouped(yuan: str) -> str:
+    whole, _, part = yuan.partition(".")
+    return f"{int(whole):,}.{part}"
+
+
+def _footer_plus_one_fen(text: str) -> str:
+    head, _, rest = text.partition("#交易合计：")
+    count, _, rest = rest.partition("笔，商家实收共")
+    amount, _, rest = rest.partition("元")
+    return f"{head}#交易合计：{count}笔，商家实收共{_plus(amount, '0.01')}元{rest}"
+
+
+def _header_only(text: str) -> str:
+    lines = text.split("\r\n")
+    kept = [line for line in lines if line.startswith("#") or line.startswith("支付宝交易号")]
+    footer = [
+        line.replace(line.split("：", 1)[1].split("笔")[0], "0", 1) if "合计：" in line else line for line in kept
+    ]
+    return "\r\n".join(
+        line.split("商家实收")[0] + ("商家实收共0.00元" if "交易合计" in line else "商家实收退款共-0.00元")
+        if "合计：" in line
+        else line
+        for line in footer
+    )
+
+
+def main() -> None:
+    rows = []
+    for name, (channel, data) in _cases().items():
+        path = HERE / name
+        if not path.exists():
+            path.write_bytes(data)
+        rows.append({"file": name, "channel": channel})
+    known = {line.split(",", 1)[0] for line in (HERE / "expected.csv").read_text(encoding="utf-8").splitlines()[1:]}
+    missing = [row["file"] for row in rows if row["file"] not in known]
+    if missing:
+        print(f"add the expected outcome of {', '.join(missing)} to expected.csv (file,channel,expected)")
+    print(f"{len(rows)} corpus files")
+
+
+if __name__ == "__main__":
+    main()
