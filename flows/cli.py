@@ -48,7 +48,13 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     typer.echo(f"business date {summary['business_date']}  run {summary['run_id']}  {summary['status']}")
     for item in summary["files"]:
         reason = f" — {item['reason']}" if item.get("reason") else ""
-        typer.echo(f"  file {item['name']} [{item['channel']}] {item['status']} rows={item['rows']}{reason}")
+        seen = " (seen before)" if item.get("seen_before") else ""
+        if item.get("replaces_sha256"):
+            seen = f" (new version, replaces {item['replaces_sha256'][:12]})"
+        typer.echo(f"  file {item['name']} [{item['channel']}] {item['status']} rows={item['rows']}{seen}{reason}")
+    unmapped = summary.get("failures_unmapped", {})
+    if unmapped.get("count"):
+        typer.echo(f"  failures no table maps (counted as OTHER): {unmapped['count']} {unmapped['raw']}")
     typer.echo(f"  records {summary['records']}")
     for code, count in summary["outcomes"].items():
         typer.echo(f"    {code:<18} {count}")

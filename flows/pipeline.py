@@ -830,6 +830,38 @@ def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
     )
 
 
+def file_history(engine: Engine, day: dt.date, parsed: list[ParsedFile]) -> dict[str, dict[str, Any]]:
+    """For each file (by SHA-256): whether these exact bytes were processed before, and — for a
+    file whose name was seen for this date with other bytes — the SHA-256 it supersedes."""
+    with engine.connect() as conn:
+        known = read_frame(
+            conn,
+            select(SourceFile.sha256, SourceFile.name, SourceFile.business_date, SourceFile.registered_at),
+            {"sha256": pl.String, "name": pl.String, "business_date": pl.Date, "registered_at": UTC_US},
+        )
+    shas = set(known["sha256"].to_list())
+    history = {}
+    for item in parsed:
+        earlier = known.filter(
+            (pl.col("name") == item.source_file) & (pl.col("business_date") == day) & (pl.col("sha256") != item.sha256)
+        ).sort("registered_at")
+        history[item.sha256] = {
+            "seen_before": item.sha256 in shas,
+            "replaces_sha256": earlier["sha256"][-1] if earlier.height else None,
+        }
+    return history
+
+
+def unmapped_failures(parsed: list[ParsedFile]) -> dict[str, Any]:
+    """Failed records whose code or words no table maps (kept raw, counted as OTHER)."""
+    records = pl.concat([p.records for p in parsed if p.rejected_reason is None] or [empty_records()])
+    other = records.filter((pl.col("status") == "FAILED") & (pl.col("failure_reason") == "OTHER"))
+    raw = (
+        other.select(pl.coalesce("failure_code", "failure_text").fill_null("(none)").alias("raw")).group_by("raw").len()
+    )
+    return {"count": other.height, "raw": dict(raw.sort("len", "raw", descending=[True, False]).head(10).iter_rows())}
+
+
 def start_run(engine: Engine, run_id: str, day: dt.date, started: dt.datetime, parameters: dict[str, Any]) -> None:
     """Record a run; earlier runs of the date still marked RUNNING died (we hold the date's lock)."""
     with engine.begin() as conn:

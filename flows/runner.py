@@ -128,6 +128,7 @@ def _reconcile_locked(
     timings["read"] = time.perf_counter() - clock
     log.info("%s: %d files, %d lines read", day, len(files), sum(p.rows for p in parsed))
 
+    history = pipeline.file_history(engine, day, parsed)
     clock = time.perf_counter()
     state = stages.load(config, day, parsed)
     timings["load"] = time.perf_counter() - clock
@@ -158,9 +159,11 @@ def _reconcile_locked(
                 "rows": p.rows,
                 "status": "REJECTED" if p.rejected_reason else "ACCEPTED",
                 "reason": p.rejected_reason,
+                **history[p.sha256],
             }
             for p in parsed
         ],
+        "failures_unmapped": pipeline.unmapped_failures(parsed),
         "records": records,
         "outcomes": outcome_counts(outcomes),
         "fen": fen,

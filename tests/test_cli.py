@@ -70,3 +70,24 @@ def test_a_bad_snapshot_exits_2_naming_file_and_line(generated: Path) -> None:
 def test_a_bad_date_is_refused_with_a_clear_message() -> None:
     result = CliRunner().invoke(app, ["run", "--date", "2026-13-01"])
     assert result.exit_code != 0 and "is not a date YYYY-MM-DD" in result.output
+
+
+def test_the_run_says_which_files_it_saw_before_which_are_new_versions_and_what_it_could_not_map(
+    generated: Path,
+) -> None:
+    CliRunner().invoke(app, ["import-expected", str(generated / "snapshot")])
+    config = load_config()
+    first = reconcile_dates(config, [DAY], workbook=False)[0]
+    assert not any(f["seen_before"] for f in first["files"])
+    assert first["failures_unmapped"]["count"] > 0 and "账户状态异常" in first["failures_unmapped"]["raw"]
+
+    again = reconcile_dates(config, [DAY], workbook=False)[0]
+    assert all(f["seen_before"] and f["replaces_sha256"] is None for f in again["files"])
+
+    bank = generated / "inbox" / DAY.isoformat() / "icbc_result_20261127.txt"
+    old = next(f["sha256"] for f in again["files"] if f["name"] == bank.name)
+    bank.write_bytes(bank.read_bytes().replace(b"\n", b"\r\n"))  # the bank re-sends with CRLF
+    resent = reconcile_dates(config, [DAY], workbook=False)[0]
+    entry = next(f for f in resent["files"] if f["name"] == bank.name)
+    assert entry["seen_before"] is False and entry["replaces_sha256"] == old
+    assert resent["outcomes"] == again["outcomes"]
