@@ -93,9 +93,14 @@ def test_generated_day_reproduces_the_manifest_and_reruns_change_nothing(
 
     before = _dump(recon_env["RECON_DATABASE_URL"])
     again = reconcile_business_date(DAY)
-    assert {k: v for k, v in again.items() if k not in ("run_id", "workbook", "timings_s", "changes")} == {
-        k: v for k, v in summary.items() if k not in ("run_id", "workbook", "timings_s", "changes")
-    }
+    assert all(f["seen_before"] for f in again["files"]) and not any(f["seen_before"] for f in summary["files"])
+
+    def comparable(run: dict[str, object]) -> dict[str, object]:
+        kept = {k: v for k, v in run.items() if k not in ("run_id", "workbook", "timings_s", "changes", "files")}
+        files = [{k: v for k, v in f.items() if k != "seen_before"} for f in run["files"]]  # type: ignore[attr-defined]
+        return {**kept, "files": files}
+
+    assert comparable(again) == comparable(summary)
     assert again["changes"]["exceptions"]["new"] == 0
     assert again["changes"]["ledger"] == {"entries_added": 0, "entries_removed": 0, "entries_changed": 0}
     assert _dump(recon_env["RECON_DATABASE_URL"]) == before
