@@ -131,7 +131,6 @@ INSTALLMENT_STATE_SCHEMA = {
     "grace_days": pl.Int64,
     **{f"{p}_due_fen": pl.Int64 for p in PARTS},
 }
-INSTRUCTION_SCHEMA = INSTRUCTION_DTYPES
 
 
 def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings: Settings) -> MatchInput:
@@ -153,16 +152,16 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
         staged_refs = stage_frame(
             conn, "stage_refs", references.rename({"reference": "instruction_id"}), instructions_table
         )
-        columns = [instructions_table.c[c] for c in INSTRUCTION_SCHEMA]
+        columns = [instructions_table.c[c] for c in INSTRUCTION_DTYPES]
         recent = read_frame(
             conn,
             select(*columns).where(DebitInstruction.requested_at >= window_start, DebitInstruction.requested_at < end),
-            INSTRUCTION_SCHEMA,
+            INSTRUCTION_DTYPES,
         )
         named = read_frame(
             conn,
             select(*columns).join(staged_refs, staged_refs.c.instruction_id == instructions_table.c.instruction_id),
-            INSTRUCTION_SCHEMA,
+            INSTRUCTION_DTYPES,
         )
         instructions = pl.concat([recent, named]).unique("instruction_id", keep="first").sort("instruction_id")
 
@@ -175,10 +174,10 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
         staged_refunds = stage_frame(conn, "stage_refunds", refund_refs, ledger_table)
         prior = read_frame(
             conn,
-            select(*[ledger_table.c[c] for c in PRIOR_SCHEMA])
+            select(*[ledger_table.c[c] for c in PRIOR_PAYMENT_DTYPES])
             .join(staged_refunds, staged_refunds.c.reference == ledger_table.c.reference)
             .where(ledger_table.c.kind == "payment", ledger_table.c.business_date < day),
-            PRIOR_SCHEMA,
+            PRIOR_PAYMENT_DTYPES,
         )
         pairs = pl.concat(
             [instructions.select("contract_no", "installment_no"), prior.select("contract_no", "installment_no")]
@@ -252,9 +251,6 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
         answering_channels=frozenset(p.channel for p in parsed if p.rejected_reason is None),
         invalid_references=frozenset(invalid["reference"].drop_nulls().to_list()),
     )
-
-
-PRIOR_SCHEMA = PRIOR_PAYMENT_DTYPES
 
 
 def file_outcomes(parsed: list[ParsedFile], day: dt.date, settings: Settings) -> pl.DataFrame:

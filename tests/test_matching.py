@@ -17,7 +17,6 @@ from reconcile.summary import is_balanced, money_totals
 from schemas.frames import INSTRUCTION_DTYPES, PRIOR_PAYMENT_DTYPES
 
 DAY = dt.date(2026, 11, 27)
-INSTRUCTION_SCHEMA = INSTRUCTION_DTYPES
 SETTINGS = settings_from_mapping(load_channel_config())
 
 
@@ -68,7 +67,7 @@ def day_of(
             }
             for row in instructions
         ],
-        schema=INSTRUCTION_SCHEMA,
+        schema=INSTRUCTION_DTYPES,
     )
     record_frame = pl.DataFrame(
         [
