@@ -52,6 +52,8 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         if item.get("replaces_sha256"):
             seen = f" (new version, replaces {item['replaces_sha256'][:12]})"
         typer.echo(f"  file {item['name']} [{item['channel']}] {item['status']} rows={item['rows']}{seen}{reason}")
+        for note in item.get("notes", []):
+            typer.echo(f"      {note}")
     unmapped = summary.get("failures_unmapped", {})
     if unmapped.get("count"):
         typer.echo(f"  failures no table maps (counted as OTHER): {unmapped['count']} {unmapped['raw']}")
@@ -239,11 +241,12 @@ def inspect(
 def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, day: dt.date | None) -> dict[str, Any]:
     import hashlib
 
-    from flows.pipeline import claim_channel
+    from flows.pipeline import claim, set_aside_evidence
     from reconcile.ingest import parse_channel_file
     from reconcile.money import fen_to_yuan_text
 
-    channel_id = channel or claim_channel(name, data, settings)
+    claimed, layout_name = claim(name, data, settings)
+    channel_id = channel or claimed
     report: dict[str, Any] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "channel": channel_id}
     if channel_id is None or channel_id not in settings.channels:
         report["rejected"] = (
@@ -251,7 +254,8 @@ def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, d
         )
         return report
     config = settings.channels[channel_id]
-    parsed = parse_channel_file(name, data, report["sha256"], config, settings.layouts[config.layout], day)
+    layout = settings.layouts[layout_name if layout_name in config.layouts else config.layout]
+    parsed = parse_channel_file(name, data, report["sha256"], config, layout, day)
     report.update(
         layout=parsed.layout,
         business_date=parsed.business_date.isoformat() if parsed.business_date else None,
@@ -278,6 +282,7 @@ def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, d
          "counted": t.counted, "summed_fen": t.summed_fen, "agrees": t.agrees}
         for t in parsed.control_totals
     ]  # fmt: skip
+    report["notes"] = list(set_aside_evidence([parsed], settings)[0].notes)
     report["invalid_rows"] = parsed.invalid.height
     report["first_invalid"] = parsed.invalid.head(10).select("line_no", "check", "message").to_dicts()
     return report

@@ -11,7 +11,7 @@ import fnmatch
 import hashlib
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,17 @@ from flows.store import connect, insert_frame, read_frame, stage_frame, update_f
 from reconcile.codes import Outcome
 from reconcile.delivery import DeliveryRejected, unpack
 from reconcile.explain import explain
-from reconcile.ingest import ParsedFile, empty_invalid, empty_records, identify_layout, parse_channel_file
+from reconcile.ingest import (
+    ParsedFile,
+    empty_invalid,
+    empty_records,
+    identify_layout,
+    parse_channel_file,
+    set_aside_restated,
+)
 from reconcile.masking import mask_account_expr
 from reconcile.matching import OUTCOME_COLUMNS, PARTS, MatchInput, MatchResult
+from reconcile.money import fen_to_yuan_text
 from reconcile.settings import BUSINESS_TZ, Settings, business_date_bounds_utc
 from schemas.frames import INSTRUCTION_DTYPES, PRIOR_PAYMENT_DTYPES
 
@@ -59,6 +67,7 @@ class DiscoveredFile:
     channel: str | None
     data: bytes = b""
     rejection: str | None = None
+    layout: str | None = None
 
 
 def discover(inbox_day: Path, settings: Settings) -> list[DiscoveredFile]:
@@ -76,23 +85,29 @@ def discover(inbox_day: Path, settings: Settings) -> list[DiscoveredFile]:
             )
             continue
         for piece in pieces:
-            channel = claim_channel(piece.name, piece.data, settings)
+            channel, layout = claim(piece.name, piece.data, settings)
             digest = hashlib.sha256(piece.data).hexdigest()
-            found.append(DiscoveredFile(piece.name, path, digest, len(piece.data), channel, piece.data))
+            found.append(DiscoveredFile(piece.name, path, digest, len(piece.data), channel, piece.data, layout=layout))
     return found
 
 
-def claim_channel(name: str, data: bytes, settings: Settings) -> str | None:
-    """The channel a file belongs to: its layout is recognised by content; when several channels
-    share that layout, the file name pattern decides. None when nothing recognises the content."""
+def claim(name: str, data: bytes, settings: Settings) -> tuple[str | None, str | None]:
+    """The channel a file belongs to and the layout it is in: the layout is recognised by content;
+    when several channels send that layout, the file name pattern decides. (None, layout) when no
+    single channel claims it; (None, None) when nothing recognises the content."""
     layout = identify_layout(data, settings.layouts)
     if layout is None:
-        return None
-    candidates = [c for c in settings.channels.values() if c.layout == layout]
+        return None, None
+    candidates = [c for c in settings.channels.values() if layout in c.layouts]
     if len(candidates) == 1:
-        return candidates[0].channel_id
+        return candidates[0].channel_id, layout
     named = [c for c in candidates if fnmatch.fnmatch(name, c.file_pattern)]
-    return named[0].channel_id if len(named) == 1 else None
+    return (named[0].channel_id if len(named) == 1 else None), layout
+
+
+def claim_channel(name: str, data: bytes, settings: Settings) -> str | None:
+    """The channel a file belongs to (see :func:`claim`)."""
+    return claim(name, data, settings)[0]
 
 
 def parse(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list[ParsedFile]:
@@ -118,10 +133,47 @@ def parse(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list
             )
             continue
         channel = settings.channels[found.channel]
-        parsed.append(
-            parse_channel_file(found.name, found.data, found.sha256, channel, settings.layouts[channel.layout], day)
+        layout = settings.layouts[found.layout or channel.layout]
+        parsed.append(parse_channel_file(found.name, found.data, found.sha256, channel, layout, day))
+    first: dict[str, str] = {}
+    for index, item in enumerate(parsed):
+        if item.sha256 in first and item.rejected_reason is None:
+            parsed[index] = item.skip(f"the same bytes as {first[item.sha256]} in this delivery: counted once")
+        first.setdefault(item.sha256, item.source_file)
+    return set_aside_evidence(set_aside_restated(parsed, settings.layouts), settings)
+
+
+def skip_counted_elsewhere(parsed: list[ParsedFile], history: dict[str, dict[str, Any]]) -> list[ParsedFile]:
+    """A file whose exact bytes were first processed for another business date is not counted
+    again (a channel re-sending yesterday's file under today's folder)."""
+    result = []
+    for item in parsed:
+        known = history.get(item.sha256, {})
+        if item.status == "ACCEPTED" and known.get("first_business_date") not in (None, known.get("business_date")):
+            item = item.skip(
+                f"the same bytes were processed for business date {known['first_business_date']} "
+                f"as {known['first_name']}: counted there, not again"
+            )
+        result.append(item)
+    return result
+
+
+def set_aside_evidence(parsed: list[ParsedFile], settings: Settings) -> list[ParsedFile]:
+    """Files of a channel that does not settle (a borrower's own export) are read and checked, and
+    their lines kept out of matching: they are evidence for a reviewer, never money."""
+    result = []
+    for item in parsed:
+        channel = settings.channels.get(item.channel)
+        if channel is None or channel.settles or item.rejected_reason is not None:
+            result.append(item)
+            continue
+        held = item.records
+        note = (
+            f"{held.height} line(s) ({fen_to_yuan_text(int(held['amount_fen'].sum()))} yuan) read as evidence: "
+            f"channel {item.channel} does not settle, so they move no money"
         )
-    return parsed
+        result.append(replace(item, records=held.clear(), notes=(*item.notes, note)))
+    return result
 
 
 INSTALLMENT_STATE_SCHEMA = {
@@ -248,7 +300,7 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
         installments=installments,
         loans=loans.sort("contract_no"),
         prior_payments=prior,
-        answering_channels=frozenset(p.channel for p in parsed if p.rejected_reason is None),
+        answering_channels=frozenset(p.channel for p in parsed if p.status == "ACCEPTED"),
         invalid_references=frozenset(invalid["reference"].drop_nulls().to_list()),
     )
 
@@ -418,22 +470,25 @@ def _register_files(conn: Any, parsed: list[ParsedFile], day: dt.date, run_id: s
     known = set(
         conn.execute(select(SourceFile.sha256).where(SourceFile.sha256.in_([p.sha256 for p in parsed]))).scalars()
     )
-    fresh = [
-        {
-            "sha256": p.sha256,
-            "business_date": day,
-            "name": p.source_file,
-            "channel": p.channel,
-            "layout": p.layout,
-            "rows": p.rows,
-            "status": "REJECTED" if p.rejected_reason else "ACCEPTED",
-            "reason": p.rejected_reason,
-            "first_run_id": run_id,
-            "registered_at": now,
-        }
-        for p in parsed
-        if p.sha256 not in known
-    ]
+    fresh = []
+    for p in parsed:  # one row per SHA-256: the first copy's
+        if p.sha256 in known:
+            continue
+        known.add(p.sha256)
+        fresh.append(
+            {
+                "sha256": p.sha256,
+                "business_date": day,
+                "name": p.source_file,
+                "channel": p.channel,
+                "layout": p.layout,
+                "rows": p.rows,
+                "status": p.status,
+                "reason": p.rejected_reason or p.skipped,
+                "first_run_id": run_id,
+                "registered_at": now,
+            }
+        )
     if fresh:
         conn.execute(table_of(SourceFile).insert(), fresh)
 
@@ -841,9 +896,13 @@ def file_history(engine: Engine, day: dt.date, parsed: list[ParsedFile]) -> dict
         earlier = known.filter(
             (pl.col("name") == item.source_file) & (pl.col("business_date") == day) & (pl.col("sha256") != item.sha256)
         ).sort("registered_at")
+        same = known.filter(pl.col("sha256") == item.sha256)
         history[item.sha256] = {
             "seen_before": item.sha256 in shas,
             "replaces_sha256": earlier["sha256"][-1] if earlier.height else None,
+            "business_date": day.isoformat(),
+            "first_business_date": same["business_date"][0].isoformat() if same.height else None,
+            "first_name": same["name"][0] if same.height else None,
         }
     return history
 

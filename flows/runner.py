@@ -129,6 +129,7 @@ def _reconcile_locked(
     log.info("%s: %d files, %d lines read", day, len(files), sum(p.rows for p in parsed))
 
     history = pipeline.file_history(engine, day, parsed)
+    parsed = pipeline.skip_counted_elsewhere(parsed, history)
     clock = time.perf_counter()
     state = stages.load(config, day, parsed)
     timings["load"] = time.perf_counter() - clock
@@ -157,9 +158,10 @@ def _reconcile_locked(
                 "channel": p.channel,
                 "sha256": p.sha256,
                 "rows": p.rows,
-                "status": "REJECTED" if p.rejected_reason else "ACCEPTED",
-                "reason": p.rejected_reason,
-                **history[p.sha256],
+                "status": p.status,
+                "reason": p.rejected_reason or p.skipped,
+                "notes": list(p.notes),
+                **{k: v for k, v in history[p.sha256].items() if k in ("seen_before", "replaces_sha256")},
             }
             for p in parsed
         ],

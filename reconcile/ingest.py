@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandera.polars as pa
@@ -59,7 +59,8 @@ class ParsedFile:
 
     ``rejected_reason``: None for an accepted file; otherwise why the whole file is refused (and
     then ``records`` is empty). ``invalid``: bad lines of an accepted file, one row per line with
-    ``line_no``, ``raw_line``, ``check`` and ``message``. ``rows``: data lines read.
+    ``line_no``, ``raw_line``, ``check`` and ``message``. ``rows``: data lines read. ``skipped``:
+    why the file's lines are not counted (the same bytes arrived under another name or date).
     """
 
     source_file: str
@@ -73,6 +74,15 @@ class ParsedFile:
     control_totals: tuple[ControlTotal, ...] = ()
     rejected_reason: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    skipped: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "REJECTED" if self.rejected_reason else "SKIPPED" if self.skipped else "ACCEPTED"
+
+    def skip(self, why: str) -> ParsedFile:
+        """The same file, its lines set aside because these bytes are counted elsewhere."""
+        return replace(self, records=self.records.clear(), invalid=self.invalid.clear(), skipped=why)
 
 
 class FileRejected(Exception):
@@ -151,7 +161,7 @@ def parse_channel_file(
             source_file=name,
             sha256=sha256,
             channel=channel.channel_id,
-            layout=channel.layout,
+            layout=layout.get("name", channel.layout),
             business_date=None,
             rows=0,
             records=empty_records(),
@@ -172,67 +182,30 @@ def _parse(
         return _parse_iso20022(name, data, sha256, channel, business_date)
     text = decode_text(data, layout.get("encoding", "utf-8"))
     lines = text.splitlines()
-    delimiter = layout["delimiter"]
+    delimiter = layout.get("delimiter", "")
     comment = layout.get("comment_prefix")
-    summary_prefix = layout.get("summary_prefix")
-    record_prefix = layout.get("record_prefix")
 
     header_index, columns = _find_columns(lines, layout, delimiter, comment)
-    preamble = [line for line in lines[: max(header_index, 0)] if comment and line.startswith(comment)]
-    footer: list[str] = []
-    summary: list[str] | None = None
-    data_lines: list[tuple[int, str]] = []
-    for index in range(header_index + 1, len(lines)):
-        line = lines[index]
-        if not line.strip():
-            continue
-        if comment and line.startswith(comment):
-            footer.append(line)
-        elif summary_prefix and line.startswith(summary_prefix + delimiter):
-            if summary is not None:
-                raise FileRejected(f"line {index + 1}: a second summary line")
-            summary = [cell.strip(_CELL_PADDING) for cell in line.split(delimiter)]
-        elif record_prefix and not line.startswith(record_prefix + delimiter):
-            raise FileRejected(f"line {index + 1}: neither a summary nor a detail line: {line[:60]!r}")
-        else:
-            data_lines.append((index + 1, line))
-    if summary_prefix and summary is None:
-        raise FileRejected("the summary line (batch totals) is missing: the file may be truncated")
-
-    file_date = _stated_business_date(layout, preamble, summary)
+    body, footer, summary = _classify_lines(lines, header_index, layout)
+    file_date = _stated_business_date(layout, name, lines[: max(header_index, 0)], summary)
     if file_date is not None and business_date is not None and file_date != business_date:
         raise FileRejected(
             f"the file is for business date {file_date.isoformat()}, but it was filed under {business_date.isoformat()}"
         )
 
-    raw = pl.DataFrame(
-        {
-            "line_no": pl.Series([n for n, _ in data_lines], dtype=pl.Int64),
-            "raw_line": pl.Series([line for _, line in data_lines], dtype=pl.String),
-        }
-    )
-    cells = raw.with_columns(_cells=pl.col("raw_line").str.split(delimiter))
-    width_ok = cells["_cells"].list.len() == len(columns)
-    wrong_width = cells.filter(~width_ok)
-    cells = cells.filter(width_ok)
-    table = cells.with_columns(pl.col("_cells").list.to_struct(fields=[f"c{i}" for i in range(len(columns))])).unnest(
-        "_cells"
-    )
-    table = table.rename({f"c{i}": column for i, column in enumerate(columns)})
-    table = table.with_columns([pl.col(column).str.strip_chars(_CELL_PADDING).replace("", None) for column in columns])
-
-    canonical = _canonical(table, layout, channel.channel_id, name, sha256)
+    if "widths" in layout:
+        table, wrong_width = _fixed_width_table(body, columns, layout)
+    else:
+        table, wrong_width = _delimited_table(body, columns, delimiter)
+    canonical = _canonical(table, layout, channel.channel_id, name, sha256, file_date or business_date)
     totals = _control_totals(layout, footer, summary, canonical)
     disagreeing = [total for total in totals if not total.agrees]
     if disagreeing:
         total = disagreeing[0]
         unreadable = ""
         if wrong_width.height:
-            line_no, cells = wrong_width.row(0)[0], wrong_width["_cells"][0].len()
-            unreadable = (
-                f"; {wrong_width.height} line(s) could not be read, the first at line {line_no} "
-                f"({cells} fields where the layout has {len(columns)})"
-            )
+            first_line, why = wrong_width["line_no"][0], wrong_width["_why"][0]
+            unreadable = f"; {wrong_width.height} line(s) could not be read, the first at line {first_line} ({why})"
         unparsed = canonical.filter(pl.col("_parse_error").is_not_null())
         if unparsed.height:
             unreadable += f"; line {unparsed['line_no'][0]}: {unparsed['_parse_error'][0]}"
@@ -243,6 +216,12 @@ def _parse(
     if table.height == 0 and wrong_width.height == 0 and not totals:
         raise FileRejected("the file has a header but no records and no control totals")
 
+    notes: list[str] = []
+    aside = canonical.filter(pl.col("record_kind") == SKIP_KIND)
+    if aside.height:
+        kinds = ", ".join(sorted(set(aside["_kind_raw"].fill_null("(blank)").to_list())))
+        notes.append(f"{aside.height} line(s) are neither debits nor refunds ({kinds}) and were left aside")
+        canonical = canonical.filter(pl.col("record_kind") != SKIP_KIND)
     width_invalid = wrong_width.select(
         pl.lit(name).alias("source_file"),
         pl.lit(sha256).alias("file_sha256"),
@@ -250,29 +229,165 @@ def _parse(
         "line_no",
         "raw_line",
         pl.lit(None, pl.String).alias("reference"),
-        pl.lit("field_count").alias("check"),
-        pl.format(
-            "the line has {} fields, the layout expects {}", pl.col("_cells").list.len(), pl.lit(len(columns))
-        ).alias("message"),
+        pl.col("_check").alias("check"),
+        pl.col("_why").alias("message"),
     )
-    good, invalid = _validate(canonical, channel.channel_id, name, sha256)
+    good, invalid = _validate(canonical.drop("_signed_fen", "_kind_raw"), channel.channel_id, name, sha256)
     return ParsedFile(
         source_file=name,
         sha256=sha256,
         channel=channel.channel_id,
-        layout=channel.layout,
+        layout=layout.get("name", channel.layout),
         business_date=file_date or business_date,
-        rows=len(data_lines),
+        rows=body.height,
         records=good,
         invalid=pl.concat([width_invalid, invalid]).sort("line_no"),
         control_totals=tuple(totals),
+        notes=tuple(notes),
     )
+
+
+def _classify_lines(
+    lines: list[str], header_index: int, layout: dict[str, Any]
+) -> tuple[pl.DataFrame, list[str], list[str] | None]:
+    """Data lines (``line_no``, ``raw_line``), footer lines and the summary line's cells.
+
+    After the header: blank lines are ignored; comment lines are footer; a line matching the
+    layout's ``end_marker`` ends the data (it and what follows are footer); the summary line is
+    found by its prefix; with a ``record_prefix`` every other line must be a detail line.
+    """
+    delimiter = layout.get("delimiter", "")
+    comment = layout.get("comment_prefix")
+    summary_prefix = layout.get("summary_prefix")
+    record_prefix = layout.get("record_prefix")
+    body = pl.DataFrame({"raw_line": pl.Series(lines[header_index + 1 :], dtype=pl.String)}).with_row_index(
+        "line_no", offset=header_index + 2
+    )
+    body = body.with_columns(pl.col("line_no").cast(pl.Int64))
+    footer: list[str] = []
+    if end_marker := layout.get("end_marker"):
+        ends = body.filter(pl.col("raw_line").str.contains(end_marker))["line_no"]
+        if ends.len():
+            footer = body.filter(pl.col("line_no") >= ends[0])["raw_line"].to_list()
+            body = body.filter(pl.col("line_no") < ends[0])
+    line = pl.col("raw_line")
+    role = pl.lit("data")
+    if record_prefix:
+        role = pl.when(line.str.starts_with(record_prefix + delimiter)).then(role).otherwise(pl.lit("stray"))
+    if summary_prefix:
+        role = pl.when(line.str.starts_with(summary_prefix + delimiter)).then(pl.lit("summary")).otherwise(role)
+    if comment:
+        role = pl.when(line.str.starts_with(comment)).then(pl.lit("footer")).otherwise(role)
+    body = body.filter(line.str.strip_chars() != "").with_columns(_role=role)
+    odd = body.filter(pl.col("_role") != "data")
+    summary: list[str] | None = None
+    if odd.height:
+        summaries = odd.filter(pl.col("_role") == "summary")
+        stray = odd.filter(pl.col("_role") == "stray")
+        if summaries.height > 1 and (not stray.height or summaries["line_no"][1] < stray["line_no"][0]):
+            raise FileRejected(f"line {summaries['line_no'][1]}: a second summary line")
+        if stray.height:
+            raise FileRejected(
+                f"line {stray['line_no'][0]}: neither a summary nor a detail line: {stray['raw_line'][0][:60]!r}"
+            )
+        footer = odd.filter(pl.col("_role") == "footer")["raw_line"].to_list() + footer
+        if summaries.height:
+            summary = _summary_cells(summaries["raw_line"][0], layout)
+        body = body.filter(pl.col("_role") == "data")
+    if summary_prefix and summary is None:
+        raise FileRejected("the summary line (batch totals) is missing: the file may be truncated")
+    return body.drop("_role"), footer, summary
+
+
+def _summary_cells(line: str, layout: dict[str, Any]) -> list[str]:
+    if "summary_widths" not in layout:
+        return [cell.strip(_CELL_PADDING) for cell in line.split(layout["delimiter"])]
+    raw = line.encode(layout.get("encoding", "utf-8"))
+    cells, offset = [], 0
+    for width in layout["summary_widths"]:
+        piece = raw[offset : offset + width]
+        offset += width
+        try:
+            cells.append(piece.decode(layout.get("encoding", "utf-8")).strip(_CELL_PADDING))
+        except UnicodeDecodeError:
+            raise FileRejected("the summary line's fields do not fall on character boundaries") from None
+    return cells
+
+
+def _delimited_table(body: pl.DataFrame, columns: list[str], delimiter: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split each line into the layout's columns; lines with another field count are set apart."""
+    fields = pl.col("raw_line").str.count_matches(delimiter, literal=True) + 1
+    body = body.with_columns(_fields=fields)
+    ok = pl.col("_fields") == len(columns)
+    wrong = body.filter(~ok).select(
+        "line_no",
+        "raw_line",
+        pl.lit("field_count").alias("_check"),
+        pl.format("{} fields where the layout has {}", pl.col("_fields"), pl.lit(len(columns))).alias("_why"),
+    )
+    split = pl.col("raw_line").str.split_exact(delimiter, len(columns) - 1)
+    table = body.filter(ok).select(
+        "line_no", "raw_line", *[split.struct.field(f"field_{i}").alias(c) for i, c in enumerate(columns)]
+    )
+    return _strip_cells(table, columns), wrong
+
+
+#: A character's width in bytes, by encoding: marked characters get one marker per extra byte.
+_WIDE = {
+    "gb18030": ((r"[\x{80}-\x{FFFF}]", 1), (r"[\x{10000}-\x{10FFFF}]", 3)),
+    "utf-8": ((r"[\x{80}-\x{7FF}]", 1), (r"[\x{800}-\x{FFFF}]", 2), (r"[\x{10000}-\x{10FFFF}]", 3)),
+}
+_MARK = "\x01"
+
+
+def _fixed_width_table(
+    body: pl.DataFrame, columns: list[str], layout: dict[str, Any]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cut each line at byte offsets of the layout's encoding, vectorised.
+
+    Each character is followed by one marker per byte it takes beyond the first (GBK: a Chinese
+    character is two bytes), so counting characters of the marked text counts bytes. A field
+    boundary inside a double-byte character shows as a field starting with a marker.
+    """
+    widths: list[int] = list(layout["widths"])
+    marked = pl.col("raw_line")
+    for pattern, extra in _WIDE[layout.get("encoding", "utf-8").lower().replace("gbk", "gb18030")]:
+        marked = marked.str.replace_all(pattern, "${0}" + _MARK * extra)
+    body = body.with_columns(_marked=marked).with_columns(_bytes=pl.col("_marked").str.len_chars())
+    offsets = [sum(widths[:i]) for i in range(len(widths))]
+    cells = [pl.col("_marked").str.slice(o, w).alias(c) for o, w, c in zip(offsets, widths, columns, strict=True)]
+    table = body.filter(pl.col("_bytes") == sum(widths)).select("line_no", "raw_line", *cells)
+    straddle = pl.any_horizontal([pl.col(c).str.starts_with(_MARK) for c in columns[1:]])
+    broken = table.filter(straddle).select(
+        "line_no",
+        "raw_line",
+        pl.lit("field_width").alias("_check"),
+        pl.lit("a double-byte character straddles two fields: the line is shifted").alias("_why"),
+    )
+    wrong = body.filter(pl.col("_bytes") != sum(widths)).select(
+        "line_no",
+        "raw_line",
+        pl.lit("line_width").alias("_check"),
+        pl.format("{} bytes where the layout has {}", pl.col("_bytes"), pl.lit(sum(widths))).alias("_why"),
+    )
+    table = table.filter(~straddle).with_columns([pl.col(c).str.replace_all(_MARK, "", literal=True) for c in columns])
+    return _strip_cells(table, columns), pl.concat([wrong, broken]).sort("line_no")
+
+
+def _strip_cells(table: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    return table.with_columns(
+        [pl.col(c).str.strip_chars(_CELL_PADDING).pipe(lambda e: pl.when(e == "").then(None).otherwise(e)).alias(c)
+         for c in columns]
+    )  # fmt: skip
 
 
 def _find_columns(
     lines: list[str], layout: dict[str, Any], delimiter: str, comment: str | None
 ) -> tuple[int, list[str]]:
-    """The header's line index (-1 when the layout has fixed columns) and the column names."""
+    """The header's line index (-1 when the layout has fixed columns) and the column names.
+
+    Blank and duplicate header cells get positional names (``_col3``) so every column is addressable.
+    """
     if "columns" in layout:
         return -1, list(layout["columns"])
     wanted = [normalise_header(name) for name in layout["header_contains"]]
@@ -281,17 +396,25 @@ def _find_columns(
             continue
         cells = [normalise_header(cell) for cell in line.split(delimiter)]
         if all(name in cells for name in wanted):
-            return index, cells
+            seen: set[str] = set()
+            named = []
+            for position, cell in enumerate(cells):
+                named.append(cell if cell and cell not in seen else f"_col{position}")
+                seen.add(cell)
+            return index, named
     raise FileRejected(f"no header row with the columns {', '.join(wanted)}: is this the right layout?")
 
 
-def _stated_business_date(layout: dict[str, Any], preamble: list[str], summary: list[str] | None) -> dt.date | None:
+def _stated_business_date(
+    layout: dict[str, Any], name: str, preamble: list[str], summary: list[str] | None
+) -> dt.date | None:
+    """The business date the file states: in its preamble, its summary line or its file name."""
     spec = layout.get("business_date")
     if not spec:
         return None
     text: str | None = None
-    if spec["source"] == "preamble":
-        for line in preamble:
+    if spec["source"] in ("preamble", "file_name"):
+        for line in preamble if spec["source"] == "preamble" else [name]:
             match = re.search(spec["pattern"], line)
             if match:
                 text = match.group("date")
@@ -299,6 +422,8 @@ def _stated_business_date(layout: dict[str, Any], preamble: list[str], summary: 
     elif spec["source"] == "summary" and summary is not None and len(summary) > spec["field"]:
         text = summary[spec["field"]]
     if text is None:
+        if spec.get("required", True) is False:
+            return None
         raise FileRejected("the file does not state its business date where the layout says it does")
     try:
         return dt.datetime.strptime(text, spec["format"]).date()
@@ -306,48 +431,119 @@ def _stated_business_date(layout: dict[str, Any], preamble: list[str], summary: 
         raise FileRejected(f"the stated business date {text!r} is not a date") from None
 
 
-def _canonical(table: pl.DataFrame, layout: dict[str, Any], channel: str, name: str, sha: str) -> pl.DataFrame:
-    """Map the layout's columns to canonical fields; keep parse failures as ``_parse_error``."""
+#: ``record_kind`` of lines that are neither debits nor refunds (withdrawals, fees, transfers):
+#: they count in control totals, then are set aside.
+SKIP_KIND = "skip"
+
+
+def _amount(source: pl.Expr, spec: dict[str, Any]) -> pl.Expr:
+    """Amount text → signed Int64 fen (null when unreadable), as the field's spec says.
+
+    ``amount``: ``yuan`` (``¥``/``￥``, thousands separators and ``元`` allowed) or ``fen`` (integer);
+    ``decimal = ","``: comma decimals (``1.234,56``); ``sign_letters``: a leading or trailing
+    letter giving the sign (``{ "D" = "-", "C" = "+" }``).
+    """
+    text = source.str.strip_chars()
+    sign: pl.Expr = pl.lit(1)
+    if letters := spec.get("sign_letters"):
+        letter = pl.coalesce(text.str.extract(r"^([A-Za-z]+)", 1), text.str.extract(r"([A-Za-z]+)$", 1))
+        factor = letter.replace_strict(
+            {key: -1 if value == "-" else 1 for key, value in letters.items()}, default=None, return_dtype=pl.Int64
+        )
+        sign = pl.when(letter.is_null()).then(pl.lit(1)).otherwise(factor)
+        text = text.str.replace_all(r"^[A-Za-z]+|[A-Za-z]+$", "").str.strip_chars()
+    if spec.get("decimal") == ",":
+        text = text.str.replace_all(r"[.\s]", "").str.replace(",", ".", literal=True)
+    if spec.get("amount", "yuan") == "fen":
+        cleaned = text.str.replace_all(r"[,\s]", "")
+        value: pl.Expr = pl.when(cleaned.str.contains(r"^[+-]?\d+$")).then(cleaned.cast(pl.Int64, strict=False))
+    else:
+        value = yuan_expr_to_fen(text)
+    return value * sign
+
+
+def _field_expr(target: str, spec: dict[str, Any], day: dt.date | None) -> tuple[pl.Expr, pl.Expr | None]:
+    """One canonical field from the layout's columns, and the message where its text is unreadable."""
+    if "income" in spec:  # separate income and expense columns: one signed amount
+        income, expense = pl.col(spec["income"]), pl.col(spec["expense"])
+        parsed = _amount(income.fill_null("0"), spec) - _amount(expense.fill_null("0"), spec).abs()
+        source = pl.coalesce(income, expense)
+        unreadable = pl.when(
+            (income.is_not_null() & _amount(income, spec).is_null())
+            | (expense.is_not_null() & _amount(expense, spec).is_null())
+        ).then(pl.format("{}: {} / {} is not an amount", pl.lit(target), income, expense))
+        return parsed, unreadable
+    source = pl.col(spec["column"])
+    if "fallback" in spec:
+        source = source.fill_null(pl.col(spec["fallback"]))
+    if "amount" in spec:
+        parsed = _amount(source, spec)
+        kind = "an integer number of fen" if spec["amount"] == "fen" else "an amount in yuan"
+        message = pl.format("{}: {} is not {}", pl.lit(target), source, pl.lit(kind))
+    elif "datetime" in spec:
+        parsed = _local_time(source, spec, day)
+        message = pl.format("{}: {} is not a time of the form {}", pl.lit(target), source, pl.lit(spec["datetime"]))
+    elif "map" in spec:
+        parsed = source.replace_strict(spec["map"], default=spec.get("default"), return_dtype=pl.String)
+        if "default" in spec:  # a blank cell takes the default too
+            parsed = parsed.fill_null(pl.lit(spec["default"]))
+        message = pl.format("{}: unknown value {}", pl.lit(target), source)
+    else:
+        return source, None
+    return parsed, pl.when(source.is_not_null() & parsed.is_null()).then(message)
+
+
+def _local_time(source: pl.Expr, spec: dict[str, Any], day: dt.date | None) -> pl.Expr:
+    """Shanghai wall-clock text → UTC. ``year_from = "business_date"``: the text has no year (a
+    clearing file's ``MMDDhhmmss``); it is the settlement date's year, or the year before when
+    that would put the time after the settlement date (December lines in a January file)."""
+    fmt = spec["datetime"]
+    if spec.get("year_from") == "business_date":
+        if day is None:
+            return pl.lit(None, pl.Datetime("us", "UTC"))
+        this_year = (pl.lit(f"{day.year:04d}") + source).str.to_datetime("%Y" + fmt, strict=False)
+        last_year = (pl.lit(f"{day.year - 1:04d}") + source).str.to_datetime("%Y" + fmt, strict=False)
+        naive = pl.when(this_year.dt.date() > pl.lit(day)).then(last_year).otherwise(this_year)
+        parsed = naive.dt.replace_time_zone("Asia/Shanghai", ambiguous="earliest", non_existent="null")
+    else:
+        parsed = source.str.to_datetime(fmt, time_zone="Asia/Shanghai", strict=False)
+    return parsed.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+
+
+def _canonical(
+    table: pl.DataFrame, layout: dict[str, Any], channel: str, name: str, sha: str, day: dt.date | None
+) -> pl.DataFrame:
+    """Map the layout's columns to canonical fields; keep parse failures as ``_parse_error``.
+
+    Also kept for the control totals: ``_signed_fen`` (the amount before ``absolute``) and
+    ``_kind_raw`` (the text ``record_kind`` was read from).
+    """
     fields: dict[str, dict[str, Any]] = layout.get("fields", {})
     constants: dict[str, str] = layout.get("constant", {})
-    missing = [spec["column"] for spec in fields.values() if spec["column"] not in table.columns]
+    needed = [
+        column
+        for spec in fields.values()
+        for column in ([spec["income"], spec["expense"]] if "income" in spec else [spec["column"]])
+    ]
+    missing = [column for column in needed if column not in table.columns]
     if missing:
         raise FileRejected(f"the header lacks the columns {', '.join(missing)}")
     exprs: list[pl.Expr] = []
     errors: list[pl.Expr] = []
     for target, spec in fields.items():
-        source = pl.col(spec["column"])
-        if "fallback" in spec:
-            source = source.fill_null(pl.col(spec["fallback"]))
-        if spec.get("amount") == "yuan":
-            parsed = yuan_expr_to_fen(source)
+        parsed, error = _field_expr(target, spec, day)
+        if error is not None:
+            errors.append(error)
+        if target == "amount_fen":
+            exprs.append(parsed.alias("_signed_fen"))
             if spec.get("absolute"):
                 parsed = parsed.abs()
-            errors.append(
-                pl.when(source.is_not_null() & parsed.is_null()).then(
-                    pl.format("{}: {} is not an amount in yuan", pl.lit(target), source)
-                )
-            )
-        elif "datetime" in spec:
-            parsed = source.str.to_datetime(spec["datetime"], time_zone="Asia/Shanghai", strict=False)
-            parsed = parsed.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-            errors.append(
-                pl.when(source.is_not_null() & parsed.is_null()).then(
-                    pl.format("{}: {} is not a time of the form {}", pl.lit(target), source, pl.lit(spec["datetime"]))
-                )
-            )
-        elif "map" in spec:
-            parsed = source.replace_strict(spec["map"], default=None, return_dtype=pl.String)
-            errors.append(
-                pl.when(source.is_not_null() & parsed.is_null()).then(
-                    pl.format("{}: unknown value {}", pl.lit(target), source)
-                )
-            )
-        else:
-            parsed = source
+        if target == "record_kind":
+            exprs.append(pl.col(spec["column"]).alias("_kind_raw"))
         exprs.append(parsed.alias(target))
     for target, value in constants.items():
         exprs.append(pl.lit(value, pl.String).alias(target))
+    kind_only = {target: spec["only_for_kind"] for target, spec in fields.items() if "only_for_kind" in spec}
     frame = table.select(
         pl.lit(name).alias("source_file"),
         pl.lit(sha).alias("file_sha256"),
@@ -359,10 +555,19 @@ def _canonical(table: pl.DataFrame, layout: dict[str, Any], channel: str, name: 
         if errors
         else pl.lit(None, pl.String).alias("_parse_error"),
     )
-    for column in CANONICAL_TEXT_FIELDS:
+    for column in (*CANONICAL_TEXT_FIELDS, "_kind_raw"):
         if column not in frame.columns:
             frame = frame.with_columns(pl.lit(None, pl.String).alias(column))
+    if "_signed_fen" not in frame.columns:
+        frame = frame.with_columns(_signed_fen=pl.col("amount_fen") if "amount_fen" in frame.columns else pl.lit(None))
     frame = frame.with_columns(_parse_error=pl.col("_parse_error").replace("", None))
+    if kind_only:  # e.g. the account serial is the refund's own number, but only on refund lines
+        frame = frame.with_columns(
+            [
+                pl.when(pl.col("record_kind") == kind).then(pl.col(target)).alias(target)
+                for target, kind in kind_only.items()
+            ]
+        )
     frame = frame.with_columns(failure_reason=_failure_reason_expr(layout))
     schema = empty_records().schema
     missing_fields = [
@@ -370,7 +575,9 @@ def _canonical(table: pl.DataFrame, layout: dict[str, Any], channel: str, name: 
     ]
     if missing_fields:
         raise FileRejected(f"the layout maps no column to {', '.join(missing_fields)}")
-    return frame.select([*[pl.col(name).cast(dtype) for name, dtype in schema.items()], pl.col("_parse_error")])
+    return frame.select(
+        [*[pl.col(name).cast(dtype) for name, dtype in schema.items()], "_parse_error", "_signed_fen", "_kind_raw"]
+    )
 
 
 def _failure_reason_expr(layout: dict[str, Any]) -> pl.Expr:
@@ -406,11 +613,16 @@ def _control_totals(
             except IndexError:
                 raise FileRejected("the summary line has too few fields") from None
         try:
-            stated_count, stated_fen = int(count_text), abs(yuan_text_to_fen(amount_text))
+            stated_count = int(count_text)
+            stated_fen = abs(int(amount_text) if spec.get("amount") == "fen" else yuan_text_to_fen(amount_text))
         except (ValueError, AmountError):
             raise FileRejected(f"the control totals {count_text!r} / {amount_text!r} are not numbers") from None
         rows = canonical
-        if spec["applies_to"] in ("debit", "refund"):
+        if spec["applies_to"] in ("income", "expense"):
+            rows = rows.filter(
+                (pl.col("_signed_fen") > 0) if spec["applies_to"] == "income" else (pl.col("_signed_fen") < 0)
+            )
+        elif spec["applies_to"] in ("debit", "refund"):
             rows = rows.filter(pl.col("record_kind") == spec["applies_to"])
         elif spec["applies_to"] == "success":
             rows = rows.filter(pl.col("status") == "SUCCESS")
@@ -420,7 +632,7 @@ def _control_totals(
                 stated_count=stated_count,
                 stated_fen=stated_fen,
                 counted=rows.height,
-                summed_fen=int(rows["amount_fen"].fill_null(0).sum()),
+                summed_fen=int(rows["_signed_fen"].fill_null(0).abs().sum()),
             )
         )
     return totals
@@ -544,6 +756,53 @@ def _parse_iso20022(
     )
 
 
+def set_aside_restated(parsed: list[ParsedFile], layouts: dict[str, dict[str, Any]]) -> list[ParsedFile]:
+    """Lines of a bill that restate another accepted bill of the same channel are set aside.
+
+    A layout's ``restates`` names the bill it repeats (Alipay's account bill repeats the business
+    bill's payments and refunds). A line is the same money when kind, transaction and amount agree
+    (paired one to one, so two equal refunds of one trade are two). Lines only the repeating bill
+    has (a payment the business bill lacks) stay.
+    """
+    key = ["record_kind", "channel_txn_id", "amount_fen"]
+    result = []
+    for item in parsed:
+        other = layouts.get(item.layout, {}).get("restates")
+        primary = [p for p in parsed if p.channel == item.channel and p.layout == other and p.rejected_reason is None]
+        if item.rejected_reason is not None or not primary:
+            result.append(item)
+            continue
+        told = pl.concat([p.records.select(key) for p in primary]).with_columns(_n=pl.int_range(pl.len()).over(key))
+        mine = item.records.with_columns(_n=pl.int_range(pl.len()).over(key))
+        kept = mine.join(told, on=[*key, "_n"], how="anti").drop("_n")
+        note = (
+            f"{item.records.height - kept.height} line(s) restate {', '.join(p.source_file for p in primary)} "
+            f"and were set aside (counted there once); {kept.height} line(s) only this file has"
+        )
+        result.append(replace(item, records=kept, notes=(*item.notes, note)))
+    return result
+
+
+def _looks_fixed_width(lines: list[str], layout: dict[str, Any]) -> bool:
+    """A summary line of the layout's widths (when it has one), then mostly detail lines of its widths."""
+    encoding = layout.get("encoding", "utf-8")
+    lines = [line for line in lines if line.strip()]
+    if layout.get("summary_prefix"):
+        if not lines or not lines[0].startswith(layout["summary_prefix"]):
+            return False
+        if len(lines[0].encode(encoding, errors="replace")) != sum(layout["summary_widths"]):
+            return False
+        lines = lines[1:]
+    details = lines[:5]
+    fitting = [
+        len(line.encode(encoding, errors="replace")) == sum(layout["widths"])
+        and line.startswith(layout.get("record_prefix", ""))
+        and re.match(layout.get("line_pattern", ""), line) is not None
+        for line in details
+    ]
+    return sum(fitting) * 2 > len(fitting)  # most lines fit: a damaged line is the parser's to report
+
+
 def identify_layout(data: bytes, layouts: dict[str, dict[str, Any]]) -> str | None:
     """The layout whose signature the file's content carries, or None.
 
@@ -566,6 +825,9 @@ def identify_layout(data: bytes, layouts: dict[str, dict[str, Any]]) -> str | No
         if "header_contains" in layout:
             wanted = {normalise_header(column) for column in layout["header_contains"]}
             if any(wanted <= {normalise_header(cell) for cell in line.split(delimiter)} for line in lines):
+                return name
+        elif "widths" in layout:
+            if _looks_fixed_width(lines, layout):
                 return name
         elif layout.get("summary_prefix") and layout.get("record_prefix"):
             summary = f"{layout['summary_prefix']}{delimiter}"

@@ -25,6 +25,9 @@ class ChannelConfig:
     instruction without a line is ``MISSING_RESULT``; Alipay lists successes only.
     ``expected_daily``: a business date without a file from it is ``MISSING_FILE``.
     ``file_pattern``: a glob on the file name that says the file belongs to this channel.
+    ``also_layouts``: other layouts the channel sends (Alipay: the account bill beside the
+    business bill). ``settles``: False for files that are evidence, not settlement (a borrower's
+    own Alipay export): read and checked, their lines never move money.
     """
 
     channel_id: str
@@ -32,6 +35,12 @@ class ChannelConfig:
     lists_failures: bool
     expected_daily: bool
     file_pattern: str
+    also_layouts: tuple[str, ...] = ()
+    settles: bool = True
+
+    @property
+    def layouts(self) -> tuple[str, ...]:
+        return (self.layout, *self.also_layouts)
 
 
 @dataclass(frozen=True)
@@ -66,8 +75,9 @@ class Settings:
                 f"allocation order must name each of {DEFAULT_ALLOCATION_ORDER} once, got {self.allocation_order}"
             )
         for channel in self.channels.values():
-            if channel.layout not in self.layouts:
-                raise ValueError(f"channel {channel.channel_id} names unknown layout {channel.layout}")
+            for layout in channel.layouts:
+                if layout not in self.layouts:
+                    raise ValueError(f"channel {channel.channel_id} names unknown layout {layout}")
 
 
 def settings_from_mapping(config: dict[str, Any], **overrides: Any) -> Settings:
@@ -79,10 +89,13 @@ def settings_from_mapping(config: dict[str, Any], **overrides: Any) -> Settings:
             lists_failures=bool(entry.get("lists_failures", True)),
             expected_daily=bool(entry.get("expected_daily", True)),
             file_pattern=entry.get("file_pattern", f"*{channel_id}*"),
+            also_layouts=tuple(entry.get("also_layouts", ())),
+            settles=bool(entry.get("settles", True)),
         )
         for channel_id, entry in config.get("channels", {}).items()
     }
-    return Settings(channels=channels, layouts=dict(config.get("layouts", {})), **overrides)
+    layouts = {name: {**spec, "name": name} for name, spec in config.get("layouts", {}).items()}
+    return Settings(channels=channels, layouts=layouts, **overrides)
 
 
 def business_date_bounds_utc(day: dt.date) -> tuple[dt.datetime, dt.datetime]:

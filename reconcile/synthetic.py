@@ -579,3 +579,180 @@ def bank_result_file(day: dt.date, lines: pl.DataFrame, total_error_fen: int = 0
     )
     text = summary + "\n" + body.write_csv(separator="|", include_header=False, quote_style="never")
     return text.encode("gb18030")
+
+
+def sample_lines(day: dt.date, count: int, seed: int, refund_every: int = 50, fail_every: int = 7) -> pl.DataFrame:
+    """``count`` channel lines of one day, vectorised: the shape :func:`alipay_trade_bill` and the
+    other writers take. Every ``refund_every``-th line is a refund of the line before it; every
+    ``fail_every``-th line failed (with a code and words), for the writers of files listing failures."""
+    i = pl.int_range(0, count, dtype=pl.Int64)
+    start = dt.datetime.combine(day, dt.time(0, 5), dt.UTC) - dt.timedelta(hours=8)
+    refund = (i % refund_every) == (refund_every - 1)
+    failed = ((i % fail_every) == (fail_every - 1)) & ~refund
+    original = pl.when(refund).then(i - 1).otherwise(i)
+    amount = ((i * 7919 + seed) % 500_000) + 100
+    codes, words = tuple(code for code, _ in FAILURES), tuple(text for _, text in FAILURES)
+    return pl.select(
+        day=pl.lit(day),
+        channel=pl.lit("sample"),
+        kind=pl.when(refund).then(pl.lit("refund")).otherwise(pl.lit("debit")),
+        txn_id=pl.format("{}22{}", pl.lit(f"{day:%Y%m%d}"), original.cast(pl.String).str.pad_start(11, "0")),
+        reference=pl.format("P{}", original.cast(pl.String).str.pad_start(14, "0")),
+        account=pl.format("6222****{}", (original % 10_000).cast(pl.String).str.pad_start(4, "0")),
+        name=pl.concat_str(_pick(SURNAMES, i % len(SURNAMES)), _pick(GIVEN, (i // 20) % len(GIVEN))),
+        amount_fen=pl.when(refund).then(((i - 1) * 7919 + seed) % 500_000 + 100).otherwise(amount).cast(pl.Int64),
+        status=pl.when(failed).then(pl.lit("FAILED")).otherwise(pl.lit("SUCCESS")),
+        reason_code=pl.when(failed).then(_pick(codes, i % len(codes))).otherwise(pl.lit("")),
+        reason_text=pl.when(failed).then(_pick(words, i % len(words))).otherwise(pl.lit("")),
+        settled_at=pl.lit(start) + pl.duration(seconds=i * 86_000 // max(count, 1)),
+        refund_no=pl.when(refund).then(pl.format("R{}", i.cast(pl.String).str.pad_start(12, "0"))),
+        memo=pl.when(i % 97 == 5).then(pl.format("C{} 主动还款", (i % 100_000).cast(pl.String).str.pad_start(8, "0"))),
+        corrupt_time=pl.lit(False),
+    )
+
+
+def alipay_account_bill(day: dt.date, lines: pl.DataFrame, fee_fen_each: int = 10) -> bytes:
+    """An Alipay merchant account bill (账务明细, signcustomer) of the same successes as
+    :func:`alipay_trade_bill`: income and expense columns, a running balance, and one service-fee
+    line (收费) that is neither debit nor refund. Refund lines carry the original trade's number."""
+    ok = lines.filter(pl.col("status") == "SUCCESS").sort("settled_at", "txn_id")
+    debits = ok.filter(pl.col("kind") == "debit")
+    fee = fee_fen_each * debits.height
+    last = ok["settled_at"].max() if ok.height else dt.datetime.combine(day, dt.time(0), dt.UTC)
+    signed = pl.when(pl.col("kind") == "refund").then(-pl.col("amount_fen")).otherwise(pl.col("amount_fen"))
+    rows = ok.select(
+        "txn_id",
+        "reference",
+        "kind",
+        "settled_at",
+        "account",
+        "memo",
+        signed.alias("signed"),
+    )
+    fee_row = pl.DataFrame(
+        {
+            "txn_id": [f"{day:%Y%m%d}30FEE"],
+            "reference": [None],
+            "kind": ["fee"],
+            "settled_at": [last],
+            "account": [None],
+            "memo": ["服务费"],
+            "signed": [-fee],
+        },
+        schema=rows.schema,
+    )
+    rows = pl.concat([rows, fee_row]).with_row_index("serial", offset=1)
+    income = pl.when(pl.col("signed") > 0).then(fen_expr_to_yuan_text("signed")).otherwise(pl.lit(""))
+    expense = pl.when(pl.col("signed") < 0).then(fen_expr_to_yuan_text("signed")).otherwise(pl.lit(""))
+    body = rows.select(
+        pl.format("{}{}\t", pl.lit(f"{day:%Y%m%d}"), pl.col("serial").cast(pl.String).str.pad_start(12, "0")).alias(
+            "账务流水号"
+        ),
+        (pl.col("txn_id") + "\t").alias("业务流水号"),
+        (pl.col("reference").fill_null("") + "\t").alias("商户订单号"),
+        pl.lit("贷款还款").alias("商品名称"),
+        _shanghai("settled_at", "%Y-%m-%d %H:%M:%S").alias("发生时间"),
+        pl.col("account").fill_null("").alias("对方账号"),
+        income.alias("收入金额（+元）"),
+        expense.alias("支出金额（-元）"),
+        fen_expr_to_yuan_text(pl.col("signed").cum_sum() + 1_000_000_00).alias("账户余额（元）"),
+        pl.lit("快捷支付").alias("交易渠道"),
+        pl.col("kind").replace_strict({"debit": "在线支付", "refund": "退款", "fee": "收费"}).alias("业务类型"),
+        pl.col("memo").fill_null("").alias("备注"),
+    )
+    incomes, expenses = rows.filter(pl.col("signed") > 0), rows.filter(pl.col("signed") < 0)
+    next_day = day + dt.timedelta(days=1)
+    preamble = (
+        "#支付宝账务明细查询\n#账号：[20889000000000010156]\n"
+        f"#起始日期：[{day:%Y年%m月%d日} 00:00:00]   终止日期：[{next_day:%Y年%m月%d日} 00:00:00]\n"
+        "#-----------------------------------------账务明细列表----------------------------------------\n"
+    )
+    footer = (
+        "#-----------------------------------------账务明细列表结束------------------------------------\n"
+        f"#收入合计：{incomes.height}笔，共{fen_to_yuan_text(int(incomes['signed'].sum()))}元\n"
+        f"#支出合计：{expenses.height}笔，共{fen_to_yuan_text(int(expenses['signed'].sum()))}元\n"
+        f"#导出时间：[{next_day:%Y年%m月%d日} 09:00:00]\n"
+    )
+    return (preamble + body.write_csv(quote_style="never") + footer).replace("\n", "\r\n").encode("gb18030")
+
+
+def _fixed(column: str | pl.Expr, width: int, align: str = "left", fill: str = " ") -> pl.Expr:
+    """Text padded to ``width`` GBK bytes (a Chinese character takes two)."""
+    text = (pl.col(column) if isinstance(column, str) else column).fill_null("")
+    chars = pl.lit(width) - text.str.count_matches(r"[^\x00-\x7f]")
+    return text.str.pad_end(chars, fill) if align == "left" else text.str.pad_start(chars, fill)
+
+
+def bank_fixed_file(day: dt.date, lines: pl.DataFrame, total_error_fen: int = 0) -> bytes:
+    """A fixed-width bank 回盘 (layout ``bank_fixed_v1``): widths in GBK bytes, amounts in fen."""
+    ordered = lines.sort("settled_at", "txn_id").with_row_index("seq", offset=1)
+    success = ordered.filter(pl.col("status") == "SUCCESS")
+    body = ordered.select(
+        pl.concat_str(
+            pl.lit("D"),
+            _fixed(pl.col("seq").cast(pl.String), 8, "right", "0"),
+            _fixed("reference", 32),
+            _fixed("account", 20),
+            _fixed(pl.col("name").str.slice(0, 1) + pl.lit("*"), 20),
+            _fixed(pl.col("amount_fen").cast(pl.String), 15, "right", "0"),
+            pl.when(pl.col("status") == "SUCCESS").then(pl.lit("00")).otherwise(pl.lit("01")),
+            _fixed(pl.when(pl.col("reason_code") != "").then(pl.lit("E") + pl.col("reason_code")), 6),
+            _fixed("reason_text", 40),
+            _fixed("txn_id", 32),
+            _shanghai("settled_at", "%Y%m%d%H%M%S"),
+        ).alias("line")
+    )
+    summary = "".join(
+        [
+            "H",
+            f"B{day:%Y%m%d}001".ljust(16),
+            f"{day:%Y%m%d}",
+            str(ordered.height).zfill(8),
+            str(int(ordered["amount_fen"].sum()) + total_error_fen).zfill(15),
+            str(success.height).zfill(8),
+            str(int(success["amount_fen"].sum())).zfill(15),
+        ]
+    )
+    text = summary + "\r\n" + "\r\n".join(body["line"].to_list()) + "\r\n"
+    return text.encode("gb18030")
+
+
+def unionpay_clearing_name(day: dt.date) -> str:
+    """The clearing file's name carries its settlement date: ``INNyymmdd88ZM_<merchant>``."""
+    return f"INN{day:%y%m%d}88ZM_898310048990001"
+
+
+def unionpay_clearing_file(day: dt.date, lines: pl.DataFrame) -> bytes:
+    """A UnionPay-style clearing file (layout ``unionpay_clearing``): successes only, fixed width,
+    times as ``MMDDhhmmss`` without a year; a refund names its original's query id."""
+    ok = lines.filter(pl.col("status") == "SUCCESS").sort("settled_at", "txn_id").with_row_index("trace")
+    refund = pl.col("kind") == "refund"
+    body = ok.select(
+        pl.concat_str(
+            _fixed((pl.col("trace") % 1_000_000).cast(pl.String), 6, "right", "0"),
+            _shanghai("settled_at", "%m%d%H%M%S"),
+            _fixed("account", 19),
+            _fixed(pl.col("amount_fen").cast(pl.String), 12, "right", "0"),
+            _fixed("reference", 32),
+            pl.when(refund).then(pl.lit("04")).otherwise(pl.lit("01")),
+            _fixed(pl.when(refund).then(pl.col("refund_no")).otherwise(pl.col("txn_id")), 21),
+            _fixed(pl.when(refund).then(pl.col("txn_id")), 21),
+        ).alias("line")
+    )
+    return ("\r\n".join(body["line"].to_list()) + "\r\n").encode("gb18030")
+
+
+def offline_repayments_file(lines: pl.DataFrame) -> bytes:
+    """Store and staff entries (layout ``offline_repayments``): UTF-8 CSV, contract no per line."""
+    ok = lines.filter((pl.col("status") == "SUCCESS") & (pl.col("kind") == "debit")).sort("settled_at", "txn_id")
+    body = ok.select(
+        pl.lit("S0012").alias("门店编号"),
+        pl.lit("店员甲").alias("经办人"),
+        pl.col("txn_id").alias("收款流水号"),
+        pl.col("memo").str.extract(r"^(\S+)", 1).fill_null(pl.col("reference")).alias("合同号"),
+        fen_expr_to_yuan_text("amount_fen").alias("还款金额"),
+        _shanghai("settled_at", "%Y-%m-%d %H:%M:%S").alias("收款时间"),
+        pl.lit("现金").alias("收款方式"),
+        pl.lit("").alias("备注"),
+    )
+    return body.write_csv(quote_style="never").encode("utf-8")

@@ -73,3 +73,33 @@ def test_recon_inspect_reports_what_the_product_makes_of_a_file() -> None:
     assert report["layout"] == "iso20022 pain.002" and report["business_date"] == "2016-10-08"
     assert report["by_status"] == [{"record_kind": "debit", "status": "FAILED", "count": 4, "fen": 40000,
                                     "yuan": "400.00"}]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("folder", "layout", "rows", "records", "invalid", "aside", "last"),
+    [
+        # every line is read: kept, invalid (the masked samples repeat an id) or set aside (其他 / 不计收支)
+        ("alipay_personal_2021", "alipay_personal", 16, 4, 5, 7, ("debit", "10000891202112098830044", 750)),
+        ("alipay_personal_2023", "alipay_personal", 10, 5, 1, 4, ("debit", "xxxx", 990)),
+        ("alipay_web_2019", "alipay_personal_web2019", 7, 4, 1, 2, ("debit", "T200P133899", 8300)),
+    ],
+)
+def test_alipay_personal_exports_are_recognised_read_and_kept_as_evidence(
+    folder: str, layout: str, rows: int, records: int, invalid: int, aside: int, last: tuple[str, str, int]
+) -> None:
+    from flows.pipeline import claim, set_aside_evidence
+
+    path = REAL_SAMPLES / folder / "example-alipay-records.csv"
+    data = path.read_bytes()
+    assert claim(path.name, data, SETTINGS) == ("alipay_personal", layout)
+    parsed = parse_channel_file(
+        path.name, data, "0" * 64, SETTINGS.channels["alipay_personal"], SETTINGS.layouts[layout], None
+    )
+    assert parsed.rejected_reason is None
+    assert (parsed.rows, parsed.records.height, parsed.invalid.height) == (rows, records, invalid)
+    assert parsed.notes[0].startswith(f"{aside} line(s) are neither debits nor refunds")
+    final = parsed.records.sort("line_no").row(-1, named=True)
+    assert (final["record_kind"], final["reference"], final["amount_fen"]) == last
+    assert set(parsed.invalid["check"]) == {"duplicate_record"}
+    evidence = set_aside_evidence([parsed], SETTINGS)[0]
+    assert evidence.records.height == 0 and "read as evidence" in evidence.notes[-1]
