@@ -180,14 +180,14 @@ def _parse(
 ) -> ParsedFile:
     if layout.get("format") == "iso20022":
         return _parse_iso20022(name, data, sha256, channel, business_date)
-    text = decode_text(data, layout.get("encoding", "utf-8"))
-    lines = text.splitlines()
+    lines, utf8 = split_lines(decode_text(data, layout.get("encoding", "utf-8")))
     delimiter = layout.get("delimiter", "")
     comment = layout.get("comment_prefix")
 
-    header_index, columns = _find_columns(lines, layout, delimiter, comment)
-    body, footer, summary = _classify_lines(lines, header_index, layout)
-    file_date = _stated_business_date(layout, name, lines[: max(header_index, 0)], summary)
+    header_index, columns = _find_columns(lines.head(HEADER_SEARCH_LINES).to_list(), layout, delimiter, comment)
+    cells = None if "widths" in layout else _cells_by_line(utf8, columns, delimiter)
+    body, footer, summary = _classify_lines(lines, header_index, layout, cells)
+    file_date = _stated_business_date(layout, name, lines.head(max(header_index, 0)).to_list(), summary)
     if file_date is not None and business_date is not None and file_date != business_date:
         raise FileRejected(
             f"the file is for business date {file_date.isoformat()}, but it was filed under {business_date.isoformat()}"
@@ -196,7 +196,7 @@ def _parse(
     if "widths" in layout:
         table, wrong_width = _fixed_width_table(body, columns, layout)
     else:
-        table, wrong_width = _delimited_table(body, columns, delimiter)
+        table, wrong_width = _delimited_table(body, columns, delimiter, _used_columns(layout, columns))
     canonical = _canonical(table, layout, channel.channel_id, name, sha256, file_date or business_date)
     totals = _control_totals(layout, footer, summary, canonical)
     disagreeing = [total for total in totals if not total.agrees]
@@ -247,8 +247,42 @@ def _parse(
     )
 
 
+#: The header row is looked for in the file's first lines only.
+HEADER_SEARCH_LINES = 1000
+
+
+def split_lines(text: str) -> tuple[pl.Series, bytes]:
+    """The file's lines (CRLF or LF, blank ones kept so line numbers hold), split by polars' reader,
+    and the text as UTF-8 (for reading the fields the same way).
+
+    The text is read as one column: the separator is a control character the text does not hold
+    and quotes mean nothing, so every line comes back whole.
+    """
+    separator = next(c for c in "\x1f\x1e\x1d\x1c\x07" if c not in text)
+    utf8 = text.encode("utf-8")
+    frame = pl.read_csv(
+        utf8, has_header=False, separator=separator, quote_char=None, infer_schema=False, new_columns=["raw_line"]
+    )
+    return frame.to_series().fill_null(""), utf8
+
+
+def _cells_by_line(utf8: bytes, columns: list[str], delimiter: str) -> pl.DataFrame:
+    """Every line cut at the delimiter by polars' reader (in parallel), one row per line, aligned
+    with :func:`split_lines`: missing fields are null, extra ones dropped (the field count is
+    checked on the line itself)."""
+    return pl.read_csv(
+        utf8,
+        has_header=False,
+        separator=delimiter,
+        quote_char=None,
+        schema={column: pl.String for column in columns},
+        truncate_ragged_lines=True,
+        missing_columns="insert",
+    )
+
+
 def _classify_lines(
-    lines: list[str], header_index: int, layout: dict[str, Any]
+    lines: pl.Series, header_index: int, layout: dict[str, Any], cells: pl.DataFrame | None = None
 ) -> tuple[pl.DataFrame, list[str], list[str] | None]:
     """Data lines (``line_no``, ``raw_line``), footer lines and the summary line's cells.
 
@@ -260,10 +294,14 @@ def _classify_lines(
     comment = layout.get("comment_prefix")
     summary_prefix = layout.get("summary_prefix")
     record_prefix = layout.get("record_prefix")
-    body = pl.DataFrame({"raw_line": pl.Series(lines[header_index + 1 :], dtype=pl.String)}).with_row_index(
-        "line_no", offset=header_index + 2
+    body = (
+        lines.slice(header_index + 1)
+        .to_frame("raw_line")
+        .with_row_index("line_no", offset=header_index + 2)
+        .with_columns(pl.col("line_no").cast(pl.Int64))
     )
-    body = body.with_columns(pl.col("line_no").cast(pl.Int64))
+    if cells is not None:  # the line's fields ride along, row for row
+        body = pl.concat([body, cells.slice(header_index + 1)], how="horizontal")
     footer: list[str] = []
     if end_marker := layout.get("end_marker"):
         ends = body.filter(pl.col("raw_line").str.contains(end_marker))["line_no"]
@@ -278,8 +316,14 @@ def _classify_lines(
         role = pl.when(line.str.starts_with(summary_prefix + delimiter)).then(pl.lit("summary")).otherwise(role)
     if comment:
         role = pl.when(line.str.starts_with(comment)).then(pl.lit("footer")).otherwise(role)
-    body = body.filter(line.str.strip_chars() != "").with_columns(_role=role)
-    odd = body.filter(pl.col("_role") != "data")
+    is_data = line.str.len_bytes() > 0
+    if record_prefix:
+        is_data = is_data & line.str.starts_with(record_prefix + delimiter)
+    for prefix in (summary_prefix and summary_prefix + delimiter, comment):
+        if prefix:
+            is_data = is_data & ~line.str.starts_with(prefix)
+    body = body.with_columns(_data=is_data)
+    odd = body.filter(~pl.col("_data") & (line.str.strip_chars() != "")).with_columns(_role=role)
     summary: list[str] | None = None
     if odd.height:
         summaries = odd.filter(pl.col("_role") == "summary")
@@ -293,10 +337,10 @@ def _classify_lines(
         footer = odd.filter(pl.col("_role") == "footer")["raw_line"].to_list() + footer
         if summaries.height:
             summary = _summary_cells(summaries["raw_line"][0], layout)
-        body = body.filter(pl.col("_role") == "data")
     if summary_prefix and summary is None:
         raise FileRejected("the summary line (batch totals) is missing: the file may be truncated")
-    return body.drop("_role"), footer, summary
+    data = body.filter(pl.col("_data") & (line.str.strip_chars() != "")).drop("_data")
+    return data, footer, summary
 
 
 def _summary_cells(line: str, layout: dict[str, Any]) -> list[str]:
@@ -314,8 +358,12 @@ def _summary_cells(line: str, layout: dict[str, Any]) -> list[str]:
     return cells
 
 
-def _delimited_table(body: pl.DataFrame, columns: list[str], delimiter: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split each line into the layout's columns; lines with another field count are set apart."""
+def _delimited_table(
+    body: pl.DataFrame, columns: list[str], delimiter: str, used: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The lines with the layout's field count (their cells already cut, see :func:`_cells_by_line`);
+    lines with another count are set apart. ``used``: the columns a field reads (only those are
+    stripped of padding)."""
     fields = pl.col("raw_line").str.count_matches(delimiter, literal=True) + 1
     body = body.with_columns(_fields=fields)
     ok = pl.col("_fields") == len(columns)
@@ -325,11 +373,7 @@ def _delimited_table(body: pl.DataFrame, columns: list[str], delimiter: str) -> 
         pl.lit("field_count").alias("_check"),
         pl.format("{} fields where the layout has {}", pl.col("_fields"), pl.lit(len(columns))).alias("_why"),
     )
-    split = pl.col("raw_line").str.split_exact(delimiter, len(columns) - 1)
-    table = body.filter(ok).select(
-        "line_no", "raw_line", *[split.struct.field(f"field_{i}").alias(c) for i, c in enumerate(columns)]
-    )
-    return _strip_cells(table, columns), wrong
+    return _strip_cells(body.filter(ok).drop("_fields"), used), wrong
 
 
 #: A character's width in bytes, by encoding: marked characters get one marker per extra byte.
@@ -372,6 +416,13 @@ def _fixed_width_table(
     )
     table = table.filter(~straddle).with_columns([pl.col(c).str.replace_all(_MARK, "", literal=True) for c in columns])
     return _strip_cells(table, columns), pl.concat([wrong, broken]).sort("line_no")
+
+
+def _used_columns(layout: dict[str, Any], columns: list[str]) -> list[str]:
+    used: set[str] = set()
+    for spec in layout.get("fields", {}).values():
+        used.update(spec[key] for key in ("column", "fallback", "income", "expense") if key in spec)
+    return [column for column in columns if column in used]
 
 
 def _strip_cells(table: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -654,10 +705,7 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
         )
     ]
     parsed_ok = checks.filter(pl.col("_parse_error").is_null())
-    duplicate = parsed_ok.filter(
-        pl.struct("record_kind", "channel_txn_id", "refund_request_no").is_duplicated()
-        & (pl.int_range(pl.len()).over("record_kind", "channel_txn_id", "refund_request_no") > 0)
-    )
+    duplicate = parsed_ok.filter(~pl.struct("record_kind", "channel_txn_id", "refund_request_no").is_first_distinct())
     failures.append(
         duplicate.select(
             "_row",

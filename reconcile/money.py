@@ -45,15 +45,12 @@ def yuan_expr_to_fen(column: str | pl.Expr) -> pl.Expr:
     The caller decides what a null means (an invalid row, usually) by comparing with the input.
     """
     text = pl.col(column) if isinstance(column, str) else column
-    cleaned = text.str.strip_chars().str.replace_all(r"[¥￥,\s元]", "")
-    valid = cleaned.str.contains(_YUAN_PATTERN)
-    negative = cleaned.str.starts_with("-")
-    unsigned = cleaned.str.strip_chars_start("+-")
-    whole = unsigned.str.split_exact(".", 1).struct.field("field_0")
-    frac = unsigned.str.split_exact(".", 1).struct.field("field_1").fill_null("").str.pad_end(2, "0")
-    fen = whole.cast(pl.Int64, strict=False) * 100 + frac.cast(pl.Int64, strict=False)
-    signed = pl.when(negative).then(-fen).otherwise(fen)
-    return pl.when(valid).then(signed).otherwise(None).cast(pl.Int64)
+    decoration = ["¥", "￥", ",", " ", "\t", "\u3000", "元"]
+    cleaned = text.str.replace_many(decoration, [""] * len(decoration))
+    # text → Decimal(scale 2) is exact integer arithmetic; its physical value is the fen. It would
+    # round a third decimal, so the grammar is checked first and anything else is null.
+    fen = cleaned.cast(pl.Decimal(38, 2), strict=False).to_physical().cast(pl.Int64, strict=False)
+    return pl.when(cleaned.str.contains(_YUAN_PATTERN)).then(fen)
 
 
 def fen_expr_to_yuan_text(column: str | pl.Expr) -> pl.Expr:
