@@ -7,7 +7,9 @@ back exactly those lines, and the layouts that carry the same facts must agree w
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -173,3 +175,22 @@ def test_a_borrowers_own_export_is_evidence_and_moves_no_money() -> None:
     kept = set_aside_evidence([parsed, evidence], settings)
     assert kept[0].records.height == 20
     assert kept[1].records.height == 0 and "read as evidence" in kept[1].notes[-1]
+
+
+def test_recon_inspect_reads_a_fixed_width_file_and_a_personal_export_without_the_database(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    path = tmp_path / "boc_result_20261127.txt"
+    path.write_bytes(syn.bank_fixed_file(DAY, DEBITS, total_error_fen=1))
+    rejected = CliRunner().invoke(app, ["inspect", "--json", "--date", DAY.isoformat(), str(path)])
+    assert rejected.exit_code == 2
+    assert json.loads(rejected.output)["rejected"].startswith("control totals disagree (all)")
+
+    path.write_bytes(syn.bank_fixed_file(DAY, DEBITS))
+    report = json.loads(CliRunner().invoke(app, ["inspect", "--json", str(path)]).output)
+    assert (report["channel"], report["layout"], report["business_date"]) == ("boc", "bank_fixed_v1", "2026-11-27")
+    counts = {(row["record_kind"], row["status"]): row["count"] for row in report["by_status"]}
+    assert sum(counts.values()) == DEBITS.height and counts[("debit", "FAILED")] > 0
+    assert all(total["agrees"] for total in report["control_totals"])
