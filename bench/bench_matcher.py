@@ -232,10 +232,19 @@ def run_duckdb(folder: Path) -> pl.DataFrame:
     return result
 
 
+def _peak_mib() -> float:
+    """This process's peak resident memory. ``ru_maxrss`` survives ``exec`` (a child would report its
+    parent's peak when that was higher), so the kernel's per-address-space high-water mark is read."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(engine: str, folder: Path) -> None:
     outcomes = {"polars": run_polars, "pandas": run_pandas, "duckdb": run_duckdb}[engine](folder)
     outcomes.write_parquet(folder / f"out_{engine}.parquet")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mib()
     print(json.dumps({"peak_mib": peak}), file=sys.stderr)
 
 

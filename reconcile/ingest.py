@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -513,8 +514,11 @@ def _amount(source: pl.Expr, spec: dict[str, Any]) -> pl.Expr:
     return value * sign
 
 
-def _field_expr(target: str, spec: dict[str, Any], day: dt.date | None) -> tuple[pl.Expr, pl.Expr | None]:
-    """One canonical field from the layout's columns, and the message where its text is unreadable."""
+def _field_expr(
+    target: str, spec: dict[str, Any], day: dt.date | None
+) -> tuple[pl.Expr, Callable[[pl.Expr], pl.Expr] | None]:
+    """One canonical field from the layout's columns, and how to say where its text is unreadable
+    (given the parsed column, so the parse runs once)."""
     if "income" in spec:  # separate income and expense columns: one signed amount
         income, expense = pl.col(spec["income"]), pl.col(spec["expense"])
         parsed = _amount(income.fill_null("0"), spec) - _amount(expense.fill_null("0"), spec).abs()
@@ -523,7 +527,7 @@ def _field_expr(target: str, spec: dict[str, Any], day: dt.date | None) -> tuple
             (income.is_not_null() & _amount(income, spec).is_null())
             | (expense.is_not_null() & _amount(expense, spec).is_null())
         ).then(pl.format("{}: {} / {} is not an amount", pl.lit(target), income, expense))
-        return parsed, unreadable
+        return parsed, lambda _: unreadable
     source = pl.col(spec["column"])
     if "fallback" in spec:
         source = source.fill_null(pl.col(spec["fallback"]))
@@ -541,7 +545,7 @@ def _field_expr(target: str, spec: dict[str, Any], day: dt.date | None) -> tuple
         message = pl.format("{}: unknown value {}", pl.lit(target), source)
     else:
         return source, None
-    return parsed, pl.when(source.is_not_null() & parsed.is_null()).then(message)
+    return parsed, lambda column: pl.when(source.is_not_null() & column.is_null()).then(message)
 
 
 def _local_time(source: pl.Expr, spec: dict[str, Any], day: dt.date | None) -> pl.Expr:
@@ -581,10 +585,13 @@ def _canonical(
         raise FileRejected(f"the header lacks the columns {', '.join(missing)}")
     exprs: list[pl.Expr] = []
     errors: list[pl.Expr] = []
+    parsed_once: list[pl.Expr] = []
     for target, spec in fields.items():
         parsed, error = _field_expr(target, spec, day)
         if error is not None:
-            errors.append(error)
+            parsed_once.append(parsed.alias(f"__{target}"))
+            parsed = pl.col(f"__{target}")
+            errors.append(error(parsed))
         if target == "amount_fen":
             exprs.append(parsed.alias("_signed_fen"))
             if spec.get("absolute"):
@@ -592,6 +599,7 @@ def _canonical(
         if target == "record_kind":
             exprs.append(pl.col(spec["column"]).alias("_kind_raw"))
         exprs.append(parsed.alias(target))
+    table = table.with_columns(parsed_once)
     for target, value in constants.items():
         exprs.append(pl.lit(value, pl.String).alias(target))
     kind_only = {target: spec["only_for_kind"] for target, spec in fields.items() if "only_for_kind" in spec}
@@ -619,7 +627,7 @@ def _canonical(
                 for target, kind in kind_only.items()
             ]
         )
-    frame = frame.with_columns(failure_reason=_failure_reason_expr(layout))
+    frame = frame.with_columns(failure_reason=_failure_reason_expr(layout, frame))
     schema = empty_records().schema
     missing_fields = [
         name for name in ("record_kind", "status", "amount_fen", "settled_at") if name not in frame.columns
@@ -631,17 +639,18 @@ def _canonical(
     )
 
 
-def _failure_reason_expr(layout: dict[str, Any]) -> pl.Expr:
-    """Code table first, then failure words; a failure nobody can map is ``OTHER``."""
+def _failure_reason_expr(layout: dict[str, Any], frame: pl.DataFrame) -> pl.Expr:
+    """Code table first, then failure words; a failure nobody can map is ``OTHER``.
+
+    The words are looked up once per distinct text of the file's failures, not once per line.
+    """
     codes: dict[str, str] = layout.get("reason_codes", {})
     by_code = pl.col("failure_code").replace_strict(codes, default=None, return_dtype=pl.String)
-    by_words: pl.Expr = pl.lit(None, pl.String)
-    for words, reason in reversed(FAILURE_WORDS):
-        by_words = (
-            pl.when(pl.col("failure_text").str.contains(words, literal=True))
-            .then(pl.lit(reason.value))
-            .otherwise(by_words)
-        )
+    texts = frame.filter(pl.col("status") == "FAILED")["failure_text"].drop_nulls().unique().to_list()
+    meaning = {text: next((r.value for words, r in FAILURE_WORDS if words in text), None) for text in texts}
+    by_words = pl.col("failure_text").replace_strict(
+        {text: reason for text, reason in meaning.items() if reason}, default=None, return_dtype=pl.String
+    )
     mapped = by_code.fill_null(by_words).fill_null(pl.lit(FailureReason.OTHER.value))
     return pl.when(pl.col("status") == "FAILED").then(mapped).otherwise(None)
 
