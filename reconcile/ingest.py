@@ -129,14 +129,30 @@ def normalise_header(cell: str) -> str:
 
 def decode_text(data: bytes, encoding: str) -> str:
     """Bytes to text: BOM stripped, strict decoding; a NUL byte means binary."""
-    if not data.strip():
+    return to_utf8(data, encoding).decode("utf-8")
+
+
+_NOT_SPACE = re.compile(rb"\S")
+
+
+def to_utf8(data: bytes, encoding: str) -> bytes:
+    """The file's bytes as UTF-8, checked strictly: BOM stripped; a NUL byte means binary.
+
+    UTF-8 and pure-ASCII files are only checked, not copied through a Python string.
+    """
+    if _NOT_SPACE.search(data) is None:
         raise FileRejected("the file is empty")
     if b"\x00" in data[:4096]:
         raise FileRejected("the file is binary, not text (it contains NUL bytes)")
     if data.startswith(b"\xef\xbb\xbf"):
         data, encoding = data[3:], "utf-8"
     try:
-        return data.decode(encoding)
+        if data.isascii():
+            return data
+        if encoding.lower().replace("-", "").replace("_", "") == "utf8":
+            data.decode("utf-8")
+            return data
+        return data.decode(encoding).encode("utf-8")
     except UnicodeDecodeError as error:
         raise FileRejected(
             f"the file cannot be decoded as {encoding} at byte {error.start}: is it the right encoding?"
@@ -181,7 +197,8 @@ def _parse(
 ) -> ParsedFile:
     if layout.get("format") == "iso20022":
         return _parse_iso20022(name, data, sha256, channel, business_date)
-    lines, utf8 = split_lines(decode_text(data, layout.get("encoding", "utf-8")))
+    utf8 = to_utf8(data, layout.get("encoding", "utf-8"))
+    lines = split_lines(utf8)
     delimiter = layout.get("delimiter", "")
     comment = layout.get("comment_prefix")
 
@@ -252,19 +269,17 @@ def _parse(
 HEADER_SEARCH_LINES = 1000
 
 
-def split_lines(text: str) -> tuple[pl.Series, bytes]:
-    """The file's lines (CRLF or LF, blank ones kept so line numbers hold), split by polars' reader,
-    and the text as UTF-8 (for reading the fields the same way).
+def split_lines(utf8: bytes) -> pl.Series:
+    """The file's lines (CRLF or LF, blank ones kept so line numbers hold), split by polars' reader.
 
     The text is read as one column: the separator is a control character the text does not hold
     and quotes mean nothing, so every line comes back whole.
     """
-    separator = next(c for c in "\x1f\x1e\x1d\x1c\x07" if c not in text)
-    utf8 = text.encode("utf-8")
+    separator = next(c for c in "\x1f\x1e\x1d\x1c\x07" if c.encode() not in utf8)
     frame = pl.read_csv(
         utf8, has_header=False, separator=separator, quote_char=None, infer_schema=False, new_columns=["raw_line"]
     )
-    return frame.to_series().fill_null(""), utf8
+    return frame.to_series().fill_null("")
 
 
 def _cells_by_line(utf8: bytes, columns: list[str], delimiter: str) -> pl.DataFrame:
@@ -426,10 +441,17 @@ def _used_columns(layout: dict[str, Any], columns: list[str]) -> list[str]:
     return [column for column in columns if column in used]
 
 
+_PADDED = "^[" + _CELL_PADDING + "]|[" + _CELL_PADDING + "]$"
+
+
 def _strip_cells(table: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Padding and TABs stripped, empty cells null; only columns that hold padding are rewritten."""
+    if not columns or table.height == 0:
+        return table
+    padded = table.select([pl.col(c).str.contains(_PADDED).any().alias(c) for c in columns]).row(0, named=True)
     return table.with_columns(
         [pl.col(c).str.strip_chars(_CELL_PADDING).pipe(lambda e: pl.when(e == "").then(None).otherwise(e)).alias(c)
-         for c in columns]
+         for c in columns if padded[c]]
     )  # fmt: skip
 
 
@@ -722,7 +744,7 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
             pl.format("transaction {} appears more than once in the file", pl.col("channel_txn_id")).alias("message"),
         )
     )
-    candidates = parsed_ok.join(duplicate.select("_row"), on="_row", how="anti")
+    candidates = parsed_ok.join(duplicate.select("_row"), on="_row", how="anti") if duplicate.height else parsed_ok
     try:
         ChannelRecordFrame.validate(candidates.drop("_row", "_parse_error"), lazy=True)
     except pa.errors.SchemaErrors as errors:
@@ -742,6 +764,9 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
                 ),
             )
         )
+    failures = [frame for frame in failures if frame.height]
+    if not failures:  # the usual case: every row passed
+        return checks.drop("_row", "_parse_error"), empty_invalid()
     failed = (
         pl.concat(failures)
         .group_by("_row", maintain_order=True)
