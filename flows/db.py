@@ -156,12 +156,14 @@ class ChannelRecord(Base):
 
 
 class LedgerEntry(Base):
-    """The settlement ledger: one row per payment or reversal, whatever the number of runs."""
+    """The settlement ledger: one row per payment or reversal and installment it reaches (``seq``
+    counts them: a repayment naming only its contract may pay several), whatever the number of runs."""
 
     __tablename__ = "settlement_ledger"
     channel: Mapped[str] = mapped_column(String(24), primary_key=True)
     channel_txn_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, server_default="1")
     business_date: Mapped[dt.date] = mapped_column(Date, index=True)
     reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
     contract_no: Mapped[str | None] = mapped_column(String(40), nullable=True)

@@ -443,6 +443,7 @@ LEDGER_DIFF_SCHEMA = {
     "channel": pl.String,
     "channel_txn_id": pl.String,
     "kind": pl.String,
+    "seq": pl.Int64,
     "contract_no": pl.String,
     "installment_no": pl.Int64,
     "amount_fen": pl.Int64,
@@ -453,7 +454,7 @@ LEDGER_DIFF_SCHEMA = {
 
 def ledger_changes(before: pl.DataFrame, after: pl.DataFrame) -> dict[str, int]:
     """What a run changed in its date's ledger compared with the previous run of the same date."""
-    keys = ["channel", "channel_txn_id", "kind"]
+    keys = ["channel", "channel_txn_id", "kind", "seq"]
     after = after.select(list(LEDGER_DIFF_SCHEMA))
     both = before.join(after, on=keys, how="inner", suffix="_after")
     changed = both.filter(

@@ -19,7 +19,11 @@ The passes run in order; each takes the records still unplaced and returns the o
 
 1. ``exact_reference`` — the record echoes an instruction id we issued.
 2. ``borrower_memo`` — a repayment the borrower started (app, store) carries the contract no in
-   its memo; it pays the oldest open installment of that contract.
+   its memo; it pays the oldest open installment of that contract, and what that installment
+   cannot take spills to the next open one, and so on (one ledger row per installment reached,
+   numbered ``seq``); what the whole contract cannot take is ``OVERPAYMENT``, held. A borrower
+   who pays 1,500.00 against C2 owing 1,000.00 on installments 4 and 5: installment 4 is paid,
+   5 gets 500.00 and stays open (``PARTIAL_PAYMENT``); a later refund undoes 5 first, then 4.
 3. ``fallback`` — no usable reference: same channel, same amount, an account that agrees, an
    instruction requested within the window before settlement. One candidate: matched with a score;
    several: ``AMBIGUOUS_MATCH`` (held, never a guess); none: ``UNMATCHED_DEBIT`` (held).
@@ -350,10 +354,89 @@ def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order:
     )
 
 
+def allocate_spilling(payments: pl.DataFrame, installments: pl.DataFrame, order: tuple[str, ...]) -> pl.DataFrame:
+    """:func:`allocate_payments`, where a payment with ``spills`` (a repayment naming only its
+    contract) carries what its installment cannot take on to the contract's next open installment.
+
+    One row per payment and installment it reaches, numbered ``seq`` from 1. Rounds: allocate;
+    each spilling payment still holding money on its latest installment keeps there only what it
+    applied and sends the rest, with its own settled time, to the next installment that was open
+    before the date. A segment that spills had paid its installment off, so shrinking it to what it
+    applied changes nothing for the payments after it. Rounds end when nothing moves (at most one
+    per installment); what no installment takes is held on the last one.
+    """
+    payments = payments.with_columns(seq=pl.lit(1, pl.Int64))
+    spilling = payments.filter(pl.col("spills"))["contract_no"].unique()
+    if spilling.len() == 0:
+        return allocate_payments(payments.drop("spills"), installments, order).with_columns(spills=pl.lit(False))
+    moving = pl.col("contract_no").is_in(spilling.implode())
+    settled = allocate_payments(payments.filter(~moving).drop("spills"), installments, order)
+    states = installments.filter(moving)
+    owed = pl.sum_horizontal([pl.col(f"{p}_due_fen") - pl.col(f"{p}_paid_fen") for p in PARTS])
+    next_open = (
+        states.filter(owed > 0)
+        .select("contract_no", pl.col("installment_no").alias("_next"))
+        .sort("contract_no", "_next")
+    )
+    segments = payments.filter(moving)
+    while True:
+        allocated = allocate_payments(segments, states, order)
+        tips = allocated.filter(pl.col("spills") & (pl.col("held_fen") > 0)).filter(
+            pl.col("seq") == pl.col("seq").max().over("_row")
+        )
+        onward = (
+            tips.sort("installment_no")
+            .join_asof(
+                next_open.with_columns(_after=pl.col("_next") - 1).sort("_after"),
+                left_on="installment_no",
+                right_on="_after",
+                by="contract_no",
+                strategy="forward",
+                check_sortedness=False,
+            )
+            .filter(pl.col("_next").is_not_null())
+        )
+        if onward.height == 0:
+            break
+        shrunk = onward.select("_row", "seq", _keep=pl.col("applied_fen"))
+        segments = (
+            segments.join(shrunk, on=["_row", "seq"], how="left")
+            .with_columns(amount_fen=pl.coalesce("_keep", "amount_fen"))
+            .drop("_keep")
+        )
+        segments = pl.concat(
+            [
+                segments,
+                onward.select(
+                    [
+                        pl.col("_next").alias("installment_no") if c == "installment_no"
+                        else pl.col("held_fen").alias("amount_fen") if c == "amount_fen"
+                        else (pl.col("seq") + 1).alias("seq") if c == "seq"
+                        else pl.col(c)
+                        for c in segments.columns
+                    ]
+                ),
+            ]
+        )  # fmt: skip
+    return pl.concat([settled.with_columns(spills=pl.lit(False)), allocated], how="diagonal_relaxed")
+
+
 def reverse_payments(refunds: pl.DataFrame, originals: pl.DataFrame, order: tuple[str, ...]) -> pl.DataFrame:
-    """Undo what each refund's original payment applied (reverse allocation order), then release holds."""
+    """Undo what each refund's original payment applied, then release what it held.
+
+    One row per refund and installment the original reached (``seq``; a refund whose original is
+    unknown gets one row). The latest installment is undone first, each in reverse allocation
+    order; ``released_fen`` (the refund beyond what was applied) sits on the first row undone.
+    """
     joined = refunds.join(originals, on=["channel", "reference"], how="left", suffix="_orig")
-    left: pl.Expr = pl.col("amount_fen")
+    segment = pl.sum_horizontal([pl.col(f"{p}_fen_orig").fill_null(0) for p in PARTS])
+    joined = joined.with_columns(seq=pl.col("seq").fill_null(1), _segment=segment).sort(
+        "record_key", "seq", descending=[False, True]
+    )
+    reached = pl.col("_segment").cum_sum().over("record_key")
+    share = pl.min_horizontal("amount_fen", reached) - pl.min_horizontal("amount_fen", reached - pl.col("_segment"))
+    joined = joined.with_columns(_share=share)
+    left: pl.Expr = pl.col("_share")
     parts = []
     for part in reversed(order):
         taken = pl.min_horizontal(left, pl.col(f"{part}_fen_orig").fill_null(0))
@@ -361,11 +444,13 @@ def reverse_payments(refunds: pl.DataFrame, originals: pl.DataFrame, order: tupl
         left = left - taken
     frame = joined.with_columns(parts)
     unapplied = -pl.sum_horizontal([pl.col(f"{p}_fen") for p in PARTS])
+    first_undone = pl.int_range(pl.len()).over("record_key") == 0
+    released = pl.col("amount_fen") - pl.col("_share").sum().over("record_key")
     return frame.with_columns(
         unapplied_fen=unapplied,
-        released_fen=pl.col("amount_fen") - unapplied,
+        released_fen=pl.when(first_undone).then(released).otherwise(0),
         original_found=pl.col("contract_no").is_not_null(),
-    )
+    ).drop("_segment", "_share")
 
 
 def _scatter_by_row(frame: pl.DataFrame, height: int) -> list[pl.Series]:
@@ -412,14 +497,31 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
     placements, pass_counts = place_debits(core, data, settings)
     placed = core.hstack(placements.drop("_row"))
     matched_success = placed.filter((pl.col("placement") == "matched") & (pl.col("status") == "SUCCESS"))
-    allocation = allocate_payments(
+    segments = allocate_spilling(
         matched_success.select(
             "_row", "contract_no", "installment_no", "amount_fen", "settled_at", "channel", "channel_txn_id",
-            "reference",
+            "reference", spills=pl.col("match_pass") == "borrower_memo",
         ),
         data.installments,
         settings.allocation_order,
     )  # fmt: skip
+    # one row per payment: its first installment names it; money adds up over the installments it
+    # reached; what it holds and whether it left an installment open are the last one's
+    spilled = segments.filter(pl.col("seq") > 1)["_row"].unique()
+    allocation = segments.filter(pl.col("seq") == 1)
+    if spilled.len():
+        totals = (
+            segments.filter(pl.col("_row").is_in(spilled.implode()))
+            .sort("_row", "seq")
+            .group_by("_row")
+            .agg(
+                *[pl.col(f"{p}_fen").sum() for p in PARTS],
+                pl.col("applied_fen").sum(),
+                pl.col("held_fen").last(),
+                pl.col("paid_off_by_day_end").last(),
+            )
+        )
+        allocation = allocation.update(totals, on="_row")
     settled = (
         allocation.select(
             "_row",
@@ -481,8 +583,10 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
     )
 
     # Reversals: refunds of today's payments or of earlier ones.
-    todays_payments = allocation.select(
+    todays_payments = segments.select(
         "channel",
+        "channel_txn_id",
+        "seq",
         "reference",
         "contract_no",
         "installment_no",
@@ -490,20 +594,43 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
         "held_fen",
     )
     named = refunds.select("channel", "reference").drop_nulls().unique()
-    originals = (
-        pl.concat([todays_payments, data.prior_payments.select(todays_payments.columns)])
-        .join(named, on=["channel", "reference"], how="semi")
-        .unique(subset=["channel", "reference"], keep="first", maintain_order=True)
+    candidates = pl.concat([todays_payments, data.prior_payments.select(todays_payments.columns)]).join(
+        named, on=["channel", "reference"], how="semi"
     )
-    originals = originals.rename({c: f"{c}_orig" for c in [*[f"{p}_fen" for p in PARTS], "held_fen"]})
-    reversal = reverse_payments(refunds, originals, settings.allocation_order)
-    reversal_outcomes = reversal.with_columns(
+    # the payment a refund names: the first with that reference, with every installment it reached
+    first = candidates.unique(subset=["channel", "reference"], keep="first", maintain_order=True)
+    originals = candidates.join(
+        first.select("channel", "reference", "channel_txn_id"), on=["channel", "reference", "channel_txn_id"]
+    )
+    originals = originals.drop("channel_txn_id").rename(
+        {c: f"{c}_orig" for c in [*[f"{p}_fen" for p in PARTS], "held_fen"]}
+    )
+    reversal_rows = reverse_payments(refunds, originals, settings.allocation_order)
+    reversal_rows = reversal_rows.with_columns(
+        applied_fen=-pl.col("unapplied_fen"),
+        held_fen=-pl.col("released_fen"),
+        # the ledger row carries the money it moved: what it undid there, and the release
+        ledger_amount_fen=pl.col("unapplied_fen") + pl.col("released_fen"),
+    )
+    if reversal_rows.height > refunds.height:  # a refund of a payment that reached several installments
+        reversal_record = (
+            reversal_rows.sort("record_key", "seq")
+            .group_by("record_key", maintain_order=True)
+            .agg(
+                pl.all().exclude([*[f"{p}_fen" for p in PARTS], "applied_fen", "held_fen", "unapplied_fen",
+                                  "released_fen"]).first(),
+                *[pl.col(f"{p}_fen").sum() for p in PARTS],
+                pl.col("applied_fen").sum(), pl.col("held_fen").sum(), pl.col("unapplied_fen").sum(),
+                pl.col("released_fen").sum(),
+            )
+        )  # fmt: skip
+    else:
+        reversal_record = reversal_rows
+    reversal_outcomes = reversal_record.with_columns(
         subject=pl.lit("record"),
         subject_key=pl.col("record_key"),
         outcome=pl.lit(Outcome.REVERSAL.value),
         flags=pl.when(pl.col("original_found")).then(pl.lit("")).otherwise(pl.lit(Outcome.UNMATCHED_DEBIT.value)),
-        applied_fen=-pl.col("unapplied_fen"),
-        held_fen=-pl.col("released_fen"),
         received_fen=pl.lit(0, pl.Int64),
         reversed_fen=pl.col("amount_fen"),
         match_pass=pl.lit("reversal"),
@@ -521,16 +648,31 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
         how="vertical",
     )
 
+    payments = debit_outcomes.filter(pl.col("received_fen") > 0).with_columns(
+        kind=pl.lit("payment"), seq=pl.lit(1, pl.Int64)
+    )
+    if spilled.len():  # a payment that reached several installments: a ledger row for each
+        reaching = pl.col("_row").is_in(spilled.implode())
+        parts = segments.filter(reaching).select(
+            "_row", "seq", "contract_no", "installment_no", *[f"{p}_fen" for p in PARTS], "held_fen",
+            pl.col("amount_fen").alias("_segment_fen"),
+        )  # fmt: skip
+        spread = (
+            payments.filter(reaching)
+            .drop("seq", "contract_no", "installment_no", *[f"{p}_fen" for p in PARTS], "held_fen")
+            .join(parts, on="_row")
+            .with_columns(amount_fen=pl.col("_segment_fen"))
+        )
+        payments = pl.concat([payments.filter(~reaching), spread], how="diagonal_relaxed")
     ledger = pl.concat(
         [
+            _conform(payments, LEDGER_COLUMNS),
             _conform(
-                debit_outcomes.filter(pl.col("received_fen") > 0).with_columns(kind=pl.lit("payment")),
-                LEDGER_COLUMNS,
-            ),
-            _conform(
-                reversal_outcomes.with_columns(
+                reversal_rows.with_columns(
                     kind=pl.lit("reversal"),
                     channel_txn_id=pl.coalesce(pl.col("refund_request_no"), pl.col("channel_txn_id")),
+                    amount_fen=pl.col("ledger_amount_fen"),
+                    outcome=pl.lit(Outcome.REVERSAL.value),
                 ),
                 LEDGER_COLUMNS,
             ),
@@ -634,6 +776,7 @@ LEDGER_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "channel": pl.String,
     "channel_txn_id": pl.String,
     "kind": pl.String,
+    "seq": pl.Int64,
     "reference": pl.String,
     "contract_no": pl.String,
     "installment_no": pl.Int64,

@@ -120,6 +120,7 @@ class LedgerFrame(pa.DataFrameModel):
     channel: pl.String = pa.Field(description="channel id")
     channel_txn_id: pl.String = pa.Field(description="channel transaction id (refund request no for refunds)")
     kind: pl.String = pa.Field(isin=["payment", "reversal"], description="payment or reversal")
+    seq: pl.Int64 = pa.Field(ge=1, description="which installment of the ones a payment reached, from 1")
     contract_no: pl.String = pa.Field(nullable=True, description="合同号, null when held unmatched")
     installment_no: pl.Int64 = pa.Field(nullable=True, description="期次")
     amount_fen: pl.Int64 = pa.Field(ge=0, description="amount received or reversed, fen")
@@ -132,7 +133,7 @@ class LedgerFrame(pa.DataFrameModel):
 
     class Config:
         strict = False
-        unique = ("channel", "channel_txn_id", "kind")
+        unique = ("channel", "channel_txn_id", "kind", "seq")
 
 
 #: Polars dtypes of an instruction frame (InstructionFrame), for building empty or literal frames.
@@ -152,6 +153,7 @@ INSTRUCTION_DTYPES: dict[str, pl.DataType] = {
 PRIOR_PAYMENT_DTYPES: dict[str, pl.DataType] = {
     "channel": pl.String(),
     "channel_txn_id": pl.String(),
+    "seq": pl.Int64(),
     "reference": pl.String(),
     "contract_no": pl.String(),
     "installment_no": pl.Int64(),

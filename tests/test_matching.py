@@ -223,7 +223,7 @@ def test_refund_undoes_the_payment_and_reopens_the_installment() -> None:
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(1, 3), st.integers(1, 150_000), st.booleans(), st.sampled_from(["I", "X"])),
+        st.tuples(st.integers(1, 3), st.integers(1, 150_000), st.booleans(), st.sampled_from(["I", "X", "M"])),
         min_size=1,
         max_size=12,
     ),
@@ -232,7 +232,8 @@ def test_refund_undoes_the_payment_and_reopens_the_installment() -> None:
 def test_money_is_never_lost_and_row_order_does_not_matter(rows: list[tuple[int, int, bool, str]], rng: Any) -> None:
     records = [
         {
-            "reference": f"{kind}{target}",
+            "reference": None if kind == "M" else f"{kind}{target}",  # M: the borrower's own, naming C1
+            "memo": "C1 还款" if kind == "M" else None,
             "amount_fen": amount,
             "status": "SUCCESS" if ok else "FAILED",
             "channel_txn_id": f"T{i}",
@@ -261,6 +262,71 @@ def test_money_is_never_lost_and_row_order_does_not_matter(rows: list[tuple[int,
         SETTINGS,
     ).outcomes
     assert first.sort("subject_key").equals(second.sort("subject_key"))
+
+
+def _memo_day(amount: int, *others: dict[str, Any], owed: dict[tuple[str, int], int] | None = None) -> MatchInput:
+    """A repayment naming contract C1 in its memo (reference M1: an app order no, not ours)."""
+    memo = {"reference": "M1", "memo": "C1 主动还款", "amount_fen": amount, "channel": "alipay", "settled_at": at(1, 5)}
+    return day_of([memo, *others], [{"instruction_id": "I2", "installment_no": 2, "amount_fen": 100_000}],
+                  owed or {("C1", 1): 100_000, ("C1", 2): 100_000})  # fmt: skip
+
+
+def paid(data: MatchInput) -> list[tuple[str, str, int, int]]:
+    """Outcomes of the records only (the instruction left without a line is not the point here)."""
+    return [row for row, subject in zip(outcomes(data), _subjects(data), strict=True) if subject == "record"]
+
+
+def _subjects(data: MatchInput) -> list[str]:
+    return match_day(data, SETTINGS).outcomes.sort("subject", "line_no", "subject_key")["subject"].to_list()
+
+
+def _ledger(data: MatchInput) -> list[tuple[str, str, int, int, int, int]]:
+    """(kind, transaction, seq, installment, fen onto its parts, held) of each ledger row."""
+    ledger = match_day(data, SETTINGS).ledger.sort("kind", "channel_txn_id", "seq")
+    applied = pl.sum_horizontal("penalty_fen", "fee_fen", "interest_fen", "principal_fen")
+    ledger = ledger.with_columns(_applied=applied)
+    return [
+        (r["kind"], r["channel_txn_id"], r["seq"], r["installment_no"], r["_applied"], r["held_fen"])
+        for r in ledger.iter_rows(named=True)
+    ]
+
+
+def test_a_memo_repayment_pays_the_oldest_installment_and_spills_to_the_next() -> None:
+    exact = _memo_day(200_000)
+    assert paid(exact) == [("MATCHED", "", 200_000, 0)]
+    assert _ledger(exact) == [("payment", "T0", 1, 1, 100_000, 0), ("payment", "T0", 2, 2, 100_000, 0)]
+    # one fen more than the contract owes is held on the last installment; one fen less leaves it open
+    assert paid(_memo_day(200_001)) == [("OVERPAYMENT", "", 200_000, 1)]
+    assert _ledger(_memo_day(200_001))[-1] == ("payment", "T0", 2, 2, 100_000, 1)
+    assert paid(_memo_day(199_999)) == [("PARTIAL_PAYMENT", "", 199_999, 0)]
+    # what the first installment takes is settled first: no spill when it takes everything
+    assert _ledger(_memo_day(100_000)) == [("payment", "T0", 1, 1, 100_000, 0)]
+
+
+def test_a_spilling_repayment_meets_other_payments_in_settled_time_order() -> None:
+    # instruction I2 paid installment 2 at 01:00, before the memo repayment (01:05) spilled there
+    direct = {"reference": "I2", "amount_fen": 100_000, "settled_at": at(1, 0), "channel_txn_id": "D1"}
+    data = _memo_day(150_000, direct)
+    assert sorted(paid(data)) == [("MATCHED", "", 100_000, 0), ("OVERPAYMENT", "", 100_000, 50_000)]
+    assert _ledger(data) == [
+        ("payment", "D1", 1, 2, 100_000, 0),
+        ("payment", "T0", 1, 1, 100_000, 0),
+        ("payment", "T0", 2, 2, 0, 50_000),
+    ]
+    # paid at 01:10 instead, the direct debit finds installment 2 already half paid by the spill
+    later = _memo_day(150_000, {**direct, "settled_at": at(1, 10)})
+    assert sorted(paid(later)) == [("MATCHED", "", 150_000, 0), ("OVERPAYMENT", "", 50_000, 50_000)]
+
+
+def test_refund_of_a_spilled_repayment_undoes_every_installment_it_reached_latest_first() -> None:
+    refund = {"reference": "M1", "amount_fen": 120_000, "record_kind": "refund", "refund_request_no": "R1",
+              "channel": "alipay", "settled_at": at(2)}  # fmt: skip
+    data = _memo_day(150_000, refund)
+    result = match_day(data, SETTINGS)
+    reversal = result.outcomes.filter(pl.col("outcome") == "REVERSAL").row(0, named=True)
+    assert (reversal["applied_fen"], reversal["held_fen"], reversal["installment_no"]) == (-120_000, 0, 1)
+    assert _ledger(data)[-2:] == [("reversal", "R1", 1, 1, -70_000, 0), ("reversal", "R1", 2, 2, -50_000, 0)]
+    assert is_balanced(money_totals(result.outcomes))
 
 
 def _fallback(record_amount: int, instructions: list[dict[str, Any]], **knobs: Any) -> tuple[str, str]:
