@@ -310,6 +310,7 @@ def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order:
         "contract_no",
         "installment_no",
         *[(pl.col(f"{p}_due_fen") - pl.col(f"{p}_paid_fen")).alias(f"{p}_owed_fen") for p in PARTS],
+        *[c for c in ("due_date", "grace_days") if c in installments.columns],  # for the lateness rule
     )
     sorted_payments = payments.join(remaining_parts, on=["contract_no", "installment_no"], how="left").sort(
         "contract_no", "installment_no", "settled_at", "channel", "channel_txn_id"
@@ -465,18 +466,38 @@ def _scatter_by_row(frame: pl.DataFrame, height: int) -> list[pl.Series]:
     return columns
 
 
-def _flags_to_outcome(flag_exprs: dict[Outcome, pl.Expr]) -> tuple[pl.Expr, pl.Expr]:
-    """The outcome is the first flag in precedence order; the rest stay as flags."""
+def _with_outcome(frame: pl.DataFrame, flag_exprs: dict[Outcome, pl.Expr]) -> pl.DataFrame:
+    """``outcome``: the first rule that fired in precedence order; ``flags``: the others, in order.
+
+    The rules are evaluated once, as boolean columns; the flag text is built only for the rows
+    where more than one fired (few), and is empty elsewhere.
+    """
     ordered = [code for code in OUTCOME_PRECEDENCE if code in flag_exprs]
-    outcome: pl.Expr = pl.lit(Outcome.MATCHED.value)
-    for code in reversed(ordered):
-        outcome = pl.when(flag_exprs[code]).then(pl.lit(code.value)).otherwise(outcome)
-    # Every rule that fired, in precedence order; the first is the outcome, the rest are flags.
-    fired = pl.concat_str(
-        [pl.when(flag_exprs[code]).then(pl.lit(code.value)) for code in ordered], separator=",", ignore_nulls=True
+    names = [f"_fired_{code.value}" for code in ordered]
+    frame = frame.with_columns(
+        [flag_exprs[code].fill_null(False).alias(n) for code, n in zip(ordered, names, strict=True)]
     )
-    others = fired.str.splitn(",", 2).struct.field("field_1").fill_null("")
-    return outcome, others
+    outcome: pl.Expr = pl.lit(Outcome.MATCHED.value)
+    for code, name in zip(reversed(ordered), reversed(names), strict=True):
+        outcome = pl.when(pl.col(name)).then(pl.lit(code.value)).otherwise(outcome)
+    several = pl.sum_horizontal(names) > 1
+    frame = frame.with_columns(outcome=outcome, _several=several)
+    many = frame.with_row_index("_at").filter(pl.col("_several"))
+    text = many.select(
+        "_at",
+        pl.concat_str(
+            [pl.when(pl.col(n)).then(pl.lit(code.value)) for code, n in zip(ordered, names, strict=True)],
+            separator=",",
+            ignore_nulls=True,
+        )
+        .str.splitn(",", 2)
+        .struct.field("field_1")
+        .alias("flags"),
+    )
+    flags = pl.repeat("", frame.height, dtype=pl.String, eager=True).alias("flags")
+    if text.height:
+        flags = flags.scatter(text["_at"], text["flags"])
+    return frame.drop(*names, "_several").with_columns(flags)
 
 
 def match_day(data: MatchInput, settings: Settings) -> MatchResult:
@@ -532,11 +553,8 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
             "held_fen",
             "paid_off_by_day_end",
             "already_paid_before",
-        )
-        .join(
-            data.installments.select("contract_no", "installment_no", "due_date", "grace_days"),
-            on=["contract_no", "installment_no"],
-            how="left",
+            "due_date",
+            "grace_days",
         )
         .join(data.loans.select("contract_no", "bound_account"), on="contract_no", how="left")
         .drop("contract_no", "installment_no")
@@ -567,13 +585,9 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
         & (settled_day > pl.col("due_date") + pl.duration(days=pl.col("grace_days"))),
         Outcome.DEBIT_FAILED: ~success,
     }
-    outcome, flag_list = _flags_to_outcome(flags)
     held_when_unplaced = pl.when(success).then(pl.col("amount_fen")).otherwise(0)
     placed = placed.hstack(debits.select([c for c in debits.columns if c not in placed.columns]))
-    debit_outcomes = placed.with_columns(
-        outcome=outcome,
-        flags=flag_list,
-    ).with_columns(
+    debit_outcomes = _with_outcome(placed, flags).with_columns(
         subject=pl.lit("record"),
         subject_key=pl.col("record_key"),
         applied_fen=pl.col("applied_fen").fill_null(0),
@@ -648,8 +662,11 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
         how="vertical",
     )
 
-    payments = debit_outcomes.filter(pl.col("received_fen") > 0).with_columns(
-        kind=pl.lit("payment"), seq=pl.lit(1, pl.Int64)
+    ledger_side = [c for c in LEDGER_COLUMNS if c in debit_outcomes.columns]
+    payments = (
+        debit_outcomes.select("_row", "received_fen", *ledger_side)
+        .filter(pl.col("received_fen") > 0)
+        .with_columns(kind=pl.lit("payment"), seq=pl.lit(1, pl.Int64))
     )
     if spilled.len():  # a payment that reached several installments: a ledger row for each
         reaching = pl.col("_row").is_in(spilled.implode())
@@ -691,19 +708,18 @@ def _unanswered_instructions(
         & (pl.col("requested_at") < end)
         & pl.col("channel").is_in(sorted(data.answering_channels))
     )
-    # answered: named by a record, placed by a pass, a candidate of an ambiguous record, or named by
-    # an invalid line; anti-joins one after another avoid building (and de-duplicating) their union
+    # answered: named by a record (debits the exact pass placed, and refunds), placed by another
+    # pass, a candidate of an ambiguous record, or named by an invalid line: one anti-join
     ambiguous = placements.filter(pl.col("placement") == "ambiguous")
-    answering = [
-        records.select(pl.col("reference").alias("instruction_id")).drop_nulls(),
-        placements.select("instruction_id").drop_nulls(),
-        ambiguous.select(pl.col("candidate_ids").str.split(",").alias("instruction_id")).explode("instruction_id"),
-        pl.DataFrame({"instruction_id": sorted(data.invalid_references)}, schema={"instruction_id": pl.String}),
-    ]
-    unanswered = due
-    for ids in answering:
-        if ids.height:
-            unanswered = unanswered.join(ids, on="instruction_id", how="anti")
+    answering = pl.concat(
+        [
+            placements.select("instruction_id").drop_nulls(),
+            records.filter(pl.col("record_kind") != "debit").select(pl.col("reference").alias("instruction_id")),
+            ambiguous.select(pl.col("candidate_ids").str.split(",").alias("instruction_id")).explode("instruction_id"),
+            pl.DataFrame({"instruction_id": sorted(data.invalid_references)}, schema={"instruction_id": pl.String}),
+        ]
+    )
+    unanswered = due.join(answering, on="instruction_id", how="anti")
     listing = [c.channel_id for c in settings.channels.values() if c.lists_failures]
     outcome = (
         pl.when(pl.col("channel").is_in(listing))
