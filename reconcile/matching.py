@@ -37,7 +37,7 @@ reverse allocation order, what it had held is released.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -100,6 +100,7 @@ def record_key_expr() -> pl.Expr:
 
 PLACEMENT_SCHEMA = {
     "_row": pl.UInt32,
+    "_ins": pl.UInt32,  # the instruction's row in MatchInput.instructions (null: none)
     "instruction_id": pl.String,
     "contract_no": pl.String,
     "installment_no": pl.Int64,
@@ -124,13 +125,20 @@ def _placed(frame: pl.DataFrame) -> pl.DataFrame:
             frame = frame.with_columns(pl.lit(None, pl.String).alias(name))
     if "instr_amount_fen" not in frame.columns:
         frame = frame.with_columns(instr_amount_fen=pl.lit(None, pl.Int64))
+    if "_ins" not in frame.columns:
+        frame = frame.with_columns(_ins=pl.lit(None, pl.UInt32))
     return frame.select([pl.col(name).cast(dtype) for name, dtype in PLACEMENT_SCHEMA.items()])
 
 
 def pass_exact_reference(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> pl.DataFrame:
-    """Records whose reference is one of our instruction ids."""
+    """Records whose reference is one of our instruction ids.
+
+    Unlike the later passes it returns every record, in row order (most are placed here, so the
+    others are found by a mask rather than a join): ``placement`` is null where no id matched.
+    """
     joined = debits.select("_row", "reference").join(
         data.instructions.select(
+            "_ins",
             "instruction_id",
             "contract_no",
             "installment_no",
@@ -141,15 +149,17 @@ def pass_exact_reference(debits: pl.DataFrame, data: MatchInput, settings: Setti
         ),
         left_on="reference",
         right_on="instruction_id",
-        how="inner",
+        how="left",
+        maintain_order="left",
     )
+    hit = pl.col("_ins").is_not_null()
     return _placed(
         joined.with_columns(
-            instruction_id=pl.col("reference"),
-            match_pass=pl.lit("exact_reference"),
-            score=pl.lit(100),
-            candidates=pl.lit(1),
-            placement=pl.lit("matched"),
+            instruction_id=pl.when(hit).then(pl.col("reference")),
+            match_pass=pl.when(hit).then(pl.lit("exact_reference")),
+            score=pl.when(hit).then(pl.lit(100)),
+            candidates=pl.when(hit).then(pl.lit(1)),
+            placement=pl.when(hit).then(pl.lit("matched")),
         )
     )
 
@@ -203,7 +213,7 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
         pl.col("account_shown").str.slice(-4).alias("_tail"),
     )  # fmt: skip
     instructions = data.instructions.select(
-        "instruction_id", "contract_no", "installment_no", "channel",
+        "_ins", "instruction_id", "contract_no", "installment_no", "channel",
         pl.col("amount_fen").alias("instr_amount_fen"), pl.col("account").alias("instr_account"), "requested_at",
         "platform_status", "platform_code", pl.col("account").str.slice(-4).alias("_tail"),
     )  # fmt: skip
@@ -230,6 +240,7 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
         contenders.sort("_row", pl.col("score"), "instruction_id", descending=[False, True, False])
         .group_by("_row", maintain_order=True)
         .agg(
+            pl.col("_ins").first(),
             pl.col("instruction_id").first(),
             pl.col("contract_no").first(),
             pl.col("installment_no").first(),
@@ -246,6 +257,7 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
     ambiguous = pl.col("candidates") > 1
     return _placed(
         placed.with_columns(
+            _ins=pl.when(ambiguous).then(None).otherwise(pl.col("_ins")),
             instruction_id=pl.when(ambiguous).then(None).otherwise(pl.col("instruction_id")),
             contract_no=pl.when(ambiguous).then(None).otherwise(pl.col("contract_no")),
             installment_no=pl.when(ambiguous).then(None).otherwise(pl.col("installment_no")),
@@ -272,17 +284,24 @@ def _installment_remaining(installments: pl.DataFrame) -> pl.DataFrame:
 
 
 def place_debits(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Run the passes in order over the debit records; every record leaves with one placement."""
-    left = debits
-    placements = []
-    counts: dict[str, int] = {}
-    for name, match_pass in PASSES:
+    """Run the passes in order over the debit records; every record leaves with one placement.
+
+    ``debits`` are numbered by ``_row`` from 0 in order; the placements come back in that order.
+    """
+    (first_name, first_pass), *later_passes = PASSES
+    placements = first_pass(debits, data, settings)
+    placed_first = placements["placement"].is_not_null()
+    counts: dict[str, int] = {first_name: int(placed_first.sum())}
+    left = debits.filter(~placed_first)
+    later = []
+    for name, match_pass in later_passes:
         placed = match_pass(left, data, settings)
         counts[name] = placed.height
-        placements.append(placed)
-        left = left.join(placed.select("_row"), on="_row", how="anti")
+        later.append(placed)
+        if placed.height:
+            left = left.join(placed.select("_row"), on="_row", how="anti")
     counts["unplaced"] = left.height
-    placements.append(
+    later.append(
         _placed(
             left.select("_row").with_columns(
                 instruction_id=pl.lit(None),
@@ -295,7 +314,15 @@ def place_debits(debits: pl.DataFrame, data: MatchInput, settings: Settings) -> 
             )
         )
     )
-    return pl.concat(placements).sort("_row"), counts
+    rest = pl.concat(later)
+    if rest.height == 0:
+        return placements, counts
+    # the later passes' few placements go into their rows
+    columns = [
+        placements[name].scatter(rest["_row"], rest[name]) if name != "_row" else placements[name]
+        for name in placements.columns
+    ]
+    return pl.DataFrame(columns), counts
 
 
 def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order: tuple[str, ...]) -> pl.DataFrame:
@@ -312,24 +339,30 @@ def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order:
         *[(pl.col(f"{p}_due_fen") - pl.col(f"{p}_paid_fen")).alias(f"{p}_owed_fen") for p in PARTS],
         *[c for c in ("due_date", "grace_days") if c in installments.columns],  # for the lateness rule
     )
-    sorted_payments = payments.join(remaining_parts, on=["contract_no", "installment_no"], how="left").sort(
-        "contract_no", "installment_no", "settled_at", "channel", "channel_txn_id"
-    )
+    joined = payments.join(remaining_parts.with_row_index("_inst"), on=["contract_no", "installment_no"], how="left")
+    # the installment's row number groups its payments as well as its key does, and sorts faster
+    by_number = joined["_inst"].null_count() == 0
+    group = ["_inst"] if by_number else ["contract_no", "installment_no"]
+    sorted_payments = joined.sort(*group, "settled_at", "channel", "channel_txn_id")
     owed_total = pl.sum_horizontal([pl.col(f"{p}_owed_fen") for p in PARTS]).clip(lower_bound=0)
     # Rows are sorted by installment: a group starts where the installment changes. Running totals
     # within a group are the global running total minus what came before the group (no hashing).
-    starts = (pl.col("contract_no") != pl.col("contract_no").shift()) | (
-        pl.col("installment_no") != pl.col("installment_no").shift()
-    )
+    starts = pl.any_horizontal([pl.col(c) != pl.col(c).shift() for c in group]).fill_null(True)
+    ends = pl.any_horizontal([pl.col(c) != pl.col(c).shift(-1) for c in group]).fill_null(True)
     frame = (
         sorted_payments.with_columns(
             owed_total_fen=owed_total,
-            _group=starts.fill_null(True).cum_sum(),
             _running=pl.col("amount_fen").cum_sum(),
+            _start=starts,
+            _end=ends,
+        )
+        .with_columns(  # the running total before the group and at its end, carried over its rows
+            _before=pl.when("_start").then(pl.col("_running") - pl.col("amount_fen")).forward_fill(),
+            _through=pl.when("_end").then(pl.col("_running")).backward_fill(),
         )
         .with_columns(
-            cum_after=pl.col("_running") - (pl.col("_running") - pl.col("amount_fen")).first().over("_group"),
-            _group_total=pl.col("amount_fen").sum().over("_group"),
+            cum_after=pl.col("_running") - pl.col("_before"),
+            _group_total=pl.col("_through") - pl.col("_before"),
         )
         .with_columns(cum_before=pl.col("cum_after") - pl.col("amount_fen"))
     )
@@ -351,7 +384,7 @@ def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order:
         already_paid_before=pl.col("applied_before") >= pl.col("owed_total_fen"),
     )
     return frame.with_columns(held_fen=pl.col("amount_fen") - pl.col("applied_fen")).drop(
-        "_group", "_running", "_group_total"
+        "_running", "_start", "_end", "_before", "_through", "_group_total", "_inst"
     )
 
 
@@ -506,6 +539,9 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
     Rows come in no particular order (ordering a million wide rows costs more than matching them);
     their content never depends on the order of the input.
     """
+    # instructions are numbered by row: placements name theirs by number, so which were answered
+    # is a mask, not a join on their ids
+    data = replace(data, instructions=data.instructions.with_row_index("_ins"))
     records = data.records.with_columns(record_key=record_key_expr())
     # an integer row id joins placements and allocations back several times faster than the key text
     debits = records.filter(pl.col("record_kind") == "debit").with_row_index("_row")
@@ -703,23 +739,26 @@ def _unanswered_instructions(
 ) -> pl.DataFrame:
     """Instructions requested on the date that no record answers, in a channel whose file arrived."""
     start, end = business_date_bounds_utc(data.business_date)
-    due = data.instructions.filter(
+    answered = pl.repeat(False, data.instructions.height, dtype=pl.Boolean, eager=True)
+    placed = placements["_ins"].drop_nulls()
+    if placed.len():  # placed by a pass (the exact pass places every debit naming an instruction)
+        answered = answered.scatter(placed, True)
+    due = data.instructions.with_columns(_answered=answered).filter(
         (pl.col("requested_at") >= start)
         & (pl.col("requested_at") < end)
         & pl.col("channel").is_in(sorted(data.answering_channels))
+        & ~pl.col("_answered")
     )
-    # answered: named by a record (debits the exact pass placed, and refunds), placed by another
-    # pass, a candidate of an ambiguous record, or named by an invalid line: one anti-join
+    # also answered: named by a refund, a candidate of an ambiguous record, named by an invalid line
     ambiguous = placements.filter(pl.col("placement") == "ambiguous")
     answering = pl.concat(
         [
-            placements.select("instruction_id").drop_nulls(),
             records.filter(pl.col("record_kind") != "debit").select(pl.col("reference").alias("instruction_id")),
             ambiguous.select(pl.col("candidate_ids").str.split(",").alias("instruction_id")).explode("instruction_id"),
             pl.DataFrame({"instruction_id": sorted(data.invalid_references)}, schema={"instruction_id": pl.String}),
         ]
-    )
-    unanswered = due.join(answering, on="instruction_id", how="anti")
+    ).drop_nulls()
+    unanswered = due.join(answering, on="instruction_id", how="anti") if answering.height else due
     listing = [c.channel_id for c in settings.channels.values() if c.lists_failures]
     outcome = (
         pl.when(pl.col("channel").is_in(listing))
