@@ -73,7 +73,7 @@ def run_polars(folder: Path) -> pl.DataFrame:
         business_date=DAY,
         records=full,
         instructions=pl.read_parquet(folder / "instructions.parquet"),
-        installments=installments.drop("bound_account").with_columns(
+        installments=installments.with_columns(  # the loan's bound account rides along, as for pandas and DuckDB
             [pl.lit(0, pl.Int64).alias(f"{p}_paid_fen") for p in ("penalty", "fee", "interest", "principal")]
         ),
         loans=installments.select("contract_no", pl.lit("x").alias("bound_channel"), "bound_account"),

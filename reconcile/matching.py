@@ -46,7 +46,6 @@ from reconcile.masking import accounts_agree_expr
 from reconcile.settings import Settings, business_date_bounds_utc
 
 PARTS = ("penalty", "fee", "interest", "principal")
-SHANGHAI = "Asia/Shanghai"
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,8 @@ class MatchInput:
     ``records``: valid channel records of the date's accepted files (ChannelRecordFrame).
     ``instructions``: instructions that may be answered on the date (InstructionFrame).
     ``installments``: installments of every contract involved, with ``<part>_due_fen``,
-    ``<part>_paid_fen`` as settled before the date, ``due_date`` and ``grace_days``.
+    ``<part>_paid_fen`` as settled before the date, ``due_date`` and ``grace_days`` (and, if the
+    caller has it at hand, the loan's ``bound_account``: then ``loans`` is not consulted for it).
     ``loans``: ``contract_no``, ``bound_channel``, ``bound_account``.
     ``prior_payments``: earlier ledger payments (for refunds of them): ``channel``,
     ``channel_txn_id``, ``reference``, ``contract_no``, ``installment_no``, ``<part>_fen``,
@@ -337,7 +337,8 @@ def allocate_payments(payments: pl.DataFrame, installments: pl.DataFrame, order:
         "contract_no",
         "installment_no",
         *[(pl.col(f"{p}_due_fen") - pl.col(f"{p}_paid_fen")).alias(f"{p}_owed_fen") for p in PARTS],
-        *[c for c in ("due_date", "grace_days") if c in installments.columns],  # for the lateness rule
+        # for the lateness and account rules (the loan's bound account, when the caller joined it)
+        *[c for c in ("due_date", "grace_days", "bound_account") if c in installments.columns],
     )
     joined = payments.join(remaining_parts.with_row_index("_inst"), on=["contract_no", "installment_no"], how="left")
     # the installment's row number groups its payments as well as its key does, and sorts faster
@@ -510,9 +511,12 @@ def _with_outcome(frame: pl.DataFrame, flag_exprs: dict[Outcome, pl.Expr]) -> pl
     frame = frame.with_columns(
         [flag_exprs[code].fill_null(False).alias(n) for code, n in zip(ordered, names, strict=True)]
     )
-    outcome: pl.Expr = pl.lit(Outcome.MATCHED.value)
-    for code, name in zip(reversed(ordered), reversed(names), strict=True):
-        outcome = pl.when(pl.col(name)).then(pl.lit(code.value)).otherwise(outcome)
+    # the first rule that fired, as its position (integers are cheap to carry through the chain)
+    first: pl.Expr = pl.lit(len(ordered), pl.UInt8)
+    for position, name in reversed(list(enumerate(names))):
+        first = pl.when(pl.col(name)).then(pl.lit(position, pl.UInt8)).otherwise(first)
+    codes = {position: code.value for position, code in enumerate(ordered)} | {len(ordered): Outcome.MATCHED.value}
+    outcome = first.replace_strict(codes, return_dtype=pl.String)
     several = pl.sum_horizontal(names) > 1
     frame = frame.with_columns(outcome=outcome, _several=several)
     many = frame.with_row_index("_at").filter(pl.col("_several"))
@@ -553,12 +557,13 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
     )  # fmt: skip
     placements, pass_counts = place_debits(core, data, settings)
     placed = core.hstack(placements.drop("_row"))
-    matched_success = placed.filter((pl.col("placement") == "matched") & (pl.col("status") == "SUCCESS"))
+    matched_success = placed.select(
+        "_row", "contract_no", "installment_no", "amount_fen", "settled_at", "channel", "channel_txn_id",
+        "reference", spills=pl.col("match_pass") == "borrower_memo",
+        _take=(pl.col("placement") == "matched") & (pl.col("status") == "SUCCESS"),
+    ).filter("_take").drop("_take")  # fmt: skip
     segments = allocate_spilling(
-        matched_success.select(
-            "_row", "contract_no", "installment_no", "amount_fen", "settled_at", "channel", "channel_txn_id",
-            "reference", spills=pl.col("match_pass") == "borrower_memo",
-        ),
+        matched_success,
         data.installments,
         settings.allocation_order,
     )  # fmt: skip
@@ -591,14 +596,29 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
             "already_paid_before",
             "due_date",
             "grace_days",
+            *(["bound_account"] if "bound_account" in allocation.columns else []),
         )
-        .join(data.loans.select("contract_no", "bound_account"), on="contract_no", how="left")
+        .pipe(
+            lambda frame: (
+                frame
+                if "bound_account" in frame.columns
+                else frame.join(data.loans.select("contract_no", "bound_account"), on="contract_no", how="left")
+            )
+        )
         .drop("contract_no", "installment_no")
     )
     placed = placed.hstack(_scatter_by_row(settled, placed.height))
 
     success = pl.col("status") == "SUCCESS"
-    settled_day = pl.col("settled_at").dt.convert_time_zone(SHANGHAI).dt.date()
+    # late: settled after the last day of grace (a Shanghai date); the few distinct such days are
+    # turned into the UTC instant their next day starts, so no row needs a time-zone conversion
+    grace_ends = (pl.col("due_date") + pl.duration(days=pl.col("grace_days"))).alias("_grace_ends")
+    last_days = placed.select(grace_ends.unique().drop_nulls())["_grace_ends"].to_list()
+    late_from = grace_ends.replace_strict(
+        {day: business_date_bounds_utc(day)[1] for day in last_days},
+        default=None,
+        return_dtype=pl.Datetime("us", "UTC"),
+    )
     shown_account = pl.coalesce(pl.col("account_shown"), pl.col("instr_account"))
     placed = placed.with_columns(_shown=shown_account)
     flags = {
@@ -618,7 +638,7 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
         Outcome.PARTIAL_PAYMENT: success & (pl.col("applied_fen") > 0) & ~pl.col("paid_off_by_day_end").fill_null(True),
         Outcome.LATE_PAYMENT: success
         & (pl.col("applied_fen") > 0)
-        & (settled_day > pl.col("due_date") + pl.duration(days=pl.col("grace_days"))),
+        & (pl.col("settled_at") >= late_from).fill_null(False),
         Outcome.DEBIT_FAILED: ~success,
     }
     held_when_unplaced = pl.when(success).then(pl.col("amount_fen")).otherwise(0)
@@ -698,25 +718,17 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
         how="vertical",
     )
 
-    ledger_side = [c for c in LEDGER_COLUMNS if c in debit_outcomes.columns]
-    payments = (
-        debit_outcomes.select("_row", "received_fen", *ledger_side)
-        .filter(pl.col("received_fen") > 0)
-        .with_columns(kind=pl.lit("payment"), seq=pl.lit(1, pl.Int64))
+    # payment rows: one per installment a placed payment reached (its outcome is its record's),
+    # and the successes no pass placed, held whole
+    ledger_side = [c for c in LEDGER_COLUMNS if c in segments.columns]
+    placed_rows = segments.select(*ledger_side, outcome=debit_outcomes["outcome"].gather(segments["_row"]))
+    unplaced = debit_outcomes.filter((pl.col("received_fen") > 0) & (pl.col("placement") != "matched"))
+    payments = pl.concat(
+        [
+            _conform(placed_rows.with_columns(kind=pl.lit("payment")), LEDGER_COLUMNS),
+            _conform(unplaced.with_columns(kind=pl.lit("payment"), seq=pl.lit(1, pl.Int64)), LEDGER_COLUMNS),
+        ]
     )
-    if spilled.len():  # a payment that reached several installments: a ledger row for each
-        reaching = pl.col("_row").is_in(spilled.implode())
-        parts = segments.filter(reaching).select(
-            "_row", "seq", "contract_no", "installment_no", *[f"{p}_fen" for p in PARTS], "held_fen",
-            pl.col("amount_fen").alias("_segment_fen"),
-        )  # fmt: skip
-        spread = (
-            payments.filter(reaching)
-            .drop("seq", "contract_no", "installment_no", *[f"{p}_fen" for p in PARTS], "held_fen")
-            .join(parts, on="_row")
-            .with_columns(amount_fen=pl.col("_segment_fen"))
-        )
-        payments = pl.concat([payments.filter(~reaching), spread], how="diagonal_relaxed")
     ledger = pl.concat(
         [
             _conform(payments, LEDGER_COLUMNS),

@@ -171,6 +171,12 @@ def test_debit_from_another_account_is_flagged_high() -> None:
         [{"instruction_id": "I1", "amount_fen": 100_000}],
     )
     assert outcomes(data) == [("ACCOUNT_MISMATCH", "", 100_000, 0)]
+    # the same when the caller joined the bound account onto the installments (loans unused)
+    joined = data.installments.join(data.loans.select("contract_no", "bound_account"), on="contract_no")
+    denormalised = replace(data, installments=joined, loans=data.loans.clear())
+    assert outcomes(denormalised) == [("ACCOUNT_MISMATCH", "", 100_000, 0)]
+    masked = replace(denormalised, records=data.records.with_columns(account_shown=pl.lit("6222****1234")))
+    assert outcomes(masked) == [("MATCHED", "", 100_000, 0)]
 
 
 def test_paid_after_grace_is_late() -> None:
@@ -186,6 +192,15 @@ def test_paid_after_grace_is_late() -> None:
     )
     assert outcomes(inside)[0][0] == "MATCHED"
     assert outcomes(outside)[0][0] == "LATE_PAYMENT"
+    # the last day of grace ends at midnight Shanghai time (16:00 UTC): a second either side
+    last_second = dt.datetime(2026, 11, 27, 15, 59, 59, tzinfo=dt.UTC)
+    for settled, expected in ((last_second, "MATCHED"), (last_second + dt.timedelta(seconds=1), "LATE_PAYMENT")):
+        data = day_of(
+            [{"reference": "I1", "amount_fen": 100_000, "settled_at": settled}],
+            [{"instruction_id": "I1", "amount_fen": 100_000}],
+            due=DAY - dt.timedelta(days=3),
+        )
+        assert outcomes(data)[0][0] == expected
 
 
 def test_unknown_reference_is_unmatched_and_held() -> None:
