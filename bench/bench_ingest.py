@@ -39,14 +39,19 @@ LAYOUTS: dict[str, tuple[str, str, bool, dict[str, object]]] = {
 def write_file(layout: str, records: int, folder: Path) -> Path:
     from reconcile import synthetic as syn
 
-    lines = syn.sample_lines(DAY, records, seed=1)
+    never = records + 1  # a period longer than the file: no line of that sort
+    # each file gets exactly ``records`` records: successes only where the layout lists only those,
+    # debits only where it has no refunds
+    successes = syn.sample_lines(DAY, records, seed=1, fail_every=never)
+    debits = syn.sample_lines(DAY, records, seed=1, refund_every=never)
+    plain_debits = syn.sample_lines(DAY, records, seed=1, refund_every=never, fail_every=never)
     writers = {
-        "alipay_trade": lambda: syn.alipay_trade_bill(DAY, lines.filter(pl.col("status") == "SUCCESS")),
-        "alipay_signcustomer": lambda: syn.alipay_account_bill(DAY, lines),
-        "bank_pipe_v1": lambda: syn.bank_result_file(DAY, lines.filter(pl.col("kind") == "debit")),
-        "offline_repayments": lambda: syn.offline_repayments_file(lines),
-        "bank_fixed_v1": lambda: syn.bank_fixed_file(DAY, lines.filter(pl.col("kind") == "debit")),
-        "unionpay_clearing": lambda: syn.unionpay_clearing_file(DAY, lines),
+        "alipay_trade": lambda: syn.alipay_trade_bill(DAY, successes),
+        "alipay_signcustomer": lambda: syn.alipay_account_bill(DAY, successes),
+        "bank_pipe_v1": lambda: syn.bank_result_file(DAY, debits),
+        "offline_repayments": lambda: syn.offline_repayments_file(plain_debits),
+        "bank_fixed_v1": lambda: syn.bank_fixed_file(DAY, debits),
+        "unionpay_clearing": lambda: syn.unionpay_clearing_file(DAY, successes),
     }
     path = folder / LAYOUTS[layout][0]
     path.write_bytes(writers[layout]())
