@@ -239,7 +239,7 @@ def _parse(
     if aside.height:
         kinds = ", ".join(sorted(set(aside["_kind_raw"].fill_null("(blank)").to_list())))
         notes.append(f"{aside.height} line(s) are neither debits nor refunds ({kinds}) and were left aside")
-        canonical = canonical.filter(pl.col("record_kind") != SKIP_KIND)
+        canonical = canonical.filter(pl.col("record_kind").ne_missing(SKIP_KIND))
     width_invalid = wrong_width.select(
         pl.lit(name).alias("source_file"),
         pl.lit(sha256).alias("file_sha256"),

@@ -104,6 +104,46 @@ def _cases() -> dict[str, tuple[str, bytes]]:
         "zip_member_escapes.zip": ("alipay", zipped(("../../escape_detail.csv", bill))),
         "zip_damaged.zip": ("alipay", zipped(("a_detail.csv", bill))[:200]),
         "zip_without_bills.zip": ("alipay", zipped(("readme.txt", b"nothing here"))),
+        **_more_layouts(),
+    }
+
+
+def _more_layouts() -> dict[str, tuple[str, bytes]]:
+    """Cases for the fixed-width 回盘, the clearing file, the account bill and offline repayments."""
+    from reconcile import synthetic as syn
+
+    lines = syn.sample_lines(DAY, 12, seed=5)
+    debits = lines.filter(lines["kind"] == "debit")
+    fixed = syn.bank_fixed_file(DAY, debits).decode("gb18030").split("\r\n")
+    name_at, amount_at = 61, 80  # character offsets in a detail line (the name is two-byte "X*")
+
+    def fixed_with(index: int, line: str) -> bytes:
+        return "\r\n".join([*fixed[:index], line, *fixed[index + 1 :]]).encode("gb18030")
+
+    account = syn.alipay_account_bill(DAY, lines.filter(lines["status"] == "SUCCESS")).decode("gb18030")
+    offline = syn.offline_repayments_file(debits.filter(debits["status"] == "SUCCESS")).decode("utf-8")
+    first_amount = offline.split("\n")[1].split(",")[4]
+    return {
+        "boc_line_one_byte_long.txt": ("boc", fixed_with(2, fixed[2][:name_at] + "x" + fixed[2][name_at:])),
+        "boc_name_straddles_two_fields.txt": (
+            "boc",
+            fixed_with(3, fixed[3][: amount_at - 1] + "王" + fixed[3][amount_at + 1 :]),
+        ),
+        "boc_total_off_by_one_fen.txt": ("boc", syn.bank_fixed_file(DAY, debits, total_error_fen=1)),
+        "INN26112688ZM_898310048990001": ("unionpay", syn.unionpay_clearing_file(DAY, lines)),
+        "alipay_account_expense_count_off.csv": (
+            "alipay",
+            account.replace("#支出合计：", "#支出合计：1", 1).encode("gb18030"),
+        ),
+        "alipay_account_unknown_business_type.csv": (
+            "alipay",
+            account.replace(",在线支付,", ",红包,", 1).encode("gb18030"),
+        ),
+        "offline_missing_contract_column.csv": ("offline", offline.replace("合同号", "客户号", 1).encode("utf-8")),
+        "offline_negative_amount.csv": (
+            "offline",
+            offline.replace("," + first_amount + ",", ",-" + first_amount + ",", 1).encode("utf-8"),
+        ),
     }
 
 
