@@ -146,7 +146,8 @@ def _summary_sheet(
     sheet.append([])
     sheet.append([_cell(sheet, "文件" if zh else "file", True), _cell(sheet, "状态" if zh else "status", True)])
     for item in summary["files"]:
-        sheet.append([_cell(sheet, item["name"]), _cell(sheet, f"{item['status']} {item.get('reason') or ''}".strip())])
+        said = "; ".join([item.get("reason") or "", *item.get("notes", [])]).strip("; ")
+        sheet.append([_cell(sheet, item["name"]), _cell(sheet, f"{item['status']} {said}".strip())])
 
 
 def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language: str) -> None:

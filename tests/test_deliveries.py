@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from flows.config import load_config
@@ -87,7 +88,7 @@ def test_copies_and_restated_bills_are_counted_once_and_said_so(recon_env: dict[
     trade = days.files[DAY][trade_name]
     shutil.copy(inbox / DAY.isoformat() / trade_name, inbox / DAY.isoformat() / "alipay_trade_resent (1).csv")
     (inbox / DAY.isoformat() / "alipay_account_20261126.csv").write_bytes(_account_bill_of(trade))
-    again = reconcile_dates(config, [DAY], workbook=False, cascade=False)[0]
+    again = reconcile_dates(config, [DAY], workbook=True, cascade=False)[0]
     files = _files(again)
     assert files["alipay_trade_resent (1).csv"]["status"] == "SKIPPED"
     assert (
@@ -97,6 +98,10 @@ def test_copies_and_restated_bills_are_counted_once_and_said_so(recon_env: dict[
     account = files["alipay_account_20261126.csv"]
     assert account["status"] == "ACCEPTED" and any("restate" in note for note in account["notes"])  # type: ignore[attr-defined]
     assert again["outcomes"] == first["outcomes"] and again["fen"] == first["fen"]
+    cells = [c for row in load_workbook(again["workbook"], read_only=True).worksheets[0].iter_rows(values_only=True)
+             for c in row if isinstance(c, str)]  # fmt: skip
+    assert any(c.startswith("SKIPPED the same bytes as") for c in cells)
+    assert any(c.startswith("ACCEPTED") and "restate" in c for c in cells)
     assert _books(url) == books
 
     # the offline file re-sent under the next date's folder was counted for its own date already
