@@ -6,6 +6,14 @@ control totals and where the file states its business date. :func:`parse_channel
 file's bytes and returns what the product makes of it — a :class:`ParsedFile` — without raising
 for bad data: an unreadable or inconsistent file is *rejected* with a reason, a bad line becomes
 an invalid row with its line number, raw text and the check it failed.
+
+How a file is read: strict decoding to UTF-8 (GB18030 for Chinese files, BOM stripped); polars'
+CSV reader cuts it into whole lines and, for delimited layouts, into cells, row for row (no Python
+loop over lines); the header is found by its column names; lines are classified (comment, summary,
+detail, end of data) by prefix; fixed-width lines are cut at byte offsets of the layout's encoding;
+fields are parsed by expressions (amounts never through a float); control totals are checked on
+every line as read; then lines of no interest (``record_kind = "skip"``) are set aside and the
+rest validated with pandera. The worked layouts are in ``channels.toml``; the README lists the keys.
 """
 
 from __future__ import annotations
