@@ -15,14 +15,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
+from peak import peak_mib  # bench/peak.py, beside this script
+
+if TYPE_CHECKING:
+    from reconcile.settings import Settings
 
 DAY = dt.date(2026, 11, 27)
 #: layout → (file name, channel, whether it is delimited, what polars' plain read needs to know)
@@ -78,20 +82,11 @@ def ours(layout: str, path: Path) -> int:
     return parsed.records.height
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from flows.config import load_channel_config
     from reconcile.settings import settings_from_mapping
 
     return settings_from_mapping(load_channel_config())
-
-
-def _peak_mib() -> float:
-    """This process's peak resident memory. ``ru_maxrss`` survives ``exec`` (a child would report its
-    parent's peak when that was higher), so the kernel's per-address-space high-water mark is read."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(mode: str, layout: str, path: Path) -> None:
@@ -102,7 +97,7 @@ def child(mode: str, layout: str, path: Path) -> None:
     clock = time.perf_counter()
     rows = (plain if mode == "plain" else ours)(layout, path)
     elapsed = time.perf_counter() - clock
-    peak = _peak_mib()
+    peak = peak_mib()
     print(json.dumps({"seconds": elapsed, "rows": rows, "peak_mib": peak}), file=sys.stderr)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+from peak import peak_mib  # bench/peak.py, beside this script
 
 DAY = dt.date(2026, 11, 27)
 LISTING_CHANNELS = ("icbc", "ccb", "abc")
@@ -235,21 +235,12 @@ def run_duckdb(folder: Path) -> pl.DataFrame:
     return result
 
 
-def _peak_mib() -> float:
-    """This process's peak resident memory. ``ru_maxrss`` survives ``exec`` (a child would report its
-    parent's peak when that was higher), so the kernel's per-address-space high-water mark is read."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(engine: str, folder: Path, repeat: int) -> None:
     """``repeat`` runs in this process (each prints its seconds); the first pays the engine's warm-up."""
     for _ in range(repeat):
         outcomes = {"polars": run_polars, "pandas": run_pandas, "duckdb": run_duckdb}[engine](folder)
     outcomes.write_parquet(folder / f"out_{engine}.parquet")
-    peak = _peak_mib()
+    peak = peak_mib()
     print(json.dumps({"peak_mib": peak}), file=sys.stderr)
 
 

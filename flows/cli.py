@@ -241,8 +241,8 @@ def inspect(
 def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, day: dt.date | None) -> dict[str, Any]:
     import hashlib
 
-    from flows.pipeline import claim, set_aside_evidence
-    from reconcile.ingest import parse_channel_file
+    from flows.pipeline import claim
+    from reconcile.ingest import parse_channel_file, set_aside_evidence
     from reconcile.money import fen_to_yuan_text
 
     claimed, layout_name = claim(name, data, settings)

@@ -11,7 +11,7 @@ import fnmatch
 import hashlib
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,11 @@ from reconcile.ingest import (
     empty_records,
     identify_layout,
     parse_channel_file,
+    set_aside_evidence,
     set_aside_restated,
 )
 from reconcile.masking import mask_account_expr
 from reconcile.matching import OUTCOME_COLUMNS, PARTS, MatchInput, MatchResult
-from reconcile.money import fen_to_yuan_text
 from reconcile.settings import BUSINESS_TZ, Settings, business_date_bounds_utc
 from schemas.frames import INSTRUCTION_DTYPES, PRIOR_PAYMENT_DTYPES
 
@@ -105,11 +105,6 @@ def claim(name: str, data: bytes, settings: Settings) -> tuple[str | None, str |
     return (named[0].channel_id if len(named) == 1 else None), layout
 
 
-def claim_channel(name: str, data: bytes, settings: Settings) -> str | None:
-    """The channel a file belongs to (see :func:`claim`)."""
-    return claim(name, data, settings)[0]
-
-
 def parse(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list[ParsedFile]:
     parsed = []
     for found in files:
@@ -155,24 +150,6 @@ def skip_counted_elsewhere(parsed: list[ParsedFile], history: dict[str, dict[str
                 f"as {known['first_name']}: counted there, not again"
             )
         result.append(item)
-    return result
-
-
-def set_aside_evidence(parsed: list[ParsedFile], settings: Settings) -> list[ParsedFile]:
-    """Files of a channel that does not settle (a borrower's own export) are read and checked, and
-    their lines kept out of matching: they are evidence for a reviewer, never money."""
-    result = []
-    for item in parsed:
-        channel = settings.channels.get(item.channel)
-        if channel is None or channel.settles or item.rejected_reason is not None:
-            result.append(item)
-            continue
-        held = item.records
-        note = (
-            f"{held.height} line(s) ({fen_to_yuan_text(int(held['amount_fen'].sum()))} yuan) read as evidence: "
-            f"channel {item.channel} does not settle, so they move no money"
-        )
-        result.append(replace(item, records=held.clear(), notes=(*item.notes, note)))
     return result
 
 

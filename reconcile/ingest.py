@@ -30,8 +30,8 @@ import polars as pl
 
 from reconcile.codes import FAILURE_WORDS, FailureReason
 from reconcile.iso20022 import ISO_REASONS, NotIso20022, message_kind, parse_iso20022
-from reconcile.money import AmountError, yuan_expr_to_fen, yuan_text_to_fen
-from reconcile.settings import ChannelConfig
+from reconcile.money import AmountError, fen_to_yuan_text, yuan_expr_to_fen, yuan_text_to_fen
+from reconcile.settings import ChannelConfig, Settings
 from schemas.frames import ChannelRecordFrame
 
 CANONICAL_TEXT_FIELDS = (
@@ -133,11 +133,6 @@ def empty_records() -> pl.DataFrame:
 def normalise_header(cell: str) -> str:
     """NFKC (full-width ``（元）`` → ``(元)``), padding and TABs stripped."""
     return unicodedata.normalize("NFKC", cell).strip(_CELL_PADDING)
-
-
-def decode_text(data: bytes, encoding: str) -> str:
-    """Bytes to text: BOM stripped, strict decoding; a NUL byte means binary."""
-    return to_utf8(data, encoding).decode("utf-8")
 
 
 _NOT_SPACE = re.compile(rb"\S")
@@ -870,6 +865,24 @@ def set_aside_restated(parsed: list[ParsedFile], layouts: dict[str, dict[str, An
             f"and were set aside (counted there once); {kept.height} line(s) only this file has"
         )
         result.append(replace(item, records=kept, notes=(*item.notes, note)))
+    return result
+
+
+def set_aside_evidence(parsed: list[ParsedFile], settings: Settings) -> list[ParsedFile]:
+    """Files of a channel that does not settle (a borrower's own export) are read and checked, and
+    their lines kept out of matching: they are evidence for a reviewer, never money."""
+    result = []
+    for item in parsed:
+        channel = settings.channels.get(item.channel)
+        if channel is None or channel.settles or item.rejected_reason is not None:
+            result.append(item)
+            continue
+        held = item.records
+        note = (
+            f"{held.height} line(s) ({fen_to_yuan_text(int(held['amount_fen'].sum()))} yuan) read as evidence: "
+            f"channel {item.channel} does not settle, so they move no money"
+        )
+        result.append(replace(item, records=held.clear(), notes=(*item.notes, note)))
     return result
 
 

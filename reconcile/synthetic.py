@@ -522,18 +522,27 @@ def alipay_trade_bill(day: dt.date, lines: pl.DataFrame) -> bytes:
     )
     debit = lines.filter(pl.col("kind") == "debit")
     refund = lines.filter(pl.col("kind") == "refund")
+    totals = [
+        f"交易合计：{debit.height}笔，商家实收共{fen_to_yuan_text(int(debit['amount_fen'].sum()))}元，服务费共0.00元",
+        f"退款合计：{refund.height}笔，商家实收退款共-{fen_to_yuan_text(int(refund['amount_fen'].sum()))}元，服务费共0.00元",
+    ]
+    return _alipay_bill("业务明细", day, body, totals)
+
+
+def _alipay_bill(kind: str, day: dt.date, body: pl.DataFrame, totals: list[str]) -> bytes:
+    """An Alipay merchant bill as downloaded: ``#`` preamble with the period, the rows, ``#`` footer
+    with the control totals and export time; GBK, CRLF."""
     next_day = day + dt.timedelta(days=1)
+    rule = "-" * 41
     preamble = (
-        "#支付宝业务明细查询\n#账号：[20889000000000010156]\n"
+        f"#支付宝{kind}查询\n#账号：[20889000000000010156]\n"
         f"#起始日期：[{day:%Y年%m月%d日} 00:00:00]   终止日期：[{next_day:%Y年%m月%d日} 00:00:00]\n"
-        "#-----------------------------------------业务明细列表----------------------------------------\n"
+        f"#{rule}{kind}列表{rule[:-1]}\n"
     )
-    footer = (
-        "#-----------------------------------------业务明细列表结束------------------------------------\n"
-        f"#交易合计：{debit.height}笔，商家实收共{fen_to_yuan_text(int(debit['amount_fen'].sum()))}元，服务费共0.00元\n"
-        f"#退款合计：{refund.height}笔，商家实收退款共-{fen_to_yuan_text(int(refund['amount_fen'].sum()))}元，服务费共0.00元\n"
-        f"#导出时间：[{next_day:%Y年%m月%d日} 09:00:00]\n"
-    )
+    footer = "".join(
+        [f"#{rule}{kind}列表结束{rule[:-5]}\n", *[f"#{line}\n" for line in totals],
+         f"#导出时间：[{next_day:%Y年%m月%d日} 09:00:00]\n"]
+    )  # fmt: skip
     return (preamble + body.write_csv(quote_style="never") + footer).replace("\n", "\r\n").encode("gb18030")
 
 
@@ -661,19 +670,11 @@ def alipay_account_bill(day: dt.date, lines: pl.DataFrame, fee_fen_each: int = 1
         pl.col("memo").fill_null("").alias("备注"),
     )
     incomes, expenses = rows.filter(pl.col("signed") > 0), rows.filter(pl.col("signed") < 0)
-    next_day = day + dt.timedelta(days=1)
-    preamble = (
-        "#支付宝账务明细查询\n#账号：[20889000000000010156]\n"
-        f"#起始日期：[{day:%Y年%m月%d日} 00:00:00]   终止日期：[{next_day:%Y年%m月%d日} 00:00:00]\n"
-        "#-----------------------------------------账务明细列表----------------------------------------\n"
-    )
-    footer = (
-        "#-----------------------------------------账务明细列表结束------------------------------------\n"
-        f"#收入合计：{incomes.height}笔，共{fen_to_yuan_text(int(incomes['signed'].sum()))}元\n"
-        f"#支出合计：{expenses.height}笔，共{fen_to_yuan_text(int(expenses['signed'].sum()))}元\n"
-        f"#导出时间：[{next_day:%Y年%m月%d日} 09:00:00]\n"
-    )
-    return (preamble + body.write_csv(quote_style="never") + footer).replace("\n", "\r\n").encode("gb18030")
+    totals = [
+        f"收入合计：{incomes.height}笔，共{fen_to_yuan_text(int(incomes['signed'].sum()))}元",
+        f"支出合计：{expenses.height}笔，共{fen_to_yuan_text(int(expenses['signed'].sum()))}元",
+    ]
+    return _alipay_bill("账务明细", day, body, totals)
 
 
 def _fixed(column: str | pl.Expr, width: int, align: str = "left", fill: str = " ") -> pl.Expr:
