@@ -11,7 +11,7 @@ import fnmatch
 import hashlib
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +106,16 @@ def claim(name: str, data: bytes, settings: Settings) -> tuple[str | None, str |
 
 
 def parse(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list[ParsedFile]:
+    """Each file read by its layout; a second copy of the same bytes in the delivery is not read
+    again but skipped, naming the first."""
     parsed = []
+    accepted: dict[str, ParsedFile] = {}
     for found in files:
+        first = accepted.get(found.sha256)
+        if first is not None:
+            why = f"the same bytes as {first.source_file} in this delivery: counted once"
+            parsed.append(replace(first, source_file=found.name).skip(why))
+            continue
         if found.channel is None or found.rejection is not None:
             reason = found.rejection or (
                 "no configured layout recognises this file's content (or several channels "
@@ -129,12 +137,10 @@ def parse(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list
             continue
         channel = settings.channels[found.channel]
         layout = settings.layouts[found.layout or channel.layout]
-        parsed.append(parse_channel_file(found.name, found.data, found.sha256, channel, layout, day))
-    first: dict[str, str] = {}
-    for index, item in enumerate(parsed):
-        if item.sha256 in first and item.rejected_reason is None:
-            parsed[index] = item.skip(f"the same bytes as {first[item.sha256]} in this delivery: counted once")
-        first.setdefault(item.sha256, item.source_file)
+        result = parse_channel_file(found.name, found.data, found.sha256, channel, layout, day)
+        if result.rejected_reason is None:
+            accepted[found.sha256] = result
+        parsed.append(result)
     return set_aside_evidence(set_aside_restated(parsed, settings.layouts), settings)
 
 
