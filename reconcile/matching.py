@@ -21,7 +21,9 @@ The passes run in order; each takes the records still unplaced and returns the o
 2. ``borrower_memo`` — a repayment the borrower started (app, store) carries the contract no in
    its memo; it pays the oldest open installment of that contract, and what that installment
    cannot take spills to the next open one, and so on (one ledger row per installment reached,
-   numbered ``seq``); what the whole contract cannot take is ``OVERPAYMENT``, held. A borrower
+   numbered ``seq``); what the whole contract cannot take is ``OVERPAYMENT``, held. One that finds
+   its installment already paid that day (the auto-debit came first) is ``DUPLICATE_DEBIT``, held
+   whole, not a prepayment of the next. A borrower
    who pays 1,500.00 against C2 owing 1,000.00 on installments 4 and 5: installment 4 is paid,
    5 gets 500.00 and stays open (``PARTIAL_PAYMENT``); a later refund undoes 5 first, then 4.
 3. ``fallback`` — no usable reference: same channel, same amount, an account that agrees, an
@@ -396,7 +398,8 @@ def allocate_spilling(payments: pl.DataFrame, installments: pl.DataFrame, order:
     One row per payment and installment it reaches, numbered ``seq`` from 1. Rounds: allocate;
     each spilling payment still holding money on its latest installment keeps there only what it
     applied and sends the rest, with its own settled time, to the next installment that was open
-    before the date. A segment that spills had paid its installment off, so shrinking it to what it
+    before the date, unless it applied nothing on its first installment (paid off earlier that day:
+    a duplicate, held whole). A segment that spills had paid its installment off, so shrinking it to what it
     applied changes nothing for the payments after it. Rounds end when nothing moves (at most one
     per installment); what no installment takes is held on the last one.
     """
@@ -416,7 +419,10 @@ def allocate_spilling(payments: pl.DataFrame, installments: pl.DataFrame, order:
     segments = payments.filter(moving)
     while True:
         allocated = allocate_payments(segments, states, order)
-        tips = allocated.filter(pl.col("spills") & (pl.col("held_fen") > 0)).filter(
+        # a repayment whose first installment was already paid when it came (an auto-debit got
+        # there first) is a duplicate, held whole: it does not move on to prepay the next one
+        duplicate = (pl.col("seq") == 1) & (pl.col("applied_fen") == 0)
+        tips = allocated.filter(pl.col("spills") & (pl.col("held_fen") > 0) & ~duplicate).filter(
             pl.col("seq") == pl.col("seq").max().over("_row")
         )
         onward = (

@@ -333,6 +333,16 @@ def test_a_spilling_repayment_meets_other_payments_in_settled_time_order() -> No
     assert sorted(paid(later)) == [("MATCHED", "", 150_000, 0), ("OVERPAYMENT", "", 50_000, 50_000)]
 
 
+def test_a_store_repayment_after_the_auto_debit_paid_the_installment_is_a_duplicate_not_a_prepayment() -> None:
+    debit = {"reference": "I1", "amount_fen": 100_000, "settled_at": at(1, 0), "channel_txn_id": "D1"}
+    store = {"reference": None, "memo": "C1 门店还款", "amount_fen": 100_000, "channel": "offline",
+             "settled_at": at(1, 30), "channel_txn_id": "S1"}  # fmt: skip
+    data = day_of([debit, store], [{"instruction_id": "I1", "amount_fen": 100_000}],
+                  {("C1", 1): 100_000, ("C1", 2): 100_000})  # fmt: skip
+    assert paid(data) == [("MATCHED", "", 100_000, 0), ("DUPLICATE_DEBIT", "", 0, 100_000)]
+    assert _ledger(data) == [("payment", "D1", 1, 1, 100_000, 0), ("payment", "S1", 1, 1, 0, 100_000)]
+
+
 def test_refund_of_a_spilled_repayment_undoes_every_installment_it_reached_latest_first() -> None:
     refund = {"reference": "M1", "amount_fen": 120_000, "record_kind": "refund", "refund_request_no": "R1",
               "channel": "alipay", "settled_at": at(2)}  # fmt: skip
