@@ -22,8 +22,13 @@ def _last4(column: str) -> pl.Expr:
 
 def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
     """Outcome → (Chinese, English, suggested action)."""
-    target = pl.format("{} 第{}期", pl.col("contract_no"), pl.col("installment_no"))
-    target_en = pl.format("{} installment {}", pl.col("contract_no"), pl.col("installment_no"))
+    # a repayment that spilled over several installments names them all: 第3–4期 / installments 3–4
+    spilled = pl.col("last_installment_no").is_not_null() & (pl.col("last_installment_no") != pl.col("installment_no"))
+    span = pl.when(spilled).then(pl.format("{}–{}", "installment_no", "last_installment_no"))
+    number = span.otherwise(pl.col("installment_no").cast(pl.String))
+    target = pl.format("{} 第{}期", pl.col("contract_no"), number)
+    target_en = pl.format("{} {} {}", pl.col("contract_no"), pl.when(spilled).then(pl.lit("installments"))
+                          .otherwise(pl.lit("installment")), number)  # fmt: skip
     diff = fen_expr_to_yuan_text((pl.col("amount_fen") - pl.col("instr_amount_fen")).abs().fill_null(0))
     reason_action = pl.col("failure_reason").replace_strict(
         {r.value: f"{a[1]} / {a[2]}" for r, a in FAILURE_ACTION.items()},
@@ -222,6 +227,7 @@ def explain(outcomes: pl.DataFrame) -> pl.DataFrame:
     frame = outcomes
     for column, dtype in (
         ("_shown", pl.String),
+        ("last_installment_no", pl.Int64),
         ("message", pl.String),
         ("candidates", pl.Int64),
         ("candidate_scores", pl.String),

@@ -587,9 +587,10 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
                 pl.col("applied_fen").sum(),
                 pl.col("held_fen").last(),
                 pl.col("paid_off_by_day_end").last(),
+                pl.col("installment_no").last().alias("last_installment_no"),
             )
         )
-        allocation = allocation.update(totals, on="_row")
+        allocation = allocation.with_columns(last_installment_no=pl.lit(None, pl.Int64)).update(totals, on="_row")
     settled = (
         allocation.select(
             "_row",
@@ -602,7 +603,7 @@ def match_day(data: MatchInput, settings: Settings) -> MatchResult:
             "already_paid_before",
             "due_date",
             "grace_days",
-            *(["bound_account"] if "bound_account" in allocation.columns else []),
+            *[c for c in ("bound_account", "last_installment_no") if c in allocation.columns],
         )
         .pipe(
             lambda frame: (
@@ -818,6 +819,7 @@ OUTCOME_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "instruction_id": pl.String,
     "contract_no": pl.String,
     "installment_no": pl.Int64,
+    "last_installment_no": pl.Int64,  # a repayment that spilled: the last installment it reached
     "match_pass": pl.String,
     "score": pl.Int64,
     "candidates": pl.Int64,

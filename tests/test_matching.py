@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.config import load_channel_config
+from reconcile.explain import explain
 from reconcile.matching import MatchInput, match_day
 from reconcile.settings import settings_from_mapping
 from reconcile.summary import is_balanced, money_totals
@@ -314,6 +315,10 @@ def test_a_memo_repayment_pays_the_oldest_installment_and_spills_to_the_next() -
     assert paid(_memo_day(200_001)) == [("OVERPAYMENT", "", 200_000, 1)]
     assert _ledger(_memo_day(200_001))[-1] == ("payment", "T0", 2, 2, 100_000, 1)
     assert paid(_memo_day(199_999)) == [("PARTIAL_PAYMENT", "", 199_999, 0)]
+    # the explanation names every installment the money reached
+    explained = explain(match_day(_memo_day(199_999), SETTINGS).outcomes).filter(pl.col("subject") == "record")
+    assert explained["explanation_zh"][0].startswith("C1 第1–2期 收到 1999.99 元")
+    assert explained["explanation_en"][0].startswith("C1 installments 1–2: received 1999.99 yuan")
     # what the first installment takes is settled first: no spill when it takes everything
     assert _ledger(_memo_day(100_000)) == [("payment", "T0", 1, 1, 100_000, 0)]
 
