@@ -139,9 +139,11 @@ _NOT_SPACE = re.compile(rb"\S")
 
 
 def to_utf8(data: bytes, encoding: str) -> bytes:
-    """The file's bytes as UTF-8, checked strictly: BOM stripped; a NUL byte means binary.
+    """The file's bytes as UTF-8: BOM stripped; a NUL byte means binary; other encodings decoded
+    strictly and re-encoded.
 
-    UTF-8 and pure-ASCII files are only checked, not copied through a Python string.
+    UTF-8 and pure-ASCII files are not copied: polars' reader checks UTF-8 as it reads the lines
+    (:func:`split_lines`), which is where a file that is not UTF-8 after all is rejected.
     """
     if _NOT_SPACE.search(data) is None:
         raise FileRejected("the file is empty")
@@ -149,17 +151,23 @@ def to_utf8(data: bytes, encoding: str) -> bytes:
         raise FileRejected("the file is binary, not text (it contains NUL bytes)")
     if data.startswith(b"\xef\xbb\xbf"):
         data, encoding = data[3:], "utf-8"
+    if _is_utf8(encoding) or data.isascii():
+        return data
     try:
-        if data.isascii():
-            return data
-        if encoding.lower().replace("-", "").replace("_", "") == "utf8":
-            data.decode("utf-8")
-            return data
         return data.decode(encoding).encode("utf-8")
     except UnicodeDecodeError as error:
-        raise FileRejected(
-            f"the file cannot be decoded as {encoding} at byte {error.start}: is it the right encoding?"
-        ) from None
+        raise _undecodable(data, encoding, error) from None
+
+
+def _is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("-", "").replace("_", "") == "utf8"
+
+
+def _undecodable(data: bytes, encoding: str, error: UnicodeDecodeError) -> FileRejected:
+    line = data.count(b"\n", 0, error.start) + 1
+    return FileRejected(
+        f"the file cannot be decoded as {encoding} at byte {error.start} (line {line}): is it the right encoding?"
+    )
 
 
 def parse_channel_file(
@@ -276,12 +284,19 @@ def split_lines(utf8: bytes) -> pl.Series:
     """The file's lines (CRLF or LF, blank ones kept so line numbers hold), split by polars' reader.
 
     The text is read as one column: the separator is a control character the text does not hold
-    and quotes mean nothing, so every line comes back whole.
+    and quotes mean nothing, so every line comes back whole, and every byte is checked as UTF-8.
     """
     separator = next(c for c in "\x1f\x1e\x1d\x1c\x07" if c.encode() not in utf8)
-    frame = pl.read_csv(
-        utf8, has_header=False, separator=separator, quote_char=None, infer_schema=False, new_columns=["raw_line"]
-    )
+    try:
+        frame = pl.read_csv(
+            utf8, has_header=False, separator=separator, quote_char=None, infer_schema=False, new_columns=["raw_line"]
+        )
+    except pl.exceptions.ComputeError:  # not UTF-8 after all: say where, as Python's decoder sees it
+        try:
+            utf8.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise _undecodable(utf8, "utf-8", error) from None
+        raise
     return frame.to_series().fill_null("")
 
 

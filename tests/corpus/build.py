@@ -144,6 +144,14 @@ def _more_layouts() -> dict[str, tuple[str, bytes]]:
             "offline",
             offline.replace("," + first_amount + ",", ",-" + first_amount + ",", 1).encode("utf-8"),
         ),
+        # one store's line saved in GBK inside a UTF-8 file: the reader names the byte and the line
+        "offline_one_line_in_gbk.csv": (
+            "offline",
+            b"\n".join(
+                line.encode("gb18030" if number == 3 else "utf-8")
+                for number, line in enumerate(offline.split("\n"), start=1)
+            ),
+        ),
     }
 
 
