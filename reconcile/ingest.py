@@ -30,8 +30,9 @@ import polars as pl
 
 from reconcile.codes import FAILURE_WORDS, FailureReason
 from reconcile.iso20022 import ISO_REASONS, NotIso20022, message_kind, parse_iso20022
-from reconcile.money import AmountError, fen_to_yuan_text, yuan_expr_to_fen, yuan_text_to_fen
-from reconcile.settings import ChannelConfig, Settings
+from reconcile.money import YUAN_PATTERN, AmountError, fen_to_yuan_text, yuan_expr_to_fen, yuan_text_to_fen
+from reconcile.settings import BUSINESS_TZ, ChannelConfig, Settings
+from reconcile.timezones import local_to_utc
 from schemas.frames import ChannelRecordFrame
 
 CANONICAL_TEXT_FIELDS = (
@@ -318,11 +319,14 @@ def _cells_by_line(utf8: bytes, columns: list[str], delimiter: str) -> pl.DataFr
 def _classify_lines(
     lines: pl.Series, header_index: int, layout: dict[str, Any], cells: pl.DataFrame | None = None
 ) -> tuple[pl.DataFrame, list[str], list[str] | None]:
-    """Data lines (``line_no``, ``raw_line``), footer lines and the summary line's cells.
+    """Data lines (``line_no``, ``raw_line``, and with ``cells`` each line's fields and whether it
+    has the layout's field count, ``_fits``), footer lines and the summary line's cells.
 
     After the header: blank lines are ignored; comment lines are footer; a line matching the
     layout's ``end_marker`` ends the data (it and what follows are footer); the summary line is
     found by its prefix; with a ``record_prefix`` every other line must be a detail line.
+    Only lines that do not look like a detail line at a glance (a prefix, and for delimited
+    layouts the field count) are looked at closely.
     """
     delimiter = layout.get("delimiter", "")
     comment = layout.get("comment_prefix")
@@ -343,6 +347,25 @@ def _classify_lines(
             footer = body.filter(pl.col("line_no") >= ends[0])["raw_line"].to_list()
             body = body.filter(pl.col("line_no") < ends[0])
     line = pl.col("raw_line")
+    detail = pl.lit(True)
+    if record_prefix:
+        detail = detail & line.str.starts_with(record_prefix + delimiter)
+    for prefix in (summary_prefix and summary_prefix + delimiter, comment):
+        if prefix:
+            detail = detail & ~line.str.starts_with(prefix)
+    if cells is not None:
+        # a line holds the layout's field count exactly when its length is that of its cells and
+        # the delimiters between them (fewer fields: missing cells; more: the rest is cut off)
+        width = pl.sum_horizontal([pl.col(c).str.len_bytes().fill_null(0) for c in cells.columns])
+        body = body.with_columns(_fits=width + (len(cells.columns) - 1) == line.str.len_bytes())
+    if cells is not None and len(cells.columns) > 1 and not delimiter.isspace():
+        usual = detail & pl.col("_fits")  # with two fields or more, neither blank nor whitespace only
+    else:
+        usual = detail & (line.str.strip_chars() != "")
+    body = body.with_columns(_usual=usual)
+    odd = body.filter(~pl.col("_usual")).select("line_no", "raw_line")
+    if odd.height:
+        odd = odd.filter(line.str.strip_chars() != "")  # blank lines are no line at all
     role = pl.lit("data")
     if record_prefix:
         role = pl.when(line.str.starts_with(record_prefix + delimiter)).then(role).otherwise(pl.lit("stray"))
@@ -350,31 +373,23 @@ def _classify_lines(
         role = pl.when(line.str.starts_with(summary_prefix + delimiter)).then(pl.lit("summary")).otherwise(role)
     if comment:
         role = pl.when(line.str.starts_with(comment)).then(pl.lit("footer")).otherwise(role)
-    is_data = line.str.len_bytes() > 0
-    if record_prefix:
-        is_data = is_data & line.str.starts_with(record_prefix + delimiter)
-    for prefix in (summary_prefix and summary_prefix + delimiter, comment):
-        if prefix:
-            is_data = is_data & ~line.str.starts_with(prefix)
-    body = body.with_columns(_data=is_data)
-    odd = body.filter(~pl.col("_data") & (line.str.strip_chars() != "")).with_columns(_role=role)
-    summary: list[str] | None = None
-    if odd.height:
-        summaries = odd.filter(pl.col("_role") == "summary")
-        stray = odd.filter(pl.col("_role") == "stray")
-        if summaries.height > 1 and (not stray.height or summaries["line_no"][1] < stray["line_no"][0]):
-            raise FileRejected(f"line {summaries['line_no'][1]}: a second summary line")
-        if stray.height:
-            raise FileRejected(
-                f"line {stray['line_no'][0]}: neither a summary nor a detail line: {stray['raw_line'][0][:60]!r}"
-            )
-        footer = odd.filter(pl.col("_role") == "footer")["raw_line"].to_list() + footer
-        if summaries.height:
-            summary = _summary_cells(summaries["raw_line"][0], layout)
+    odd = odd.with_columns(_role=role)
+    summaries = odd.filter(pl.col("_role") == "summary")
+    stray = odd.filter(pl.col("_role") == "stray")
+    if summaries.height > 1 and (not stray.height or summaries["line_no"][1] < stray["line_no"][0]):
+        raise FileRejected(f"line {summaries['line_no'][1]}: a second summary line")
+    if stray.height:
+        raise FileRejected(
+            f"line {stray['line_no'][0]}: neither a summary nor a detail line: {stray['raw_line'][0][:60]!r}"
+        )
+    footer = odd.filter(pl.col("_role") == "footer")["raw_line"].to_list() + footer
+    summary = _summary_cells(summaries["raw_line"][0], layout) if summaries.height else None
     if summary_prefix and summary is None:
         raise FileRejected("the summary line (batch totals) is missing: the file may be truncated")
-    data = body.filter(pl.col("_data") & (line.str.strip_chars() != "")).drop("_data")
-    return data, footer, summary
+    unusual_data = odd.filter(pl.col("_role") == "data")["line_no"]  # detail lines of another field count
+    keep = pl.col("_usual") | pl.col("line_no").is_in(unusual_data.implode()) if unusual_data.len() else "_usual"
+    data = body.filter(keep) if odd.height else body
+    return data.drop("_usual"), footer, summary
 
 
 def _summary_cells(line: str, layout: dict[str, Any]) -> list[str]:
@@ -395,19 +410,23 @@ def _summary_cells(line: str, layout: dict[str, Any]) -> list[str]:
 def _delimited_table(
     body: pl.DataFrame, columns: list[str], delimiter: str, used: list[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The lines with the layout's field count (their cells already cut, see :func:`_cells_by_line`);
-    lines with another count are set apart. ``used``: the columns a field reads (only those are
-    stripped of padding)."""
-    fields = pl.col("raw_line").str.count_matches(delimiter, literal=True) + 1
-    body = body.with_columns(_fields=fields)
-    ok = pl.col("_fields") == len(columns)
-    wrong = body.filter(~ok).select(
+    """The lines with the layout's field count (their cells already cut, see :func:`_cells_by_line`,
+    and counted, see :func:`_classify_lines`); lines with another count are set apart. ``used``: the
+    columns a field reads (only those are stripped of padding)."""
+    wrong = body.filter(~pl.col("_fits")).select(
         "line_no",
         "raw_line",
         pl.lit("field_count").alias("_check"),
-        pl.format("{} fields where the layout has {}", pl.col("_fields"), pl.lit(len(columns))).alias("_why"),
+        pl.format(
+            "{} fields where the layout has {}",
+            pl.col("raw_line").str.count_matches(delimiter, literal=True) + 1,
+            pl.lit(len(columns)),
+        ).alias("_why"),
     )
-    return _strip_cells(body.filter(ok).drop("_fields"), used), wrong
+    table = body.filter(pl.col("_fits")) if wrong.height else body
+    if _may_be_padded(table, delimiter):
+        table = _strip_cells(table, used)
+    return table.drop("_fits"), wrong
 
 
 #: A character's width in bytes, by encoding: marked characters get one marker per extra byte.
@@ -459,18 +478,32 @@ def _used_columns(layout: dict[str, Any], columns: list[str]) -> list[str]:
     return [column for column in columns if column in used]
 
 
-_PADDED = "^[" + _CELL_PADDING + "]|[" + _CELL_PADDING + "]$"
-
-
 def _strip_cells(table: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """Padding and TABs stripped, empty cells null; only columns that hold padding are rewritten."""
+    """Padding and TABs stripped, cells left empty null; only columns that held padding are rewritten."""
     if not columns or table.height == 0:
         return table
-    padded = table.select([pl.col(c).str.contains(_PADDED).any().alias(c) for c in columns]).row(0, named=True)
-    return table.with_columns(
-        [pl.col(c).str.strip_chars(_CELL_PADDING).pipe(lambda e: pl.when(e == "").then(None).otherwise(e)).alias(c)
-         for c in columns if padded[c]]
-    )  # fmt: skip
+    stripped = table.lazy().select([pl.col(c).str.strip_chars(_CELL_PADDING) for c in columns]).collect()
+    rewritten = []
+    for column in columns:
+        length = stripped[column].str.len_bytes()
+        if (length != table[column].str.len_bytes()).any():
+            rewritten.append(stripped[column] if length.min() else pl.when(length > 0).then(stripped[column]))
+    return table.with_columns(rewritten) if rewritten else table
+
+
+def _may_be_padded(body: pl.DataFrame, delimiter: str) -> bool:
+    """Whether a cell of these lines could start or end with padding: a padding character other
+    than the space anywhere, or a space beside a delimiter or at either end of a line."""
+    line = pl.col("raw_line")
+    others = "[" + "".join(c for c in _CELL_PADDING if c != " ") + "]"
+    padded = (
+        line.str.contains(others)
+        | line.str.contains(delimiter + " ", literal=True)
+        | line.str.contains(" " + delimiter, literal=True)
+        | line.str.starts_with(" ")
+        | line.str.ends_with(" ")
+    )
+    return bool(body.lazy().select(padded.any()).collect().item())
 
 
 def _find_columns(
@@ -528,13 +561,16 @@ def _stated_business_date(
 SKIP_KIND = "skip"
 
 
-def _amount(source: pl.Expr, spec: dict[str, Any]) -> pl.Expr:
+def _amount(source: pl.Expr, spec: dict[str, Any], plain: bool = False) -> pl.Expr:
     """Amount text → signed Int64 fen (null when unreadable), as the field's spec says.
 
     ``amount``: ``yuan`` (``¥``/``￥``, thousands separators and ``元`` allowed) or ``fen`` (integer);
     ``decimal = ","``: comma decimals (``1.234,56``); ``sign_letters``: a leading or trailing
-    letter giving the sign (``{ "D" = "-", "C" = "+" }``).
+    letter giving the sign (``{ "D" = "-", "C" = "+" }``). ``plain``: every text of the column is
+    known to be plain yuan (:func:`_plain_yuan_columns`).
     """
+    if plain:
+        return yuan_expr_to_fen(source, plain=True)
     text = source.str.strip_chars()
     sign: pl.Expr = pl.lit(1)
     if letters := spec.get("sign_letters"):
@@ -551,28 +587,53 @@ def _amount(source: pl.Expr, spec: dict[str, Any]) -> pl.Expr:
         value: pl.Expr = pl.when(cleaned.str.contains(r"^[+-]?\d+$")).then(cleaned.cast(pl.Int64, strict=False))
     else:
         value = yuan_expr_to_fen(text)
-    return value * sign
+    return value * sign if "sign_letters" in spec else value
+
+
+@dataclass(frozen=True)
+class _Field:
+    """How one canonical field is read: its value, where its text is unreadable (given the parsed
+    column, so the parse runs once) and what to say there."""
+
+    parsed: pl.Expr
+    unreadable: Callable[[pl.Expr], pl.Expr] | None = None
+    message: pl.Expr | None = None
+
+
+def _plain_yuan_columns(table: pl.DataFrame, fields: dict[str, dict[str, Any]]) -> set[str]:
+    """The yuan amount columns whose every text is plain (``1234.50``): most files' amounts, which
+    then skip the cleaning of currency signs and separators."""
+    columns = {
+        column
+        for spec in fields.values()
+        if spec.get("amount") == "yuan" and "sign_letters" not in spec and "decimal" not in spec
+        and "fallback" not in spec
+        for column in ([spec["income"], spec["expense"]] if "income" in spec else [spec["column"]])
+    }  # fmt: skip
+    if not columns:
+        return set()
+    plain = table.lazy().select([pl.col(c).str.contains(YUAN_PATTERN).all() for c in columns]).collect()
+    return {column for column in columns if plain[column][0]}
 
 
 def _field_expr(
-    target: str, spec: dict[str, Any], day: dt.date | None
-) -> tuple[pl.Expr, Callable[[pl.Expr], pl.Expr] | None]:
-    """One canonical field from the layout's columns, and how to say where its text is unreadable
-    (given the parsed column, so the parse runs once)."""
+    target: str, spec: dict[str, Any], day: dt.date | None, plain: frozenset[str] | set[str] = frozenset()
+) -> _Field:
+    """One canonical field from the layout's columns; ``plain``: columns of plain yuan text."""
     if "income" in spec:  # separate income and expense columns: one signed amount
         income, expense = pl.col(spec["income"]), pl.col(spec["expense"])
-        parsed = _amount(income.fill_null("0"), spec) - _amount(expense.fill_null("0"), spec).abs()
-        source = pl.coalesce(income, expense)
-        unreadable = pl.when(
-            (income.is_not_null() & _amount(income, spec).is_null())
-            | (expense.is_not_null() & _amount(expense, spec).is_null())
-        ).then(pl.format("{}: {} / {} is not an amount", pl.lit(target), income, expense))
-        return parsed, lambda _: unreadable
+        # a blank side counts as zero, so the difference is null exactly where a side is unreadable
+        parsed = (
+            _amount(income.fill_null("0"), spec, spec["income"] in plain)
+            - _amount(expense.fill_null("0"), spec, spec["expense"] in plain).abs()
+        )
+        message = pl.format("{}: {} / {} is not an amount", pl.lit(target), income, expense)
+        return _Field(parsed, lambda column: column.is_null(), message)
     source = pl.col(spec["column"])
     if "fallback" in spec:
         source = source.fill_null(pl.col(spec["fallback"]))
     if "amount" in spec:
-        parsed = _amount(source, spec)
+        parsed = _amount(source, spec, spec["column"] in plain and "fallback" not in spec)
         kind = "an integer number of fen" if spec["amount"] == "fen" else "an amount in yuan"
         message = pl.format("{}: {} is not {}", pl.lit(target), source, pl.lit(kind))
     elif "datetime" in spec:
@@ -584,25 +645,23 @@ def _field_expr(
             parsed = parsed.fill_null(pl.lit(spec["default"]))
         message = pl.format("{}: unknown value {}", pl.lit(target), source)
     else:
-        return source, None
-    return parsed, lambda column: pl.when(source.is_not_null() & column.is_null()).then(message)
+        return _Field(source)
+    return _Field(parsed, lambda column: source.is_not_null() & column.is_null(), message)
 
 
 def _local_time(source: pl.Expr, spec: dict[str, Any], day: dt.date | None) -> pl.Expr:
-    """Shanghai wall-clock text → UTC. ``year_from = "business_date"``: the text has no year (a
-    clearing file's ``MMDDhhmmss``); it is the settlement date's year, or the year before when
-    that would put the time after the settlement date (December lines in a January file)."""
+    """Shanghai wall-clock text → naive datetime, localised later (:func:`local_to_utc`, for the
+    whole column at once). ``year_from = "business_date"``: the text has no year (a clearing
+    file's ``MMDDhhmmss``); it is the settlement date's year, or the year before when that would
+    put the time after the settlement date (December lines in a January file)."""
     fmt = spec["datetime"]
     if spec.get("year_from") == "business_date":
         if day is None:
-            return pl.lit(None, pl.Datetime("us", "UTC"))
+            return pl.lit(None, pl.Datetime("us"))
         this_year = (pl.lit(f"{day.year:04d}") + source).str.to_datetime("%Y" + fmt, strict=False)
         last_year = (pl.lit(f"{day.year - 1:04d}") + source).str.to_datetime("%Y" + fmt, strict=False)
-        naive = pl.when(this_year.dt.date() > pl.lit(day)).then(last_year).otherwise(this_year)
-        parsed = naive.dt.replace_time_zone("Asia/Shanghai", ambiguous="earliest", non_existent="null")
-    else:
-        parsed = source.str.to_datetime(fmt, time_zone="Asia/Shanghai", strict=False)
-    return parsed.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        return pl.when(this_year.dt.date() > pl.lit(day)).then(last_year).otherwise(this_year)
+    return source.str.to_datetime(fmt, strict=False)
 
 
 def _canonical(
@@ -624,14 +683,16 @@ def _canonical(
     if missing:
         raise FileRejected(f"the header lacks the columns {', '.join(missing)}")
     exprs: list[pl.Expr] = []
-    errors: list[pl.Expr] = []
     parsed_once: list[pl.Expr] = []
+    checks: list[tuple[pl.Expr, pl.Expr]] = []  # (unreadable here, what to say)
+    plain = _plain_yuan_columns(table, fields)
     for target, spec in fields.items():
-        parsed, error = _field_expr(target, spec, day)
-        if error is not None:
+        field = _field_expr(target, spec, day, plain)
+        parsed = field.parsed
+        if field.unreadable is not None and field.message is not None:
             parsed_once.append(parsed.alias(f"__{target}"))
             parsed = pl.col(f"__{target}")
-            errors.append(error(parsed))
+            checks.append((field.unreadable(parsed), field.message))
         if target == "amount_fen":
             exprs.append(parsed.alias("_signed_fen"))
             if spec.get("absolute"):
@@ -639,7 +700,11 @@ def _canonical(
         if target == "record_kind":
             exprs.append(pl.col(spec["column"]).alias("_kind_raw"))
         exprs.append(parsed.alias(target))
-    table = table.with_columns(parsed_once)
+    # lazily, so an expression used twice (the cleaned amount text, say) is computed once
+    table = table.lazy().with_columns(parsed_once).collect()
+    table = table.with_columns(
+        [local_to_utc(table[f"__{target}"], BUSINESS_TZ.key) for target, spec in fields.items() if "datetime" in spec]
+    )
     for target, value in constants.items():
         exprs.append(pl.lit(value, pl.String).alias(target))
     kind_only = {target: spec["only_for_kind"] for target, spec in fields.items() if "only_for_kind" in spec}
@@ -650,16 +715,13 @@ def _canonical(
         "raw_line",
         pl.lit(channel).alias("channel"),
         *exprs,
-        pl.concat_str(errors, separator="; ", ignore_nulls=True).alias("_parse_error")
-        if errors
-        else pl.lit(None, pl.String).alias("_parse_error"),
+        _parse_error=_parse_errors(table, checks),
     )
     for column in (*CANONICAL_TEXT_FIELDS, "_kind_raw"):
         if column not in frame.columns:
             frame = frame.with_columns(pl.lit(None, pl.String).alias(column))
     if "_signed_fen" not in frame.columns:
         frame = frame.with_columns(_signed_fen=pl.col("amount_fen") if "amount_fen" in frame.columns else pl.lit(None))
-    frame = frame.with_columns(_parse_error=pl.col("_parse_error").replace("", None))
     if kind_only:  # e.g. the account serial is the refund's own number, but only on refund lines
         frame = frame.with_columns(
             [
@@ -667,7 +729,7 @@ def _canonical(
                 for target, kind in kind_only.items()
             ]
         )
-    frame = frame.with_columns(failure_reason=_failure_reason_expr(layout, frame))
+    frame = frame.with_columns(_failure_reasons(layout, frame))
     schema = empty_records().schema
     missing_fields = [
         name for name in ("record_kind", "status", "amount_fen", "settled_at") if name not in frame.columns
@@ -679,20 +741,47 @@ def _canonical(
     )
 
 
-def _failure_reason_expr(layout: dict[str, Any], frame: pl.DataFrame) -> pl.Expr:
-    """Code table first, then failure words; a failure nobody can map is ``OTHER``.
+def _parse_errors(table: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.Series:
+    """Per row, what could not be read (``"settled_at: ... ; amount_fen: ..."``), else null.
 
-    The words are looked up once per distinct text of the file's failures, not once per line.
+    The words are written only for the rows that failed, not computed for every row and dropped.
     """
+    errors = pl.repeat(None, table.height, dtype=pl.String, eager=True).alias("_parse_error")
+    if not checks:
+        return errors
+    failed = table.lazy().select(pl.any_horizontal([unreadable for unreadable, _ in checks])).collect().to_series()
+    if failed.any():
+        said = table.filter(failed).select(
+            pl.concat_str([pl.when(unreadable).then(message) for unreadable, message in checks], separator="; ",
+                          ignore_nulls=True)
+        ).to_series()  # fmt: skip
+        errors = errors.scatter(failed.arg_true(), said)
+    return errors
+
+
+def _failure_reasons(layout: dict[str, Any], frame: pl.DataFrame) -> pl.Series:
+    """Per row, the failure on the shared list (null for successes): code table first, then
+    failure words; a failure nobody can map is ``OTHER``.
+
+    Only the failed rows are looked at, and the words once per distinct text, not once per line.
+    """
+    reasons = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias("failure_reason")
+    failed = (
+        frame.select("status", "failure_code", "failure_text")
+        .with_row_index("_row")
+        .filter(pl.col("status") == "FAILED")
+    )
+    if not failed.height:
+        return reasons
     codes: dict[str, str] = layout.get("reason_codes", {})
     by_code = pl.col("failure_code").replace_strict(codes, default=None, return_dtype=pl.String)
-    texts = frame.filter(pl.col("status") == "FAILED")["failure_text"].drop_nulls().unique().to_list()
+    texts = failed["failure_text"].drop_nulls().unique().to_list()
     meaning = {text: next((r.value for words, r in FAILURE_WORDS if words in text), None) for text in texts}
     by_words = pl.col("failure_text").replace_strict(
         {text: reason for text, reason in meaning.items() if reason}, default=None, return_dtype=pl.String
     )
-    mapped = by_code.fill_null(by_words).fill_null(pl.lit(FailureReason.OTHER.value))
-    return pl.when(pl.col("status") == "FAILED").then(mapped).otherwise(None)
+    mapped = failed.select(by_code.fill_null(by_words).fill_null(pl.lit(FailureReason.OTHER.value))).to_series()
+    return reasons.scatter(failed["_row"], mapped)
 
 
 def _control_totals(
@@ -740,21 +829,21 @@ def _control_totals(
 
 def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split rows into valid records and invalid rows with the check each failed."""
-    checks = canonical.with_row_index("_row").with_columns(
-        _parse_error=pl.coalesce(
-            pl.col("_parse_error"),
-            pl.when(pl.col("reference").str.contains(_E_NOTATION)).then(
-                pl.format("reference: {} is in E-notation (spreadsheet damage), not an id", pl.col("reference"))
-            ),
-        )
-    )
+    checks = canonical.with_row_index("_row")
+    in_e_notation = pl.col("reference").str.contains(_E_NOTATION).fill_null(False)
+    unread = checks.filter(pl.col("_parse_error").is_not_null() | in_e_notation)
     failures = [
-        checks.filter(pl.col("_parse_error").is_not_null()).select(
-            "_row", pl.lit("parse").alias("check"), pl.col("_parse_error").alias("message")
+        unread.select(
+            "_row",
+            pl.lit("parse").alias("check"),
+            pl.coalesce(
+                "_parse_error",
+                pl.format("reference: {} is in E-notation (spreadsheet damage), not an id", pl.col("reference")),
+            ).alias("message"),
         )
     ]
-    parsed_ok = checks.filter(pl.col("_parse_error").is_null())
-    duplicate = parsed_ok.filter(~pl.struct("record_kind", "channel_txn_id", "refund_request_no").is_first_distinct())
+    parsed_ok = checks.join(unread.select("_row"), on="_row", how="anti") if unread.height else checks
+    duplicate = _repeated(parsed_ok, ["record_kind", "channel_txn_id", "refund_request_no"])
     failures.append(
         duplicate.select(
             "_row",
@@ -802,6 +891,18 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
     )
     good = checks.join(failed.select("_row"), on="_row", how="anti").drop("_row", "_parse_error")
     return good, invalid
+
+
+def _repeated(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """The rows whose ``key`` an earlier row already had.
+
+    Hashes first: when no two rows' key hashes agree (the usual file), no key repeats and nothing
+    more is done; otherwise the keys themselves are compared.
+    """
+    hashed = frame.select(pl.struct(key).hash()).to_series()
+    if hashed.n_unique() == frame.height:
+        return frame.clear()
+    return frame.filter(~pl.struct(key).is_first_distinct())
 
 
 def _parse_iso20022(

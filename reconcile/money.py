@@ -13,8 +13,8 @@ import polars as pl
 
 _YUAN_TEXT = re.compile(r"^([+-]?)(\d+)(?:\.(\d{1,2}))?$")
 _DECORATION = re.compile(r"[¥￥,\s]|元")
-# The same grammar as _YUAN_TEXT, for polars' regex engine.
-_YUAN_PATTERN = r"^[+-]?\d+(\.\d{1,2})?$"
+#: The same grammar as _YUAN_TEXT, for polars' regex engine: plain yuan text, no decoration.
+YUAN_PATTERN = r"^[+-]?\d+(\.\d{1,2})?$"
 
 
 class AmountError(ValueError):
@@ -39,18 +39,21 @@ def fen_to_yuan_text(fen: int) -> str:
     return f"{sign}{whole}.{part:02d}"
 
 
-def yuan_expr_to_fen(column: str | pl.Expr) -> pl.Expr:
+def yuan_expr_to_fen(column: str | pl.Expr, *, plain: bool = False) -> pl.Expr:
     """A polars expression turning yuan text into Int64 fen; null where the text is not an amount.
 
     The caller decides what a null means (an invalid row, usually) by comparing with the input.
+    ``plain=True``: the caller has checked that every text matches :data:`YUAN_PATTERN` (no
+    currency sign, separators or spaces), so neither the cleaning nor the grammar is repeated.
     """
     text = pl.col(column) if isinstance(column, str) else column
-    decoration = ["¥", "￥", ",", " ", "\t", "\u3000", "元"]
-    cleaned = text.str.replace_many(decoration, [""] * len(decoration))
+    if not plain:
+        decoration = ["¥", "￥", ",", " ", "\t", "\u3000", "元"]
+        text = text.str.replace_many(decoration, [""] * len(decoration))
     # text → Decimal(scale 2) is exact integer arithmetic; its physical value is the fen. It would
     # round a third decimal, so the grammar is checked first and anything else is null.
-    fen = cleaned.cast(pl.Decimal(38, 2), strict=False).to_physical().cast(pl.Int64, strict=False)
-    return pl.when(cleaned.str.contains(_YUAN_PATTERN)).then(fen)
+    fen = text.cast(pl.Decimal(38, 2), strict=False).to_physical().cast(pl.Int64, strict=False)
+    return fen if plain else pl.when(text.str.contains(YUAN_PATTERN)).then(fen)
 
 
 def fen_expr_to_yuan_text(column: str | pl.Expr) -> pl.Expr:
