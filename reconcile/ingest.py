@@ -7,13 +7,20 @@ file's bytes and returns what the product makes of it — a :class:`ParsedFile` 
 for bad data: an unreadable or inconsistent file is *rejected* with a reason, a bad line becomes
 an invalid row with its line number, raw text and the check it failed.
 
-How a file is read: strict decoding to UTF-8 (GB18030 for Chinese files, BOM stripped); polars'
+How a file is read: strict decoding to UTF-8 (GB18030 for Chinese files through
+:mod:`reconcile.gb18030`, BOM stripped; a UTF-8 file is checked by polars' reader itself); polars'
 CSV reader cuts it into whole lines and, for delimited layouts, into cells, row for row (no Python
 loop over lines); the header is found by its column names; lines are classified (comment, summary,
-detail, end of data) by prefix; fixed-width lines are cut at byte offsets of the layout's encoding;
-fields are parsed by expressions (amounts never through a float); control totals are checked on
-every line as read; then lines of no interest (``record_kind = "skip"``) are set aside and the
-rest validated with pandera. The worked layouts are in ``channels.toml``; the README lists the keys.
+detail, end of data) by prefix and field count; fixed-width lines are cut at byte offsets of the
+layout's encoding; fields are parsed by expressions (amounts never through a float); control totals
+are checked on every line as read; then lines of no interest (``record_kind = "skip"``) are set
+aside and the rest validated with pandera. The worked layouts are in ``channels.toml``; the README
+lists the keys.
+
+A clean file takes shortcuts that give what the general path would (``tests/test_read_paths.py``):
+no stripping when no cell can hold padding, no cleaning when every amount is plain yuan, error text
+written only for rows that failed, duplicate keys compared only when their hashes meet, times
+localised by one offset where the zone keeps one over the file's span.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import pandera.polars as pa
 import polars as pl
 
 from reconcile.codes import FAILURE_WORDS, FailureReason
+from reconcile.gb18030 import gb18030_to_utf8
 from reconcile.iso20022 import ISO_REASONS, NotIso20022, message_kind, parse_iso20022
 from reconcile.money import YUAN_PATTERN, AmountError, fen_to_yuan_text, yuan_expr_to_fen, yuan_text_to_fen
 from reconcile.settings import BUSINESS_TZ, ChannelConfig, Settings
@@ -155,6 +163,8 @@ def to_utf8(data: bytes, encoding: str) -> bytes:
     if _is_utf8(encoding) or data.isascii():
         return data
     try:
+        if encoding.lower().replace("-", "").replace("_", "") == "gb18030":
+            return gb18030_to_utf8(data)
         return data.decode(encoding).encode("utf-8")
     except UnicodeDecodeError as error:
         raise _undecodable(data, encoding, error) from None

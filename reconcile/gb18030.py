@@ -1,0 +1,55 @@
+"""GB18030 bytes → UTF-8 bytes: strict always, fast for what channel files hold.
+
+CPython's ``gb18030`` codec is the reference: it decides what is valid and names the byte where a
+file stops being GB18030. It is also slow for a 100 MB bill (it decodes byte by byte into a string
+that must then be encoded again). Channel files are ASCII with one- and two-byte Chinese
+characters, so a small C loop (``reconcile/_gb18030.c``) translates those through a table of every
+two-byte pair built *from the codec* — it holds no character data of its own — and hands anything
+else (a four-byte sequence, a byte the table lacks) back to the codec. Where the C part was not
+built (no compiler at install), the codec does all the work; the result is the same either way,
+which ``tests/test_gb18030.py`` checks over every two-byte pair and random text.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from itertools import chain
+
+_transcode: Callable[[bytes, bytes], bytes | None] | None
+try:
+    from reconcile._gb18030 import transcode as _transcode
+except ImportError:  # pragma: no cover - built without a C compiler
+    _transcode = None
+
+
+def accelerated() -> bool:
+    """Whether the C part is built (otherwise the codec does all the work)."""
+    return _transcode is not None
+
+
+@functools.cache
+def pair_table() -> bytes:
+    """Every lead/trail byte pair the codec decodes to one character: its UTF-8 bytes and count."""
+    table = bytearray(65536 * 4)
+    for lead in range(0x81, 0xFF):
+        for trail in chain(range(0x40, 0x7F), range(0x80, 0xFF)):
+            try:
+                text = bytes((lead, trail)).decode("gb18030")
+            except UnicodeDecodeError:
+                continue
+            utf8 = text.encode("utf-8")
+            if len(text) == 1 and len(utf8) <= 3:
+                at = (lead << 8 | trail) * 4
+                table[at : at + len(utf8)] = utf8
+                table[at + 3] = len(utf8)
+    return bytes(table)
+
+
+def gb18030_to_utf8(data: bytes) -> bytes:
+    """``data.decode("gb18030").encode("utf-8")``, raising ``UnicodeDecodeError`` as that does."""
+    if _transcode is not None:
+        fast = _transcode(data, pair_table())
+        if fast is not None:
+            return fast
+    return data.decode("gb18030").encode("utf-8")
