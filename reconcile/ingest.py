@@ -506,14 +506,13 @@ def _may_be_padded(body: pl.DataFrame, delimiter: str) -> bool:
     than the space anywhere, or a space beside a delimiter or at either end of a line."""
     line = pl.col("raw_line")
     others = "[" + "".join(c for c in _CELL_PADDING if c != " ") + "]"
-    padded = (
-        line.str.contains(others)
-        | line.str.contains(delimiter + " ", literal=True)
-        | line.str.contains(" " + delimiter, literal=True)
-        | line.str.starts_with(" ")
-        | line.str.ends_with(" ")
-    )
-    return bool(body.lazy().select(padded.any()).collect().item())
+    signs = [  # separate expressions, so polars looks for them side by side
+        line.str.contains(others),
+        line.str.contains(f"{pl.escape_regex(delimiter)} | {pl.escape_regex(delimiter)}"),
+        line.str.starts_with(" ") | line.str.ends_with(" "),
+    ]
+    found = body.lazy().select([sign.any().alias(str(n)) for n, sign in enumerate(signs)]).collect()
+    return any(found.row(0))
 
 
 def _find_columns(
@@ -909,7 +908,9 @@ def _repeated(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     Hashes first: when no two rows' key hashes agree (the usual file), no key repeats and nothing
     more is done; otherwise the keys themselves are compared.
     """
-    hashed = frame.select(pl.struct(key).hash()).to_series()
+    hashed = frame.select(
+        pl.reduce(lambda a, b: a ^ b, [pl.col(c).hash(seed=n) for n, c in enumerate(key)])
+    ).to_series()
     if hashed.n_unique() == frame.height:
         return frame.clear()
     return frame.filter(~pl.struct(key).is_first_distinct())

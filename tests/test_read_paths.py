@@ -142,3 +142,21 @@ def test_localising_around_a_summer_time_change_uses_the_rules() -> None:
         None,  # 02:30 did not happen in Berlin that night
         dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC),
     ]
+
+
+def test_a_space_beside_a_pipe_is_padding_too() -> None:
+    channel = SETTINGS.channels["icbc"]
+    layout = SETTINGS.layouts["bank_pipe_v1"]
+    debits = LINES.filter(pl.col("kind") == "debit")
+    text = syn.bank_result_file(DAY, debits).decode("gb18030")
+    lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
+    cells = lines[1].split("|")
+    cells[2] = cells[2] + " "  # the instruction id, padded before its pipe
+    padded = "\n".join([lines[0], "|".join(cells), *lines[2:]]).encode("gb18030")
+
+    def read_bank(data: bytes) -> pl.DataFrame:
+        parsed = parse_channel_file("icbc_result_20261127.txt", data, "0" * 64, channel, layout, DAY)
+        assert parsed.rejected_reason is None and parsed.invalid.height == 0
+        return parsed.records.select([*RECORD, "reference"])
+
+    assert read_bank(padded).equals(read_bank("\n".join(lines).encode("gb18030")))
