@@ -6,9 +6,11 @@
  * common case in one pass over the bytes. It knows no characters of its own: the caller passes a
  * table built from CPython's codec (reconcile/gb18030.py), one entry per lead/trail byte pair.
  *
- * transcode(data, table) -> bytes | None
+ * transcode(data, table, mark=0) -> bytes | None
  *   table: 65536 entries of 4 bytes, indexed by (lead << 8) | trail: up to three UTF-8 bytes,
  *   then their count; a count of 0 marks a pair the table does not hold.
+ *   mark: a byte written after every two-byte character (0: none), so that counting characters
+ *   of the result counts GB18030 bytes (fixed-width layouts give widths in bytes).
  *   Returns None, having written nothing, at the first byte it cannot take (a pair the table
  *   lacks, a four-byte sequence, a lone lead byte at the end); the caller then uses the codec,
  *   which decides (and names the byte of) anything unusual.
@@ -25,20 +27,21 @@ static PyObject *
 transcode(PyObject *module, PyObject *args)
 {
     Py_buffer source, table;
-    if (!PyArg_ParseTuple(args, "y*y*:transcode", &source, &table)) {
+    int mark = 0;
+    if (!PyArg_ParseTuple(args, "y*y*|i:transcode", &source, &table, &mark)) {
         return NULL;
     }
-    if (table.len != TABLE_BYTES) {
+    if (table.len != TABLE_BYTES || mark < 0 || mark > 0x7F) {
         PyBuffer_Release(&source);
         PyBuffer_Release(&table);
-        PyErr_SetString(PyExc_ValueError, "the table must hold 65536 entries of 4 bytes");
+        PyErr_SetString(PyExc_ValueError, "the table must hold 65536 entries of 4 bytes; a mark is one ASCII byte");
         return NULL;
     }
     const unsigned char *in = (const unsigned char *)source.buf;
     const unsigned char *entries = (const unsigned char *)table.buf;
     const Py_ssize_t size = source.len;
-    /* each two input bytes give at most three output bytes */
-    PyObject *result = PyBytes_FromStringAndSize(NULL, size + size / 2 + 4);
+    /* each two input bytes give at most three output bytes, and a mark */
+    PyObject *result = PyBytes_FromStringAndSize(NULL, (mark ? 2 * size : size + size / 2) + 4);
     if (result == NULL) {
         PyBuffer_Release(&source);
         PyBuffer_Release(&table);
@@ -84,6 +87,9 @@ transcode(PyObject *module, PyObject *args)
         out[1] = entry[1];
         out[2] = entry[2];
         out += entry[3];
+        if (mark) {
+            *out++ = (unsigned char)mark;
+        }
         at += 2;
     }
     Py_END_ALLOW_THREADS
@@ -102,7 +108,7 @@ transcode(PyObject *module, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"transcode", transcode, METH_VARARGS,
-     "transcode(data, table) -> bytes | None: GB18030 of one- and two-byte characters to UTF-8."},
+     "transcode(data, table, mark=0) -> bytes | None: GB18030 of one- and two-byte characters to UTF-8."},
     {NULL, NULL, 0, NULL},
 };
 

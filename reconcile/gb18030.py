@@ -16,7 +16,7 @@ import functools
 from collections.abc import Callable
 from itertools import chain
 
-_transcode: Callable[[bytes, bytes], bytes | None] | None
+_transcode: Callable[[bytes, bytes, int], bytes | None] | None
 try:
     from reconcile._gb18030 import transcode as _transcode
 except ImportError:  # pragma: no cover - built without a C compiler
@@ -49,7 +49,16 @@ def pair_table() -> bytes:
 def gb18030_to_utf8(data: bytes) -> bytes:
     """``data.decode("gb18030").encode("utf-8")``, raising ``UnicodeDecodeError`` as that does."""
     if _transcode is not None:
-        fast = _transcode(data, pair_table())
+        fast = _transcode(data, pair_table(), 0)
         if fast is not None:
             return fast
     return data.decode("gb18030").encode("utf-8")
+
+
+def gb18030_to_marked_utf8(data: bytes, mark: str) -> bytes | None:
+    """UTF-8 with ``mark`` after every two-byte character, so a character count of the result is
+    a GB18030 byte count (fixed-width layouts); None when the C part is not built or the file
+    holds anything but ASCII and two-byte characters (the caller then marks the decoded text)."""
+    if _transcode is None:
+        return None
+    return _transcode(data, pair_table(), ord(mark))

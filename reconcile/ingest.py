@@ -36,7 +36,7 @@ import pandera.polars as pa
 import polars as pl
 
 from reconcile.codes import FAILURE_WORDS, FailureReason
-from reconcile.gb18030 import gb18030_to_utf8
+from reconcile.gb18030 import gb18030_to_marked_utf8, gb18030_to_utf8
 from reconcile.iso20022 import ISO_REASONS, NotIso20022, message_kind, parse_iso20022
 from reconcile.money import YUAN_PATTERN, AmountError, fen_to_yuan_text, yuan_expr_to_fen, yuan_text_to_fen
 from reconcile.settings import BUSINESS_TZ, ChannelConfig, Settings
@@ -53,6 +53,8 @@ CANONICAL_TEXT_FIELDS = (
     "refund_request_no",
 )
 _CELL_PADDING = ' \t\u3000\ufeff"'
+#: A UTF-8 byte-order mark: the file is UTF-8, whatever its layout says.
+BOM = b"\xef\xbb\xbf"
 _E_NOTATION = r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$"
 
 
@@ -158,7 +160,7 @@ def to_utf8(data: bytes, encoding: str) -> bytes:
         raise FileRejected("the file is empty")
     if b"\x00" in data[:4096]:
         raise FileRejected("the file is binary, not text (it contains NUL bytes)")
-    if data.startswith(b"\xef\xbb\xbf"):
+    if data.startswith(BOM):
         data, encoding = data[3:], "utf-8"
     if _is_utf8(encoding) or data.isascii():
         return data
@@ -221,6 +223,12 @@ def _parse(
         return _parse_iso20022(name, data, sha256, channel, business_date)
     utf8 = to_utf8(data, layout.get("encoding", "utf-8"))
     lines = split_lines(utf8)
+    marked_lines = None  # fixed width: the lines with a marker after each two-byte character
+    if "widths" in layout and utf8.isascii():
+        marked_lines = lines  # every character is one byte
+    elif "widths" in layout and layout.get("encoding", "utf-8").lower() == "gb18030" and not data.startswith(BOM):
+        marked = gb18030_to_marked_utf8(data, _MARK)
+        marked_lines = split_lines(marked) if marked is not None else None
     delimiter = layout.get("delimiter", "")
     comment = layout.get("comment_prefix")
 
@@ -234,7 +242,7 @@ def _parse(
         )
 
     if "widths" in layout:
-        table, wrong_width = _fixed_width_table(body, columns, layout)
+        table, wrong_width = _fixed_width_table(body, columns, layout, marked_lines)
     else:
         table, wrong_width = _delimited_table(body, columns, delimiter, _used_columns(layout, columns))
     canonical = _canonical(table, layout, channel.channel_id, name, sha256, file_date or business_date)
@@ -448,37 +456,57 @@ _MARK = "\x01"
 
 
 def _fixed_width_table(
-    body: pl.DataFrame, columns: list[str], layout: dict[str, Any]
+    body: pl.DataFrame, columns: list[str], layout: dict[str, Any], marked_lines: pl.Series | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Cut each line at byte offsets of the layout's encoding, vectorised.
 
     Each character is followed by one marker per byte it takes beyond the first (GBK: a Chinese
     character is two bytes), so counting characters of the marked text counts bytes. A field
     boundary inside a double-byte character shows as a field starting with a marker.
+    ``marked_lines``: the file's lines already marked (:func:`gb18030_to_marked_utf8`); otherwise
+    the text is marked here.
     """
     widths: list[int] = list(layout["widths"])
-    marked = pl.col("raw_line")
-    for pattern, extra in _WIDE[layout.get("encoding", "utf-8").lower().replace("gbk", "gb18030")]:
-        marked = marked.str.replace_all(pattern, "${0}" + _MARK * extra)
-    body = body.with_columns(_marked=marked).with_columns(_bytes=pl.col("_marked").str.len_chars())
-    offsets = [sum(widths[:i]) for i in range(len(widths))]
-    cells = [pl.col("_marked").str.slice(o, w).alias(c) for o, w, c in zip(offsets, widths, columns, strict=True)]
-    table = body.filter(pl.col("_bytes") == sum(widths)).select("line_no", "raw_line", *cells)
-    straddle = pl.any_horizontal([pl.col(c).str.starts_with(_MARK) for c in columns[1:]])
-    broken = table.filter(straddle).select(
-        "line_no",
-        "raw_line",
-        pl.lit("field_width").alias("_check"),
-        pl.lit("a double-byte character straddles two fields: the line is shifted").alias("_why"),
-    )
-    wrong = body.filter(pl.col("_bytes") != sum(widths)).select(
+    if marked_lines is not None:
+        body = body.with_columns(_marked=marked_lines.gather(body["line_no"] - 1))
+    else:
+        marked = pl.col("raw_line")
+        for pattern, extra in _WIDE[layout.get("encoding", "utf-8").lower().replace("gbk", "gb18030")]:
+            marked = marked.str.replace_all(pattern, "${0}" + _MARK * extra)
+        body = body.with_columns(_marked=marked)
+    body = body.with_columns(_bytes=pl.col("_marked").str.len_chars())
+    fits = pl.col("_bytes") == sum(widths)
+    wrong = body.filter(~fits).select(
         "line_no",
         "raw_line",
         pl.lit("line_width").alias("_check"),
         pl.format("{} bytes where the layout has {}", pl.col("_bytes"), pl.lit(sum(widths))).alias("_why"),
     )
-    table = table.filter(~straddle).with_columns([pl.col(c).str.replace_all(_MARK, "", literal=True) for c in columns])
-    return _strip_cells(table, columns), pl.concat([wrong, broken]).sort("line_no")
+    if wrong.height:
+        body = body.filter(fits)
+    offsets = [sum(widths[:i]) for i in range(len(widths))]
+    cells = [pl.col("_marked").str.slice(o, w).alias(c) for o, w, c in zip(offsets, widths, columns, strict=True)]
+    table = body.lazy().select("line_no", "raw_line", *cells).collect()
+    # a field that starts with a marker begins in the middle of a character
+    shifted = table.lazy().select([pl.col(c).str.starts_with(_MARK).any().alias(c) for c in columns[1:]]).collect()
+    broken = table.clear().select("line_no", "raw_line", pl.lit("").alias("_check"), pl.lit("").alias("_why"))
+    if any(shifted.row(0)):
+        straddle = pl.any_horizontal([pl.col(c).str.starts_with(_MARK) for c in columns[1:]])
+        broken = table.filter(straddle).select(
+            "line_no",
+            "raw_line",
+            pl.lit("field_width").alias("_check"),
+            pl.lit("a double-byte character straddles two fields: the line is shifted").alias("_why"),
+        )
+        table = table.filter(~straddle)
+    used = _used_columns(layout, columns)
+    table = (
+        table.lazy()
+        .with_columns([pl.col(c).str.replace_all(_MARK, "", literal=True).str.strip_chars(_CELL_PADDING) for c in used])
+        .with_columns([pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c) for c in used])
+        .collect()
+    )
+    return table, pl.concat([wrong, broken]).sort("line_no")
 
 
 def _used_columns(layout: dict[str, Any], columns: list[str]) -> list[str]:
@@ -815,7 +843,7 @@ def _control_totals(
             stated_fen = abs(int(amount_text) if spec.get("amount") == "fen" else yuan_text_to_fen(amount_text))
         except (ValueError, AmountError):
             raise FileRejected(f"the control totals {count_text!r} / {amount_text!r} are not numbers") from None
-        rows = canonical
+        rows = canonical.select("record_kind", "status", "_signed_fen")
         if spec["applies_to"] in ("income", "expense"):
             rows = rows.filter(
                 (pl.col("_signed_fen") > 0) if spec["applies_to"] == "income" else (pl.col("_signed_fen") < 0)

@@ -106,3 +106,49 @@ def test_a_bill_with_a_four_byte_character_reads_through_the_codec() -> None:
     )
     assert parsed.rejected_reason is None and parsed.invalid.height == 0
     assert parsed.records.filter(parsed.records["raw_line"].str.contains("贷款还款𠮷")).height == 1
+
+
+@needs_c
+@settings(max_examples=200)
+@given(st.text(alphabet=st.characters(codec="gbk", exclude_categories=["Cs"]), max_size=60))
+def test_marked_text_counts_gb18030_bytes(text: str) -> None:
+    from reconcile.gb18030 import gb18030_to_marked_utf8
+
+    data = text.encode("gb18030")
+    marked = gb18030_to_marked_utf8(data, "\x01")
+    assert marked is not None
+    expected = "".join(c + "\x01" if ord(c) > 0x7F else c for c in text)
+    assert marked.decode("utf-8") == expected
+    assert len(marked.decode("utf-8")) == len(data)
+
+
+def test_a_fixed_width_file_reads_the_same_marked_by_the_c_loop_or_by_expressions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime as dt
+
+    from flows.config import load_channel_config
+    from reconcile import ingest
+    from reconcile import synthetic as syn
+    from reconcile.settings import settings_from_mapping
+
+    settings = settings_from_mapping(load_channel_config())
+    day = dt.date(2026, 11, 27)
+    lines = syn.sample_lines(day, 60, seed=4)
+    clean = syn.bank_fixed_file(day, lines.filter(lines["kind"] == "debit"))
+    text = clean.decode("gb18030").split("\r\n")
+    text[3] = text[3][:79] + "王" + text[3][81:]  # a character across a field boundary (as in the corpus)
+    shifted = "\r\n".join(text).encode("gb18030")
+
+    def read(data: bytes) -> ingest.ParsedFile:
+        return ingest.parse_channel_file(
+            "boc_result_20261127.txt", data, "0" * 64, settings.channels["boc"], settings.layouts["bank_fixed_v1"], day
+        )
+
+    fast = [read(clean), read(shifted)]
+    monkeypatch.setattr(ingest, "gb18030_to_marked_utf8", lambda data, mark: None)
+    slow = [read(clean), read(shifted)]
+    assert fast[0].records.height > 20 and fast[0].records.equals(slow[0].records)
+    assert fast[0].invalid.height == slow[0].invalid.height == 0
+    assert fast[1].rejected_reason == slow[1].rejected_reason
+    assert "straddles two fields" in (fast[1].rejected_reason or "")
