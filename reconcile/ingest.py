@@ -382,7 +382,8 @@ def _classify_lines(
         usual = detail & (line.str.strip_chars() != "")
     body = body.with_columns(_usual=usual)
     odd = body.filter(~pl.col("_usual")).select("line_no", "raw_line")
-    if odd.height:
+    unusual = odd.height
+    if unusual:
         odd = odd.filter(line.str.strip_chars() != "")  # blank lines are no line at all
     role = pl.lit("data")
     if record_prefix:
@@ -406,7 +407,7 @@ def _classify_lines(
         raise FileRejected("the summary line (batch totals) is missing: the file may be truncated")
     unusual_data = odd.filter(pl.col("_role") == "data")["line_no"]  # detail lines of another field count
     keep = pl.col("_usual") | pl.col("line_no").is_in(unusual_data.implode()) if unusual_data.len() else "_usual"
-    data = body.filter(keep) if odd.height else body
+    data = body.filter(keep) if unusual else body
     return data.drop("_usual"), footer, summary
 
 

@@ -160,3 +160,10 @@ def test_a_space_beside_a_pipe_is_padding_too() -> None:
         return parsed.records.select([*RECORD, "reference"])
 
     assert read_bank(padded).equals(read_bank("\n".join(lines).encode("gb18030")))
+
+
+def test_blank_and_whitespace_lines_are_no_lines_at_all() -> None:
+    lines = [*CLEAN[:3], "", *CLEAN[3:6], "  \t ", *CLEAN[6:], "", ""]
+    parsed = read(lines)
+    assert parsed.invalid.height == 0, parsed.invalid.to_dicts()
+    assert parsed.records.select(RECORD).equals(read(CLEAN).records.select(RECORD))
