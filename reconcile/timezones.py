@@ -22,8 +22,11 @@ def local_to_utc(naive: pl.Series, zone: str) -> pl.Series:
     """Naive wall-clock times in ``zone`` → ``Datetime("us", "UTC")``.
 
     A time that does not exist there (skipped by a daylight-saving change) is null; one that exists
-    twice is the earlier instant.
+    twice is the earlier instant. Times that already carry a zone (text with an offset) are only
+    converted.
     """
+    if isinstance(naive.dtype, pl.Datetime) and naive.dtype.time_zone is not None:  # the text stated its offset
+        return naive.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
     naive = naive.cast(pl.Datetime("us"))
     offset = _single_offset(naive, zone)
     if offset is None:

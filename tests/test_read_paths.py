@@ -167,3 +167,11 @@ def test_blank_and_whitespace_lines_are_no_lines_at_all() -> None:
     parsed = read(lines)
     assert parsed.invalid.height == 0, parsed.invalid.to_dicts()
     assert parsed.records.select(RECORD).equals(read(CLEAN).records.select(RECORD))
+
+
+def test_times_that_state_their_offset_are_only_converted() -> None:
+    stated = pl.Series(["2026-11-27 08:00:00+0800", "2026-11-27 01:00:00+0100"]).str.to_datetime("%Y-%m-%d %H:%M:%S%z")
+    assert local_to_utc(stated, "Asia/Shanghai").to_list() == [
+        dt.datetime(2026, 11, 27, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 27, 0, 0, tzinfo=dt.UTC),
+    ]
