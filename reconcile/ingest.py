@@ -58,6 +58,15 @@ BOM = b"\xef\xbb\xbf"
 _E_NOTATION = r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$"
 
 
+def _say(*parts: str | pl.Expr) -> pl.Expr:
+    """A message from words and columns (null where a column is null).
+
+    Not ``pl.format``: in polars 2.1 it panics on a column whose first chunk is empty, which a
+    filter of a file read in chunks leaves behind; ``concat_str`` does not.
+    """
+    return pl.concat_str([pl.lit(part) if isinstance(part, str) else part for part in parts])
+
+
 @dataclass(frozen=True)
 class ControlTotal:
     """A control total the file states, and what its rows add up to."""
@@ -436,10 +445,9 @@ def _delimited_table(
         "line_no",
         "raw_line",
         pl.lit("field_count").alias("_check"),
-        pl.format(
-            "{} fields where the layout has {}",
+        _say(
             pl.col("raw_line").str.count_matches(delimiter, literal=True) + 1,
-            pl.lit(len(columns)),
+            f" fields where the layout has {len(columns)}",
         ).alias("_why"),
     )
     table = body.filter(pl.col("_fits")) if wrong.height else body
@@ -481,7 +489,7 @@ def _fixed_width_table(
         "line_no",
         "raw_line",
         pl.lit("line_width").alias("_check"),
-        pl.format("{} bytes where the layout has {}", pl.col("_bytes"), pl.lit(sum(widths))).alias("_why"),
+        _say(pl.col("_bytes"), f" bytes where the layout has {sum(widths)}").alias("_why"),
     )
     if wrong.height:
         body = body.filter(fits)
@@ -665,7 +673,7 @@ def _field_expr(
             _amount(income.fill_null("0"), spec, spec["income"] in plain)
             - _amount(expense.fill_null("0"), spec, spec["expense"] in plain).abs()
         )
-        message = pl.format("{}: {} / {} is not an amount", pl.lit(target), income, expense)
+        message = _say(f"{target}: ", income, " / ", expense, " is not an amount")
         return _Field(parsed, lambda column: column.is_null(), message)
     source = pl.col(spec["column"])
     if "fallback" in spec:
@@ -673,15 +681,15 @@ def _field_expr(
     if "amount" in spec:
         parsed = _amount(source, spec, spec["column"] in plain and "fallback" not in spec)
         kind = "an integer number of fen" if spec["amount"] == "fen" else "an amount in yuan"
-        message = pl.format("{}: {} is not {}", pl.lit(target), source, pl.lit(kind))
+        message = _say(f"{target}: ", source, f" is not {kind}")
     elif "datetime" in spec:
         parsed = _local_time(source, spec, day)
-        message = pl.format("{}: {} is not a time of the form {}", pl.lit(target), source, pl.lit(spec["datetime"]))
+        message = _say(f"{target}: ", source, f" is not a time of the form {spec['datetime']}")
     elif "map" in spec:
         parsed = source.replace_strict(spec["map"], default=spec.get("default"), return_dtype=pl.String)
         if "default" in spec:  # a blank cell takes the default too
             parsed = parsed.fill_null(pl.lit(spec["default"]))
-        message = pl.format("{}: unknown value {}", pl.lit(target), source)
+        message = _say(f"{target}: unknown value ", source)
     else:
         return _Field(source)
     return _Field(parsed, lambda column: source.is_not_null() & column.is_null(), message)
@@ -876,7 +884,7 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
             pl.lit("parse").alias("check"),
             pl.coalesce(
                 "_parse_error",
-                pl.format("reference: {} is in E-notation (spreadsheet damage), not an id", pl.col("reference")),
+                _say("reference: ", pl.col("reference"), " is in E-notation (spreadsheet damage), not an id"),
             ).alias("message"),
         )
     ]
@@ -886,7 +894,7 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
         duplicate.select(
             "_row",
             pl.lit("duplicate_record").alias("check"),
-            pl.format("transaction {} appears more than once in the file", pl.col("channel_txn_id")).alias("message"),
+            _say("transaction ", pl.col("channel_txn_id"), " appears more than once in the file").alias("message"),
         )
     )
     candidates = parsed_ok.join(duplicate.select("_row"), on="_row", how="anti") if duplicate.height else parsed_ok
@@ -904,9 +912,7 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
             cases.join(rows, on="index").select(
                 "_row",
                 pl.col("check").cast(pl.String),
-                pl.format("{}: {} failed {}", pl.col("column"), pl.col("failure_case"), pl.col("check")).alias(
-                    "message"
-                ),
+                _say(pl.col("column"), ": ", pl.col("failure_case"), " failed ", pl.col("check")).alias("message"),
             )
         )
     failures = [frame for frame in failures if frame.height]
@@ -980,7 +986,7 @@ def _parse_iso20022(
         "failure_text",
         pl.lit(None, pl.String).alias("refund_request_no"),
         pl.when(pl.col("amount").is_not_null() & amount.is_null())
-        .then(pl.format("amount: {} is not an amount with at most two decimals", pl.col("amount")))
+        .then(_say("amount: ", pl.col("amount"), " is not an amount with at most two decimals"))
         .alias("_parse_error"),
     )
     canonical = canonical.select([*[pl.col(c).cast(t) for c, t in empty_records().schema.items()], "_parse_error"])

@@ -175,3 +175,24 @@ def test_times_that_state_their_offset_are_only_converted() -> None:
         dt.datetime(2026, 11, 27, 0, 0, tzinfo=dt.UTC),
         dt.datetime(2026, 11, 27, 0, 0, tzinfo=dt.UTC),
     ]
+
+
+def test_bad_lines_read_in_a_later_chunk_are_reported_not_a_crash() -> None:
+    """polars reads a file in chunks; a filter can leave a column whose first chunk is empty, on
+    which ``pl.format`` panicked (polars 2.1). The shipped sample's bank file has its bad times in
+    the second chunk."""
+    from pathlib import Path
+
+    channel = SETTINGS.channels["icbc"]
+    path = (
+        Path(__file__).resolve().parents[1]
+        / "sample_data"
+        / "demo"
+        / "inbox"
+        / "2026-11-27"
+        / "icbc_result_20261127.txt"
+    )
+    parsed = parse_channel_file(path.name, path.read_bytes(), "0" * 64, channel, SETTINGS.layouts["bank_pipe_v1"], DAY)
+    assert parsed.rejected_reason is None
+    assert parsed.invalid.select("line_no", "check").rows() == [(115, "parse"), (139, "parse")]
+    assert parsed.invalid["message"][0] == "settled_at: 20261399250000 is not a time of the form %Y%m%d%H%M%S"
