@@ -325,7 +325,7 @@ def file_outcomes(parsed: list[ParsedFile], day: dt.date, settings: Settings) ->
             "message": pl.String,
         },
     )
-    invalid = pl.concat([p.invalid for p in parsed] or [empty_invalid()]).select(
+    invalid = pl.concat([p.invalid for p in parsed] or [empty_invalid()], rechunk=True).select(
         pl.lit("record").alias("subject"),
         pl.format("{}|line|{}|{}", pl.col("channel"), pl.col("source_file"), pl.col("line_no")).alias("subject_key"),
         pl.lit(Outcome.INVALID_RECORD.value).alias("outcome"),
@@ -647,6 +647,7 @@ def exception_rows(outcomes: pl.DataFrame, day: dt.date) -> pl.DataFrame:
     """The date's exceptions with their stable key and a fingerprint of the facts behind them."""
     return (
         outcomes.filter(pl.col("is_exception"))
+        .rechunk()  # pl.format panics on a column whose first chunk is empty (polars 2.1), as a filter can leave
         .with_columns(
             exception_key=pl.format("{}|{}", pl.col("outcome"), pl.col("subject_key")),
             business_date=pl.lit(day),
