@@ -233,9 +233,13 @@ def _parse(
     utf8 = to_utf8(data, layout.get("encoding", "utf-8"))
     lines = split_lines(utf8)
     marked_lines = None  # fixed width: the lines with a marker after each two-byte character
-    if "widths" in layout and utf8.isascii():
-        marked_lines = lines  # every character is one byte
-    elif "widths" in layout and layout.get("encoding", "utf-8").lower() == "gb18030" and not data.startswith(BOM):
+    one_byte = "widths" in layout and utf8.isascii()
+    if (
+        "widths" in layout
+        and not one_byte
+        and layout.get("encoding", "utf-8").lower() == "gb18030"
+        and not data.startswith(BOM)
+    ):
         marked = gb18030_to_marked_utf8(data, _MARK)
         marked_lines = split_lines(marked) if marked is not None else None
     delimiter = layout.get("delimiter", "")
@@ -251,7 +255,7 @@ def _parse(
         )
 
     if "widths" in layout:
-        table, wrong_width = _fixed_width_table(body, columns, layout, marked_lines)
+        table, wrong_width = _fixed_width_table(body, columns, layout, marked_lines, one_byte)
     else:
         table, wrong_width = _delimited_table(body, columns, delimiter, _used_columns(layout, columns))
     canonical = _canonical(table, layout, channel.channel_id, name, sha256, file_date or business_date)
@@ -465,7 +469,11 @@ _MARK = "\x01"
 
 
 def _fixed_width_table(
-    body: pl.DataFrame, columns: list[str], layout: dict[str, Any], marked_lines: pl.Series | None = None
+    body: pl.DataFrame,
+    columns: list[str],
+    layout: dict[str, Any],
+    marked_lines: pl.Series | None = None,
+    one_byte: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Cut each line at byte offsets of the layout's encoding, vectorised.
 
@@ -473,10 +481,14 @@ def _fixed_width_table(
     character is two bytes), so counting characters of the marked text counts bytes. A field
     boundary inside a double-byte character shows as a field starting with a marker.
     ``marked_lines``: the file's lines already marked (:func:`gb18030_to_marked_utf8`); otherwise
-    the text is marked here.
+    the text is marked here. ``one_byte``: every character is one byte (an ASCII file), so nothing
+    is marked and no field can start inside a character.
     """
     widths: list[int] = list(layout["widths"])
-    if marked_lines is not None:
+    used = _used_columns(layout, columns)
+    if one_byte:
+        body = body.with_columns(_marked=pl.col("raw_line"))
+    elif marked_lines is not None:
         body = body.with_columns(_marked=marked_lines.gather(body["line_no"] - 1))
     else:
         marked = pl.col("raw_line")
@@ -494,11 +506,19 @@ def _fixed_width_table(
     if wrong.height:
         body = body.filter(fits)
     offsets = [sum(widths[:i]) for i in range(len(widths))]
-    cells = [pl.col("_marked").str.slice(o, w).alias(c) for o, w, c in zip(offsets, widths, columns, strict=True)]
-    table = body.lazy().select("line_no", "raw_line", *cells).collect()
+    cut = [
+        pl.col("_marked").str.slice(o, w).alias(c)
+        for o, w, c in zip(offsets, widths, columns, strict=True)
+        if c in used or not one_byte
+    ]
+    table = body.lazy().select("line_no", "raw_line", *cut).collect()
+    broken = table.clear().select("line_no", "raw_line", pl.lit("").alias("_check"), pl.lit("").alias("_why"))
+    if one_byte:  # nothing to unmark
+        stripped = table.lazy().with_columns([pl.col(c).str.strip_chars(_CELL_PADDING) for c in used])
+        blank_is_null = [pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c) for c in used]
+        return stripped.with_columns(blank_is_null).collect(), wrong
     # a field that starts with a marker begins in the middle of a character
     shifted = table.lazy().select([pl.col(c).str.starts_with(_MARK).any().alias(c) for c in columns[1:]]).collect()
-    broken = table.clear().select("line_no", "raw_line", pl.lit("").alias("_check"), pl.lit("").alias("_why"))
     if any(shifted.row(0)):
         straddle = pl.any_horizontal([pl.col(c).str.starts_with(_MARK) for c in columns[1:]])
         broken = table.filter(straddle).select(
@@ -508,7 +528,6 @@ def _fixed_width_table(
             pl.lit("a double-byte character straddles two fields: the line is shifted").alias("_why"),
         )
         table = table.filter(~straddle)
-    used = _used_columns(layout, columns)
     table = (
         table.lazy()
         .with_columns([pl.col(c).str.replace_all(_MARK, "", literal=True).str.strip_chars(_CELL_PADDING) for c in used])
