@@ -32,18 +32,29 @@ def accelerated() -> bool:
 def pair_table() -> bytes:
     """Every lead/trail byte pair the codec decodes to one character: its UTF-8 bytes and count."""
     table = bytearray(65536 * 4)
+    trails = list(chain(range(0x40, 0x7F), range(0x80, 0xFF)))
     for lead in range(0x81, 0xFF):
-        for trail in chain(range(0x40, 0x7F), range(0x80, 0xFF)):
-            try:
-                text = bytes((lead, trail)).decode("gb18030")
-            except UnicodeDecodeError:
-                continue
+        row = bytes(byte for trail in trails for byte in (lead, trail))
+        try:  # a lead's whole row at once: one character per pair when every pair is valid
+            texts = list(row.decode("gb18030"))
+        except UnicodeDecodeError:
+            texts = []
+        if len(texts) != len(trails):
+            texts = [_one_pair(lead, trail) for trail in trails]
+        for trail, text in zip(trails, texts, strict=True):
             utf8 = text.encode("utf-8")
             if len(text) == 1 and len(utf8) <= 3:
                 at = (lead << 8 | trail) * 4
                 table[at : at + len(utf8)] = utf8
                 table[at + 3] = len(utf8)
     return bytes(table)
+
+
+def _one_pair(lead: int, trail: int) -> str:
+    try:
+        return bytes((lead, trail)).decode("gb18030")
+    except UnicodeDecodeError:
+        return ""
 
 
 def gb18030_to_utf8(data: bytes) -> bytes:

@@ -254,11 +254,13 @@ def _parse(
             f"the file is for business date {file_date.isoformat()}, but it was filed under {business_date.isoformat()}"
         )
 
+    plain: set[str] | None = None  # amount columns of plain yuan only, when already known
     if "widths" in layout:
         table, wrong_width = _fixed_width_table(body, columns, layout, marked_lines, one_byte)
     else:
-        table, wrong_width = _delimited_table(body, columns, delimiter, _used_columns(layout, columns))
-    canonical = _canonical(table, layout, channel.channel_id, name, sha256, file_date or business_date)
+        yuan = _yuan_columns(layout.get("fields", {}))
+        table, wrong_width, plain = _delimited_table(body, columns, delimiter, _used_columns(layout, columns), yuan)
+    canonical = _canonical(table, layout, channel.channel_id, name, sha256, file_date or business_date, plain)
     totals = _control_totals(layout, footer, summary, canonical)
     disagreeing = [total for total in totals if not total.agrees]
     if disagreeing:
@@ -440,11 +442,12 @@ def _summary_cells(line: str, layout: dict[str, Any]) -> list[str]:
 
 
 def _delimited_table(
-    body: pl.DataFrame, columns: list[str], delimiter: str, used: list[str]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+    body: pl.DataFrame, columns: list[str], delimiter: str, used: list[str], yuan: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame, set[str]]:
     """The lines with the layout's field count (their cells already cut, see :func:`_cells_by_line`,
-    and counted, see :func:`_classify_lines`); lines with another count are set apart. ``used``: the
-    columns a field reads (only those are stripped of padding)."""
+    and counted, see :func:`_classify_lines`); lines with another count are set apart; and which of
+    the ``yuan`` amount columns hold plain yuan only (:func:`_plain_yuan`). ``used``: the columns a
+    field reads (only those are stripped of padding)."""
     wrong = body.filter(~pl.col("_fits")).select(
         "line_no",
         "raw_line",
@@ -455,9 +458,14 @@ def _delimited_table(
         ).alias("_why"),
     )
     table = body.filter(pl.col("_fits")) if wrong.height else body
-    if _may_be_padded(table, delimiter):
+    yuan = [column for column in yuan if column in table.columns]
+    # one pass over the table for both questions (polars answers them side by side)
+    signs = _padding_signs(delimiter) + [_plain_yuan(column) for column in yuan]
+    found = table.lazy().select(signs).collect().row(0, named=True) if table.height else {}
+    if any(found.get(f"_pad{n}") for n in range(len(_padding_signs(delimiter)))):
         table = _strip_cells(table, used)
-    return table.drop("_fits"), wrong
+        found = table.lazy().select([_plain_yuan(column) for column in yuan]).collect().row(0, named=True)
+    return table.drop("_fits"), wrong, {column for column in yuan if found.get(f"_plain:{column}")}
 
 
 #: A character's width in bytes, by encoding: marked characters get one marker per extra byte.
@@ -557,18 +565,18 @@ def _strip_cells(table: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     return table.with_columns(rewritten) if rewritten else table
 
 
-def _may_be_padded(body: pl.DataFrame, delimiter: str) -> bool:
-    """Whether a cell of these lines could start or end with padding: a padding character other
-    than the space anywhere, or a space beside a delimiter or at either end of a line."""
+def _padding_signs(delimiter: str) -> list[pl.Expr]:
+    """Whether a cell of these lines could start or end with padding, as separate signs (``_pad0``…):
+    a padding character other than the space anywhere, or a space beside a delimiter or at either
+    end of a line."""
     line = pl.col("raw_line")
     others = "[" + "".join(c for c in _CELL_PADDING if c != " ") + "]"
-    signs = [  # separate expressions, so polars looks for them side by side
+    signs = [
         line.str.contains(others),
         line.str.contains(f"{pl.escape_regex(delimiter)} | {pl.escape_regex(delimiter)}"),
         line.str.starts_with(" ") | line.str.ends_with(" "),
     ]
-    found = body.lazy().select([sign.any().alias(str(n)) for n, sign in enumerate(signs)]).collect()
-    return any(found.row(0))
+    return [sign.any().alias(f"_pad{n}") for n, sign in enumerate(signs)]
 
 
 def _find_columns(
@@ -665,20 +673,31 @@ class _Field:
     message: pl.Expr | None = None
 
 
+def _yuan_columns(fields: dict[str, dict[str, Any]]) -> list[str]:
+    """The columns read as yuan amounts with no sign letters or comma decimals."""
+    return sorted(
+        {
+            column
+            for spec in fields.values()
+            if spec.get("amount") == "yuan" and "sign_letters" not in spec and "decimal" not in spec
+            and "fallback" not in spec
+            for column in ([spec["income"], spec["expense"]] if "income" in spec else [spec["column"]])
+        }
+    )  # fmt: skip
+
+
+def _plain_yuan(column: str) -> pl.Expr:
+    """Whether every text of the column is plain yuan (``1234.50``), as most files' amounts are:
+    those skip the cleaning of currency signs and separators."""
+    return pl.col(column).str.contains(YUAN_PATTERN).all().alias(f"_plain:{column}")
+
+
 def _plain_yuan_columns(table: pl.DataFrame, fields: dict[str, dict[str, Any]]) -> set[str]:
-    """The yuan amount columns whose every text is plain (``1234.50``): most files' amounts, which
-    then skip the cleaning of currency signs and separators."""
-    columns = {
-        column
-        for spec in fields.values()
-        if spec.get("amount") == "yuan" and "sign_letters" not in spec and "decimal" not in spec
-        and "fallback" not in spec
-        for column in ([spec["income"], spec["expense"]] if "income" in spec else [spec["column"]])
-    }  # fmt: skip
-    if not columns:
+    columns = _yuan_columns(fields)
+    if not columns or table.height == 0:
         return set()
-    plain = table.lazy().select([pl.col(c).str.contains(YUAN_PATTERN).all() for c in columns]).collect()
-    return {column for column in columns if plain[column][0]}
+    found = table.lazy().select([_plain_yuan(column) for column in columns]).collect().row(0, named=True)
+    return {column for column in columns if found[f"_plain:{column}"]}
 
 
 def _field_expr(
@@ -730,9 +749,16 @@ def _local_time(source: pl.Expr, spec: dict[str, Any], day: dt.date | None) -> p
 
 
 def _canonical(
-    table: pl.DataFrame, layout: dict[str, Any], channel: str, name: str, sha: str, day: dt.date | None
+    table: pl.DataFrame,
+    layout: dict[str, Any],
+    channel: str,
+    name: str,
+    sha: str,
+    day: dt.date | None,
+    plain: set[str] | None = None,
 ) -> pl.DataFrame:
     """Map the layout's columns to canonical fields; keep parse failures as ``_parse_error``.
+    ``plain``: the amount columns known to hold plain yuan only (found here when not given).
 
     Also kept for the control totals: ``_signed_fen`` (the amount before ``absolute``) and
     ``_kind_raw`` (the text ``record_kind`` was read from).
@@ -750,7 +776,8 @@ def _canonical(
     exprs: list[pl.Expr] = []
     parsed_once: list[pl.Expr] = []
     checks: list[tuple[pl.Expr, pl.Expr]] = []  # (unreadable here, what to say)
-    plain = _plain_yuan_columns(table, fields)
+    if plain is None:
+        plain = _plain_yuan_columns(table, fields)
     for target, spec in fields.items():
         field = _field_expr(target, spec, day, plain)
         parsed = field.parsed
@@ -766,10 +793,13 @@ def _canonical(
             exprs.append(pl.col(spec["column"]).alias("_kind_raw"))
         exprs.append(parsed.alias(target))
     # lazily, so an expression used twice (the cleaned amount text, say) is computed once
-    table = table.lazy().with_columns(parsed_once).collect()
-    table = table.with_columns(
-        [local_to_utc(table[f"__{target}"], BUSINESS_TZ.key) for target, spec in fields.items() if "datetime" in spec]
-    )
+    unreadable = pl.any_horizontal([check for check, _ in checks]) if checks else pl.lit(False)
+    table = table.lazy().with_columns(parsed_once).with_columns(_failed=unreadable).collect()
+    times = [f"__{target}" for target, spec in fields.items() if "datetime" in spec]
+    naive_nulls = [table[column].null_count() for column in times]
+    table = table.with_columns([local_to_utc(table[column], BUSINESS_TZ.key) for column in times])
+    if [table[column].null_count() for column in times] != naive_nulls:
+        table = table.with_columns(_failed=unreadable)  # a wall-clock time the zone skipped is unreadable too
     for target, value in constants.items():
         exprs.append(pl.lit(value, pl.String).alias(target))
     kind_only = {target: spec["only_for_kind"] for target, spec in fields.items() if "only_for_kind" in spec}
@@ -807,15 +837,14 @@ def _canonical(
 
 
 def _parse_errors(table: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.Series:
-    """Per row, what could not be read (``"settled_at: ... ; amount_fen: ..."``), else null.
+    """Per row, what could not be read (``"settled_at: ... ; amount_fen: ..."``), else null;
+    ``_failed`` says which rows to look at.
 
     The words are written only for the rows that failed, not computed for every row and dropped.
     """
     errors = pl.repeat(None, table.height, dtype=pl.String, eager=True).alias("_parse_error")
-    if not checks:
-        return errors
-    failed = table.lazy().select(pl.any_horizontal([unreadable for unreadable, _ in checks])).collect().to_series()
-    if failed.any():
+    failed = table["_failed"]
+    if checks and failed.any():
         said = table.filter(failed).select(
             pl.concat_str([pl.when(unreadable).then(message) for unreadable, message in checks], separator="; ",
                           ignore_nulls=True)
