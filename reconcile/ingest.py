@@ -937,7 +937,7 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
         )
     ]
     parsed_ok = checks.join(unread.select("_row"), on="_row", how="anti") if unread.height else checks
-    duplicate = _repeated(parsed_ok, ["record_kind", "channel_txn_id", "refund_request_no"])
+    duplicate = _repeated(parsed_ok, ["channel_txn_id", "record_kind", "refund_request_no"])
     failures.append(
         duplicate.select(
             "_row",
@@ -988,9 +988,12 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
 def _repeated(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     """The rows whose ``key`` an earlier row already had.
 
-    Hashes first: when no two rows' key hashes agree (the usual file), no key repeats and nothing
-    more is done; otherwise the keys themselves are compared.
+    Hashes first: when no two rows' hashes of the key's first column agree, or else of the whole
+    key (the usual file), no key repeats and nothing more is done; otherwise the keys themselves
+    are compared.
     """
+    if frame.select(pl.col(key[0]).hash()).to_series().n_unique() == frame.height:
+        return frame.clear()
     hashed = frame.select(
         pl.reduce(lambda a, b: a ^ b, [pl.col(c).hash(seed=n) for n, c in enumerate(key)])
     ).to_series()
