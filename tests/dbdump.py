@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
 from sqlalchemy import create_engine, select
 
 from flows.db import ChannelRecord, ExceptionItem, Installment, LedgerEntry, Loan, SourceFile, table_of
@@ -31,3 +32,16 @@ def dump_books(url: str, open_exceptions_only: bool = False) -> dict[str, list[t
             )
     engine.dispose()
     return dump
+
+
+def stored_outcomes(url: str) -> pl.DataFrame:
+    """Every stored channel record's key and outcome (``subject_key``, ``outcome``)."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        stored = pl.DataFrame(
+            conn.execute(select(ChannelRecord.record_key, ChannelRecord.outcome)).all(),
+            schema=["subject_key", "outcome"],
+            orient="row",
+        )
+    engine.dispose()
+    return stored

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sqlalchemy import create_engine, select
 
-from flows.db import ChannelRecord
 from flows.importer import import_snapshot
+from tests.dbdump import stored_outcomes
 
 DEMO = Path(__file__).resolve().parents[1] / "sample_data" / "demo"
 pytestmark = pytest.mark.slow
@@ -31,16 +30,8 @@ def test_the_sample_day_runs_balanced_with_the_outcomes_its_manifest_expects(
 
     summary = reconcile_business_date(day)
     assert summary["balanced"] is True
-    expected = pl.read_csv(DEMO / "expected.csv")
-    engine = create_engine(recon_env["RECON_DATABASE_URL"])
-    with engine.connect() as conn:
-        stored = pl.DataFrame(
-            conn.execute(select(ChannelRecord.record_key, ChannelRecord.outcome)).all(),
-            schema=["subject_key", "outcome"],
-            orient="row",
-        )
-    engine.dispose()
-    records = expected.filter(pl.col("subject") == "record").join(stored, on="subject_key", how="left")
+    expected = pl.read_csv(DEMO / "expected.csv").filter(pl.col("subject") == "record")
+    records = expected.join(stored_outcomes(recon_env["RECON_DATABASE_URL"]), on="subject_key", how="left")
     wrong = records.filter(pl.col("expected_outcome").ne_missing(pl.col("outcome")))
     assert records.height > 100 and wrong.height == 0, f"records whose outcome differs from the manifest:\n{wrong}"
     assert summary["outcomes"]["INVALID_RECORD"] >= 2 and summary["outcomes"]["FILE_REJECTED"] >= 1

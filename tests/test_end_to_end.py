@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, select
 from flows.db import ChannelRecord, Installment, LedgerEntry, table_of
 from flows.importer import import_snapshot, write_snapshot
 from reconcile.synthetic import generate_days
+from tests.dbdump import stored_outcomes
 
 DAY = dt.date(2026, 11, 27)
 pytestmark = pytest.mark.slow
@@ -69,14 +70,7 @@ def test_generated_day_reproduces_the_manifest_and_reruns_change_nothing(
     assert set(summary["outcomes"]) == set(expected["expected_outcome"].unique())
     json.dumps(summary)  # the summary is stored and printed as JSON
 
-    engine = create_engine(recon_env["RECON_DATABASE_URL"])
-    with engine.connect() as conn:
-        stored = pl.DataFrame(
-            conn.execute(select(ChannelRecord.record_key, ChannelRecord.outcome)).all(),
-            schema=["subject_key", "outcome"],
-            orient="row",
-        )
-    engine.dispose()
+    stored = stored_outcomes(recon_env["RECON_DATABASE_URL"])
     records = expected.filter(pl.col("subject") == "record").join(stored, on="subject_key", how="full", coalesce=True)
     wrong = records.filter(pl.col("expected_outcome").ne_missing(pl.col("outcome")))
     assert wrong.height == 0, f"records whose outcome differs from the manifest:\n{wrong}"
