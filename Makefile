@@ -34,6 +34,7 @@ bench: setup
 	$(BIN)/python bench/bench_run.py --loans 140000
 	$(BIN)/python bench/bench_bulk_write.py --rows 1000000
 	$(BIN)/python bench/bench_ingest.py --records 1000000
+	$(BIN)/python bench/bench_gb18030.py --records 1000000
 	$(BIN)/python bench/bench_matcher.py --records 1000000
 
 clean:
