@@ -152,3 +152,13 @@ def test_a_fixed_width_file_reads_the_same_marked_by_the_c_loop_or_by_expression
     assert fast[0].invalid.height == slow[0].invalid.height == 0
     assert fast[1].rejected_reason == slow[1].rejected_reason
     assert "straddles two fields" in (fast[1].rejected_reason or "")
+
+
+def test_a_large_mixed_text_comes_back_whole() -> None:
+    """Long runs of ASCII between characters, so the eight-bytes-at-a-time path meets every case."""
+    import random
+
+    draw = random.Random(7)
+    alphabet = [chr(c) for c in range(0x20, 0x7F)] + list("还款交易王李张账户状态异常，。：￥·—") + ["\r\n", "\t"]
+    text = "".join(draw.choice(alphabet) if draw.random() < 0.3 else "A" * draw.randint(0, 20) for _ in range(60_000))
+    assert gb18030_to_utf8(text.encode("gb18030")) == text.encode("utf-8")
