@@ -460,9 +460,10 @@ def _delimited_table(
     table = body.filter(pl.col("_fits")) if wrong.height else body
     yuan = [column for column in yuan if column in table.columns]
     # one pass over the table for both questions (polars answers them side by side)
-    signs = _padding_signs(delimiter) + [_plain_yuan(column) for column in yuan]
+    padding = _padding_signs(delimiter)
+    signs = padding + [_plain_yuan(column) for column in yuan]
     found = table.lazy().select(signs).collect().row(0, named=True) if table.height else {}
-    if any(found.get(f"_pad{n}") for n in range(len(_padding_signs(delimiter)))):
+    if any(found.get(f"_pad{n}") for n in range(len(padding))):
         table = _strip_cells(table, used)
         found = table.lazy().select([_plain_yuan(column) for column in yuan]).collect().row(0, named=True)
     return table.drop("_fits"), wrong, {column for column in yuan if found.get(f"_plain:{column}")}
