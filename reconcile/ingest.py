@@ -422,8 +422,20 @@ def _classify_lines(
         raise FileRejected("the summary line (batch totals) is missing: the file may be truncated")
     unusual_data = odd.filter(pl.col("_role") == "data")["line_no"]  # detail lines of another field count
     keep = pl.col("_usual") | pl.col("line_no").is_in(unusual_data.implode()) if unusual_data.len() else "_usual"
-    data = body.filter(keep) if unusual else body
+    data = _keep_rows(body, keep) if unusual else body
     return data.drop("_usual"), footer, summary
+
+
+def _keep_rows(body: pl.DataFrame, keep: pl.Expr | str) -> pl.DataFrame:
+    """``body.filter(keep)``; a slice, which copies nothing, when the rows left out all come before
+    or after the rest (a summary line first, a footer last: the usual file)."""
+    keep = pl.col(keep) if isinstance(keep, str) else keep
+    left_out = body.select(pl.int_range(pl.len()).filter(~keep)).to_series().to_list()
+    before = next((n for n, at in enumerate(left_out) if at != n), len(left_out))
+    after = left_out[before:]
+    if after == list(range(body.height - len(after), body.height)):
+        return body.slice(before, body.height - len(left_out))
+    return body.filter(keep)
 
 
 def _summary_cells(line: str, layout: dict[str, Any]) -> list[str]:

@@ -196,3 +196,13 @@ def test_bad_lines_read_in_a_later_chunk_are_reported_not_a_crash() -> None:
     assert parsed.rejected_reason is None
     assert parsed.invalid.select("line_no", "check").rows() == [(115, "parse"), (139, "parse")]
     assert parsed.invalid["message"][0] == "settled_at: 20261399250000 is not a time of the form %Y%m%d%H%M%S"
+
+
+@given(st.lists(st.booleans(), max_size=30))
+def test_keeping_rows_by_slice_or_filter_gives_the_filter(mask: list[bool]) -> None:
+    from reconcile.ingest import _keep_rows
+
+    body = pl.DataFrame(
+        {"line_no": list(range(1, len(mask) + 1)), "_usual": mask}, schema={"line_no": pl.Int64, "_usual": pl.Boolean}
+    )
+    assert _keep_rows(body, "_usual").equals(body.filter(pl.col("_usual")))
