@@ -158,9 +158,11 @@ def normalise_header(cell: str) -> str:
 _NOT_SPACE = re.compile(rb"\S")
 
 
-def to_utf8(data: bytes, encoding: str) -> bytes:
+def to_utf8(data: bytes, encoding: str, mark: str | None = None) -> tuple[bytes, bool]:
     """The file's bytes as UTF-8: BOM stripped; a NUL byte means binary; other encodings decoded
-    strictly and re-encoded.
+    strictly and re-encoded. With ``mark``, a GB18030 text gets it after every two-byte character
+    (so characters count bytes, as fixed-width layouts do); the second value says whether it did
+    (not for an ASCII text, one holding the mark itself, or anything the C loop hands back).
 
     UTF-8 and pure-ASCII files are not copied: polars' reader checks UTF-8 as it reads the lines
     (:func:`split_lines`), which is where a file that is not UTF-8 after all is rejected.
@@ -171,18 +173,21 @@ def to_utf8(data: bytes, encoding: str) -> bytes:
         raise FileRejected("the file is binary, not text (it contains NUL bytes)")
     if data.startswith(BOM):
         data, encoding = data[3:], "utf-8"
-    if _is_utf8(encoding) or data.isascii():
-        return data
+    codec = _codec(encoding)
+    if codec == "utf8" or data.isascii():
+        return data, False
     try:
-        if encoding.lower().replace("-", "").replace("_", "") == "gb18030":
-            return gb18030_to_utf8(data)
-        return data.decode(encoding).encode("utf-8")
+        if codec == "gb18030":
+            marked = gb18030_to_marked_utf8(data, mark) if mark and mark.encode() not in data else None
+            return (marked, True) if marked is not None else (gb18030_to_utf8(data), False)
+        return data.decode(encoding).encode("utf-8"), False
     except UnicodeDecodeError as error:
         raise _undecodable(data, encoding, error) from None
 
 
-def _is_utf8(encoding: str) -> bool:
-    return encoding.lower().replace("-", "").replace("_", "") == "utf8"
+def _codec(encoding: str) -> str:
+    """An encoding's name compared: ``GB-18030`` and ``gb18030``, ``UTF_8`` and ``utf8`` alike."""
+    return encoding.lower().replace("-", "").replace("_", "")
 
 
 def _undecodable(data: bytes, encoding: str, error: UnicodeDecodeError) -> FileRejected:
@@ -230,18 +235,13 @@ def _parse(
 ) -> ParsedFile:
     if layout.get("format") == "iso20022":
         return _parse_iso20022(name, data, sha256, channel, business_date)
-    utf8 = to_utf8(data, layout.get("encoding", "utf-8"))
+    fixed_width = "widths" in layout
+    utf8, marked = to_utf8(data, layout.get("encoding", "utf-8"), _MARK if fixed_width else None)
     lines = split_lines(utf8)
     marked_lines = None  # fixed width: the lines with a marker after each two-byte character
-    one_byte = "widths" in layout and utf8.isascii()
-    if (
-        "widths" in layout
-        and not one_byte
-        and layout.get("encoding", "utf-8").lower() == "gb18030"
-        and not data.startswith(BOM)
-    ):
-        marked = gb18030_to_marked_utf8(data, _MARK)
-        marked_lines = split_lines(marked) if marked is not None else None
+    if marked:
+        marked_lines, lines = lines, lines.str.replace_all(_MARK, "", literal=True)
+    one_byte = fixed_width and not marked and utf8.isascii()
     delimiter = layout.get("delimiter", "")
     comment = layout.get("comment_prefix")
 
@@ -336,8 +336,8 @@ def split_lines(utf8: bytes) -> pl.Series:
 
 def _cells_by_line(utf8: bytes, columns: list[str], delimiter: str) -> pl.DataFrame:
     """Every line cut at the delimiter by polars' reader (in parallel), one row per line, aligned
-    with :func:`split_lines`: missing fields are null, extra ones dropped (the field count is
-    checked on the line itself)."""
+    with :func:`split_lines`: missing fields are null, extra ones dropped (whether a line has the
+    layout's field count is told by its length, see :func:`_classify_lines`)."""
     return pl.read_csv(
         utf8,
         has_header=False,
@@ -484,7 +484,7 @@ def _delimited_table(
 #: A character's width in bytes, by encoding: marked characters get one marker per extra byte.
 _WIDE = {
     "gb18030": ((r"[\x{80}-\x{FFFF}]", 1), (r"[\x{10000}-\x{10FFFF}]", 3)),
-    "utf-8": ((r"[\x{80}-\x{7FF}]", 1), (r"[\x{800}-\x{FFFF}]", 2), (r"[\x{10000}-\x{10FFFF}]", 3)),
+    "utf8": ((r"[\x{80}-\x{7FF}]", 1), (r"[\x{800}-\x{FFFF}]", 2), (r"[\x{10000}-\x{10FFFF}]", 3)),
 }
 _MARK = "\x01"
 
@@ -513,7 +513,7 @@ def _fixed_width_table(
         body = body.with_columns(_marked=marked_lines.gather(body["line_no"] - 1))
     else:
         marked = pl.col("raw_line")
-        for pattern, extra in _WIDE[layout.get("encoding", "utf-8").lower().replace("gbk", "gb18030")]:
+        for pattern, extra in _WIDE[_codec(layout.get("encoding", "utf-8")).replace("gbk", "gb18030")]:
             marked = marked.str.replace_all(pattern, "${0}" + _MARK * extra)
         body = body.with_columns(_marked=marked)
     body = body.with_columns(_bytes=pl.col("_marked").str.len_chars())

@@ -162,3 +162,28 @@ def test_a_large_mixed_text_comes_back_whole() -> None:
     alphabet = [chr(c) for c in range(0x20, 0x7F)] + list("还款交易王李张账户状态异常，。：￥·—") + ["\r\n", "\t"]
     text = "".join(draw.choice(alphabet) if draw.random() < 0.3 else "A" * draw.randint(0, 20) for _ in range(60_000))
     assert gb18030_to_utf8(text.encode("gb18030")) == text.encode("utf-8")
+
+
+def test_a_fixed_width_file_holding_the_marker_byte_keeps_it_in_its_raw_line() -> None:
+    import datetime as dt
+
+    from flows.config import load_channel_config
+    from reconcile import ingest
+    from reconcile import synthetic as syn
+    from reconcile.settings import settings_from_mapping
+
+    settings = settings_from_mapping(load_channel_config())
+    day = dt.date(2026, 11, 27)
+    lines = syn.sample_lines(day, 20, seed=4)
+    text = syn.bank_fixed_file(day, lines.filter(lines["kind"] == "debit")).decode("gb18030").split("\r\n")
+    text[2] = text[2][:-1] + "\x01"  # a control byte in the last (padded) field keeps the line's width
+    parsed = ingest.parse_channel_file(
+        "boc_result_20261127.txt",
+        "\r\n".join(text).encode("gb18030"),
+        "0" * 64,
+        settings.channels["boc"],
+        settings.layouts["bank_fixed_v1"],
+        day,
+    )
+    kept = parsed.records.filter(parsed.records["line_no"] == 3)["raw_line"].to_list()
+    assert kept == [text[2]]
