@@ -46,6 +46,7 @@ from reconcile.ingest import (
 from reconcile.masking import mask_account_expr
 from reconcile.matching import OUTCOME_COLUMNS, PARTS, MatchInput, MatchResult
 from reconcile.settings import BUSINESS_TZ, Settings, business_date_bounds_utc
+from reconcile.text import format_text
 from schemas.frames import INSTRUCTION_DTYPES, PRIOR_PAYMENT_DTYPES
 
 UTC_US = pl.Datetime("us", "UTC")
@@ -325,9 +326,9 @@ def file_outcomes(parsed: list[ParsedFile], day: dt.date, settings: Settings) ->
             "message": pl.String,
         },
     )
-    invalid = pl.concat([p.invalid for p in parsed] or [empty_invalid()], rechunk=True).select(
+    invalid = pl.concat([p.invalid for p in parsed] or [empty_invalid()]).select(
         pl.lit("record").alias("subject"),
-        pl.format("{}|line|{}|{}", pl.col("channel"), pl.col("source_file"), pl.col("line_no")).alias("subject_key"),
+        format_text("{}|line|{}|{}", pl.col("channel"), pl.col("source_file"), pl.col("line_no")).alias("subject_key"),
         pl.lit(Outcome.INVALID_RECORD.value).alias("outcome"),
         "channel",
         "source_file",
@@ -647,9 +648,8 @@ def exception_rows(outcomes: pl.DataFrame, day: dt.date) -> pl.DataFrame:
     """The date's exceptions with their stable key and a fingerprint of the facts behind them."""
     return (
         outcomes.filter(pl.col("is_exception"))
-        .rechunk()  # pl.format panics on a column whose first chunk is empty (polars 2.1), as a filter can leave
         .with_columns(
-            exception_key=pl.format("{}|{}", pl.col("outcome"), pl.col("subject_key")),
+            exception_key=format_text("{}|{}", pl.col("outcome"), pl.col("subject_key")),
             business_date=pl.lit(day),
             instruction_id=pl.coalesce(pl.col("instruction_id"), pl.col("reference")),
             facts=pl.concat_str(
@@ -703,9 +703,9 @@ def _keep_exceptions(conn: Any, outcomes: pl.DataFrame, day: dt.date, run_id: st
         last_seen_at=stamp,
         status=pl.when(pl.col("_reopen")).then(pl.lit("OPEN")).otherwise(pl.col("status")),
         resolution_note=pl.when(pl.col("_reopen") & facts_changed)
-        .then(pl.format("reopened by run {}: facts changed from {} to {}", pl.lit(run_id), "facts_before", "facts"))
+        .then(format_text("reopened by run {}: facts changed from {} to {}", pl.lit(run_id), "facts_before", "facts"))
         .when(pl.col("_reopen"))
-        .then(pl.format("reopened by run {}: found again", pl.lit(run_id)))
+        .then(format_text("reopened by run {}: found again", pl.lit(run_id)))
         .otherwise(None),
     )
     update_from_frame(
@@ -816,7 +816,7 @@ def _settled_by_later_files(conn: Any, outcomes: pl.DataFrame, day: dt.date, run
         "exception_key",
         pl.lit("RESOLVED").alias("status"),
         pl.lit("AUTO").alias("resolution_code"),
-        pl.format(
+        format_text(
             "settled by {} line {} (business date {}, run {})",
             "source_file",
             "line_no",

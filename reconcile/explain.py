@@ -10,6 +10,7 @@ import polars as pl
 
 from reconcile.codes import FAILURE_ACTION, NOT_EXCEPTIONS, SEVERITY, FailureReason, Outcome
 from reconcile.money import fen_expr_to_yuan_text
+from reconcile.text import format_text
 
 
 def _yuan(column: str) -> pl.Expr:
@@ -24,10 +25,10 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
     """Outcome → (Chinese, English, suggested action)."""
     # a repayment that spilled over several installments names them all: 第3–4期 / installments 3–4
     spilled = pl.col("last_installment_no").is_not_null() & (pl.col("last_installment_no") != pl.col("installment_no"))
-    span = pl.when(spilled).then(pl.format("{}–{}", "installment_no", "last_installment_no"))
+    span = pl.when(spilled).then(format_text("{}–{}", "installment_no", "last_installment_no"))
     number = span.otherwise(pl.col("installment_no").cast(pl.String))
-    target = pl.format("{} 第{}期", pl.col("contract_no"), number)
-    target_en = pl.format("{} {} {}", pl.col("contract_no"), pl.when(spilled).then(pl.lit("installments"))
+    target = format_text("{} 第{}期", pl.col("contract_no"), number)
+    target_en = format_text("{} {} {}", pl.col("contract_no"), pl.when(spilled).then(pl.lit("installments"))
                           .otherwise(pl.lit("installment")), number)  # fmt: skip
     diff = fen_expr_to_yuan_text((pl.col("amount_fen") - pl.col("instr_amount_fen")).abs().fill_null(0))
     reason_action = pl.col("failure_reason").replace_strict(
@@ -37,17 +38,17 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
     )
     return {
         Outcome.PARTIAL_PAYMENT: (
-            pl.format("{} 收到 {} 元，未还清本期，已入账，剩余待扣。", target, _yuan("amount_fen")),
-            pl.format(
+            format_text("{} 收到 {} 元，未还清本期，已入账，剩余待扣。", target, _yuan("amount_fen")),
+            format_text(
                 "{}: received {} yuan, less than owed; applied, the rest stays due.", target_en, _yuan("amount_fen")
             ),
             pl.lit("安排补扣 / schedule a debit for the rest"),
         ),
         Outcome.OVERPAYMENT: (
-            pl.format(
+            format_text(
                 "{} 收到 {} 元，超出应还 {} 元，多收部分挂账待退。", target, _yuan("amount_fen"), _yuan("held_fen")
             ),
-            pl.format(
+            format_text(
                 "{}: received {} yuan, {} yuan more than owed; the excess is held for refund.",
                 target_en,
                 _yuan("amount_fen"),
@@ -56,10 +57,10 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
             pl.lit("退还多收款 / refund the excess"),
         ),
         Outcome.DUPLICATE_DEBIT: (
-            pl.format(
+            format_text(
                 "{} 已还清，又收到 {} 元（{} 渠道），未入账，挂账待退。", target, _yuan("amount_fen"), pl.col("channel")
             ),
-            pl.format(
+            format_text(
                 "{} was already paid; a further {} yuan via {} was not applied and is held for refund.",
                 target_en,
                 _yuan("amount_fen"),
@@ -68,14 +69,14 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
             pl.lit("退还重复扣款 / refund the duplicate debit"),
         ),
         Outcome.DEBIT_FAILED: (
-            pl.format(
+            format_text(
                 "{} 代扣 {} 元失败：{}（{}）。",
                 target,
                 _yuan("amount_fen"),
                 pl.coalesce(pl.col("failure_text"), pl.col("failure_code"), pl.lit("无原因")),
                 pl.col("failure_reason"),
             ),
-            pl.format(
+            format_text(
                 "{}: debit of {} yuan failed: {} ({}).",
                 target_en,
                 _yuan("amount_fen"),
@@ -85,13 +86,13 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
             reason_action,
         ),
         Outcome.UNMATCHED_DEBIT: (
-            pl.format(
+            format_text(
                 "{} 渠道收到 {} 元（参考号 {}），找不到对应指令或合同，挂账。",
                 pl.col("channel"),
                 _yuan("amount_fen"),
                 pl.col("reference").fill_null("无"),
             ),
-            pl.format(
+            format_text(
                 "{} received {} yuan (reference {}) with no instruction or contract; held in suspense.",
                 pl.col("channel"),
                 _yuan("amount_fen"),
@@ -100,14 +101,14 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
             pl.lit("查明付款人后入账或退回 / identify the payer, then apply or return"),
         ),
         Outcome.AMBIGUOUS_MATCH: (
-            pl.format(
+            format_text(
                 "{} 渠道收到 {} 元，无参考号；{} 个候选指令得分相近（{}），相差不超过阈值，未自动入账。",
                 pl.col("channel"),
                 _yuan("amount_fen"),
                 pl.col("candidates"),
                 pl.col("candidate_scores").fill_null("?"),
             ),
-            pl.format(
+            format_text(
                 "{} received {} yuan without a reference; {} candidate instructions scored within the margin "
                 "({}), so none was chosen.",
                 pl.col("channel"),
@@ -118,14 +119,14 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
             pl.lit("人工确认对应指令 / pick the right instruction"),
         ),
         Outcome.AMOUNT_MISMATCH: (
-            pl.format(
+            format_text(
                 "{} 渠道金额 {} 元与指令金额 {} 元相差 {} 元，已按实收入账。",
                 target,
                 _yuan("amount_fen"),
                 _yuan("instr_amount_fen"),
                 diff,
             ),
-            pl.format(
+            format_text(
                 "{}: channel amount {} yuan differs from the instruction's {} yuan by {} yuan; applied as received.",
                 target_en,
                 _yuan("amount_fen"),
@@ -135,13 +136,13 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
             pl.lit("核对渠道金额 / check the amount with the channel"),
         ),
         Outcome.ACCOUNT_MISMATCH: (
-            pl.format(
+            format_text(
                 "{} 扣款账户尾号 {} 与绑定账户尾号 {} 不符，已入账，高风险。",
                 target,
                 _last4("_shown"),
                 _last4("bound_account"),
             ),
-            pl.format(
+            format_text(
                 "{}: debited account ending {} is not the bound account ending {}; applied, flagged high.",
                 target_en,
                 _last4("_shown"),
@@ -150,13 +151,13 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
             pl.lit("核查是否冒用账户 / check for fraud or a data error"),
         ),
         Outcome.STATUS_MISMATCH: (
-            pl.format(
+            format_text(
                 "{} 平台记录为 {}，渠道为 {}，以渠道为准。",
                 target,
                 pl.col("platform_status"),
                 pl.col("status").fill_null("无记录"),
             ),
-            pl.format(
+            format_text(
                 "{}: the platform recorded {}, the channel says {}; the channel's word counts.",
                 target_en,
                 pl.col("platform_status"),
@@ -165,13 +166,13 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
             pl.lit("更正平台状态 / correct the platform's status"),
         ),
         Outcome.MISSING_RESULT: (
-            pl.format(
+            format_text(
                 "指令 {}（{} 元）在 {} 回盘文件中没有结果。",
                 pl.col("instruction_id"),
                 _yuan("instr_amount_fen"),
                 pl.col("channel"),
             ),
-            pl.format(
+            format_text(
                 "instruction {} ({} yuan) has no line in {}'s result file.",
                 pl.col("instruction_id"),
                 _yuan("instr_amount_fen"),
@@ -180,14 +181,14 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
             pl.lit("向渠道查询结果 / chase the channel for the result"),
         ),
         Outcome.REVERSAL: (
-            pl.format(
+            format_text(
                 "{} 退款/冲正 {} 元，冲回已入账 {} 元，释放挂账 {} 元。",
                 pl.col("reference").fill_null("?"),
                 _yuan("amount_fen"),
                 fen_expr_to_yuan_text(-pl.col("applied_fen")),
                 fen_expr_to_yuan_text(-pl.col("held_fen")),
             ),
-            pl.format(
+            format_text(
                 "{}: refund of {} yuan undid {} yuan applied and released {} yuan held.",
                 pl.col("reference").fill_null("?"),
                 _yuan("amount_fen"),
@@ -197,23 +198,23 @@ def _texts() -> dict[Outcome, tuple[pl.Expr, pl.Expr, pl.Expr]]:
             pl.lit("确认退款原因，期次已重新打开 / confirm the refund; the installment is open again"),
         ),
         Outcome.LATE_PAYMENT: (
-            pl.format("{} 于宽限期后还款 {} 元。", target, _yuan("amount_fen")),
-            pl.format("{}: {} yuan paid after the due date plus grace days.", target_en, _yuan("amount_fen")),
+            format_text("{} 于宽限期后还款 {} 元。", target, _yuan("amount_fen")),
+            format_text("{}: {} yuan paid after the due date plus grace days.", target_en, _yuan("amount_fen")),
             pl.lit("核对罚息 / check penalty interest"),
         ),
         Outcome.INVALID_RECORD: (
-            pl.format("{} 第 {} 行无效：{}", pl.col("source_file"), pl.col("line_no"), pl.col("message")),
-            pl.format("{} line {} is invalid: {}", pl.col("source_file"), pl.col("line_no"), pl.col("message")),
+            format_text("{} 第 {} 行无效：{}", pl.col("source_file"), pl.col("line_no"), pl.col("message")),
+            format_text("{} line {} is invalid: {}", pl.col("source_file"), pl.col("line_no"), pl.col("message")),
             pl.lit("请渠道更正后重发 / ask the channel to correct and resend"),
         ),
         Outcome.FILE_REJECTED: (
-            pl.format("文件 {} 被拒收：{}", pl.col("source_file"), pl.col("message")),
-            pl.format("file {} was rejected: {}", pl.col("source_file"), pl.col("message")),
+            format_text("文件 {} 被拒收：{}", pl.col("source_file"), pl.col("message")),
+            format_text("file {} was rejected: {}", pl.col("source_file"), pl.col("message")),
             pl.lit("联系渠道重发文件 / ask the channel to resend the file"),
         ),
         Outcome.MISSING_FILE: (
-            pl.format("{} 渠道在截止时间前未送达当日文件。", pl.col("channel")),
-            pl.format("{} sent no file for the business date by the cut-off.", pl.col("channel")),
+            format_text("{} 渠道在截止时间前未送达当日文件。", pl.col("channel")),
+            format_text("{} sent no file for the business date by the cut-off.", pl.col("channel")),
             pl.lit("联系渠道 / chase the channel"),
         ),
     }

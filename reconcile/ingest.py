@@ -40,6 +40,7 @@ from reconcile.gb18030 import gb18030_to_marked_utf8, gb18030_to_utf8
 from reconcile.iso20022 import ISO_REASONS, NotIso20022, message_kind, parse_iso20022
 from reconcile.money import YUAN_PATTERN, AmountError, fen_to_yuan_text, yuan_expr_to_fen, yuan_text_to_fen
 from reconcile.settings import BUSINESS_TZ, ChannelConfig, Settings
+from reconcile.text import format_text
 from reconcile.timezones import local_to_utc
 from schemas.frames import ChannelRecordFrame
 
@@ -56,15 +57,6 @@ _CELL_PADDING = ' \t\u3000\ufeff"'
 #: A UTF-8 byte-order mark: the file is UTF-8, whatever its layout says.
 BOM = b"\xef\xbb\xbf"
 _E_NOTATION = r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$"
-
-
-def _say(*parts: str | pl.Expr) -> pl.Expr:
-    """A message from words and columns (null where a column is null).
-
-    Not ``pl.format``: in polars 2.1 it panics on a column whose first chunk is empty, which a
-    filter of a file read in chunks leaves behind; ``concat_str`` does not.
-    """
-    return pl.concat_str([pl.lit(part) if isinstance(part, str) else part for part in parts])
 
 
 @dataclass(frozen=True)
@@ -464,9 +456,10 @@ def _delimited_table(
         "line_no",
         "raw_line",
         pl.lit("field_count").alias("_check"),
-        _say(
+        format_text(
+            "{} fields where the layout has {}",
             pl.col("raw_line").str.count_matches(delimiter, literal=True) + 1,
-            f" fields where the layout has {len(columns)}",
+            pl.lit(len(columns)),
         ).alias("_why"),
     )
     table = body.filter(pl.col("_fits")) if wrong.height else body
@@ -522,7 +515,7 @@ def _fixed_width_table(
         "line_no",
         "raw_line",
         pl.lit("line_width").alias("_check"),
-        _say(pl.col("_bytes"), f" bytes where the layout has {sum(widths)}").alias("_why"),
+        format_text("{} bytes where the layout has {}", pl.col("_bytes"), pl.lit(sum(widths))).alias("_why"),
     )
     if wrong.height:
         body = body.filter(fits)
@@ -724,7 +717,7 @@ def _field_expr(
             _amount(income.fill_null("0"), spec, spec["income"] in plain)
             - _amount(expense.fill_null("0"), spec, spec["expense"] in plain).abs()
         )
-        message = _say(f"{target}: ", income, " / ", expense, " is not an amount")
+        message = format_text("{}: {} / {} is not an amount", pl.lit(target), income, expense)
         return _Field(parsed, lambda column: column.is_null(), message)
     source = pl.col(spec["column"])
     if "fallback" in spec:
@@ -732,15 +725,15 @@ def _field_expr(
     if "amount" in spec:
         parsed = _amount(source, spec, spec["column"] in plain and "fallback" not in spec)
         kind = "an integer number of fen" if spec["amount"] == "fen" else "an amount in yuan"
-        message = _say(f"{target}: ", source, f" is not {kind}")
+        message = format_text("{}: {} is not {}", pl.lit(target), source, pl.lit(kind))
     elif "datetime" in spec:
         parsed = _local_time(source, spec, day)
-        message = _say(f"{target}: ", source, f" is not a time of the form {spec['datetime']}")
+        message = format_text("{}: {} is not a time of the form {}", pl.lit(target), source, pl.lit(spec["datetime"]))
     elif "map" in spec:
         parsed = source.replace_strict(spec["map"], default=spec.get("default"), return_dtype=pl.String)
         if "default" in spec:  # a blank cell takes the default too
             parsed = parsed.fill_null(pl.lit(spec["default"]))
-        message = _say(f"{target}: unknown value ", source)
+        message = format_text("{}: unknown value {}", pl.lit(target), source)
     else:
         return _Field(source)
     return _Field(parsed, lambda column: source.is_not_null() & column.is_null(), message)
@@ -945,7 +938,7 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
             pl.lit("parse").alias("check"),
             pl.coalesce(
                 "_parse_error",
-                _say("reference: ", pl.col("reference"), " is in E-notation (spreadsheet damage), not an id"),
+                format_text("reference: {} is in E-notation (spreadsheet damage), not an id", pl.col("reference")),
             ).alias("message"),
         )
     ]
@@ -955,7 +948,7 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
         duplicate.select(
             "_row",
             pl.lit("duplicate_record").alias("check"),
-            _say("transaction ", pl.col("channel_txn_id"), " appears more than once in the file").alias("message"),
+            format_text("transaction {} appears more than once in the file", pl.col("channel_txn_id")).alias("message"),
         )
     )
     candidates = parsed_ok.join(duplicate.select("_row"), on="_row", how="anti") if duplicate.height else parsed_ok
@@ -973,7 +966,9 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
             cases.join(rows, on="index").select(
                 "_row",
                 pl.col("check").cast(pl.String),
-                _say(pl.col("column"), ": ", pl.col("failure_case"), " failed ", pl.col("check")).alias("message"),
+                format_text("{}: {} failed {}", pl.col("column"), pl.col("failure_case"), pl.col("check")).alias(
+                    "message"
+                ),
             )
         )
     failures = [frame for frame in failures if frame.height]
@@ -1050,7 +1045,7 @@ def _parse_iso20022(
         "failure_text",
         pl.lit(None, pl.String).alias("refund_request_no"),
         pl.when(pl.col("amount").is_not_null() & amount.is_null())
-        .then(_say("amount: ", pl.col("amount"), " is not an amount with at most two decimals"))
+        .then(format_text("amount: {} is not an amount with at most two decimals", pl.col("amount")))
         .alias("_parse_error"),
     )
     canonical = canonical.select([*[pl.col(c).cast(t) for c, t in empty_records().schema.items()], "_parse_error"])

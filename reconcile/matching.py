@@ -46,6 +46,7 @@ import polars as pl
 from reconcile.codes import OUTCOME_PRECEDENCE, Outcome
 from reconcile.masking import accounts_agree_expr
 from reconcile.settings import Settings, business_date_bounds_utc
+from reconcile.text import format_text
 
 PARTS = ("penalty", "fee", "interest", "principal")
 
@@ -253,7 +254,7 @@ def pass_fallback(debits: pl.DataFrame, data: MatchInput, settings: Settings) ->
             pl.col("platform_code").first(),
             pl.len().alias("candidates"),
             pl.col("instruction_id").str.join(",").alias("candidate_ids"),
-            pl.format("{} ({})", "instruction_id", "score").str.join(", ").alias("candidate_scores"),
+            format_text("{} ({})", "instruction_id", "score").str.join(", ").alias("candidate_scores"),
         )
     )
     ambiguous = pl.col("candidates") > 1
@@ -791,7 +792,7 @@ def _unanswered_instructions(
         .filter(pl.col("outcome").is_not_null())
         .with_columns(
             subject=pl.lit("instruction"),
-            subject_key=pl.format("instruction|{}", pl.col("instruction_id")),
+            subject_key=format_text("instruction|{}", pl.col("instruction_id")),
             flags=pl.lit(""),
             reference=pl.col("instruction_id"),
             instr_amount_fen=pl.col("amount_fen"),

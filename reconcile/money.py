@@ -11,6 +11,8 @@ import re
 
 import polars as pl
 
+from reconcile.text import format_text
+
 _YUAN_TEXT = re.compile(r"^([+-]?)(\d+)(?:\.(\d{1,2}))?$")
 _DECORATION = re.compile(r"[¥￥,\s]|元")
 #: The same grammar as _YUAN_TEXT, for polars' regex engine: plain yuan text, no decoration.
@@ -61,7 +63,7 @@ def fen_expr_to_yuan_text(column: str | pl.Expr) -> pl.Expr:
     fen = pl.col(column) if isinstance(column, str) else column
     sign = pl.when(fen < 0).then(pl.lit("-")).otherwise(pl.lit(""))
     magnitude = fen.abs()
-    return pl.format(
+    return format_text(
         "{}{}.{}",
         sign,
         (magnitude // 100).cast(pl.String),

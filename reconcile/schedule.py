@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import polars as pl
 
+from reconcile.text import format_text
+
 METHODS = ("equal_installment", "equal_principal", "interest_first", "bullet")
 
 
@@ -144,7 +146,7 @@ def build_installments(loans: pl.DataFrame) -> pl.DataFrame:
     ).join(templates, on=["principal_fen", "annual_rate", "term_months", "repayment_method"], how="inner")
     return (
         joined.with_columns(
-            due_date=pl.col("start_date").dt.offset_by(pl.format("{}mo", pl.col("months_after_start"))),
+            due_date=pl.col("start_date").dt.offset_by(format_text("{}mo", pl.col("months_after_start"))),
             fee_due_fen=pl.lit(0, pl.Int64),
             penalty_due_fen=pl.lit(0, pl.Int64),
         )

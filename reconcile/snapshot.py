@@ -15,6 +15,7 @@ import polars as pl
 
 from reconcile.money import yuan_expr_to_fen
 from reconcile.schedule import build_installments
+from reconcile.text import format_text
 from schemas.frames import InstallmentFrame, InstructionFrame, LoanFrame
 
 LOAN_COLUMNS = [
@@ -82,7 +83,7 @@ def _parse_errors(name: str, frame: pl.DataFrame, checks: dict[str, tuple[pl.Exp
             pl.lit(name).alias("file"),
             pl.col("line_no"),
             pl.lit(column).alias("column"),
-            pl.format("{} {}", pl.col(f"{column}__raw").fill_null("(empty)"), pl.lit(reason)).alias("reason"),
+            format_text("{} {}", pl.col(f"{column}__raw").fill_null("(empty)"), pl.lit(reason)).alias("reason"),
         )
         for column, (failed, reason) in checks.items()
     ]
@@ -99,7 +100,7 @@ def _schema_errors(name: str, frame: pl.DataFrame, model: type[pa.DataFrameModel
             pl.lit(name).alias("file"),
             pl.col("line_no").fill_null(1),
             pl.col("column").cast(pl.String),
-            pl.format("{} failed {}", pl.col("failure_case"), pl.col("check")).alias("reason"),
+            format_text("{} failed {}", pl.col("failure_case"), pl.col("check")).alias("reason"),
         )
     return pl.DataFrame(schema=ERROR_SCHEMA)
 
@@ -192,7 +193,7 @@ def parse_snapshot(
                 pl.lit("installments.csv").alias("file"),
                 "line_no",
                 pl.lit("contract_no").alias("column"),
-                pl.format("{} is not a contract in loans.csv", pl.col("contract_no")).alias("reason"),
+                format_text("{} is not a contract in loans.csv", pl.col("contract_no")).alias("reason"),
             )
         )
 
@@ -239,7 +240,7 @@ def parse_snapshot(
             pl.lit("instructions.csv").alias("file"),
             "line_no",
             pl.lit("installment_no").alias("column"),
-            pl.format("installment {} of {} does not exist", pl.col("installment_no"), pl.col("contract_no")).alias(
+            format_text("installment {} of {} does not exist", pl.col("installment_no"), pl.col("contract_no")).alias(
                 "reason"
             ),
         )

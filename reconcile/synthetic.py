@@ -19,6 +19,7 @@ import polars as pl
 
 from reconcile.money import fen_expr_to_yuan_text, fen_to_yuan_text
 from reconcile.schedule import build_installments
+from reconcile.text import format_text
 from schemas.frames import INSTRUCTION_DTYPES
 
 #: Scenario → weight (per mille of loans due on a day).
@@ -101,15 +102,15 @@ def loan_book(days: list[dt.date], loans: int, seed: int) -> pl.DataFrame:
         principal_fen=_pick(PRINCIPALS_FEN, _draw(index, seed, 5, len(PRINCIPALS_FEN))),
         annual_rate=_pick(RATES, _draw(index, seed, 6, len(RATES))),
         _due_draw=_draw(index, seed, 7, 1 << 30),
-        phone=pl.format(
+        phone=format_text(
             "1{}{}", _pick(tuple("3589"), _draw(index, seed, 8, 4)),
             _draw(index, seed, 9, 10**9).cast(pl.String).str.pad_start(9, "0"),
         ),
-        _card=pl.format("622202{}", _draw(index, seed, 10, 10**13).cast(pl.String).str.pad_start(13, "0")),
+        _card=format_text("622202{}", _draw(index, seed, 10, 10**13).cast(pl.String).str.pad_start(13, "0")),
         borrower_name=_pick(tuple(SURNAMES), _draw(index, seed, 11, len(SURNAMES)))
         + _pick(tuple(GIVEN), _draw(index, seed, 12, len(GIVEN)))
         + _pick(("", *GIVEN), _draw(index, seed, 13, len(GIVEN) + 1)),
-        id_number=pl.format(
+        id_number=format_text(
             "{}{}{}{}{}{}",
             (_draw(index, seed, 14, 549_000) + 110_000).cast(pl.String),
             (_draw(index, seed, 15, 44) + 1960).cast(pl.String),
@@ -142,10 +143,10 @@ def loan_book(days: list[dt.date], loans: int, seed: int) -> pl.DataFrame:
         _months=pl.when(pl.col("repayment_method") == "bullet").then(pl.col("term_months")).otherwise("_due_no"),
     )
     return frame.with_columns(
-        contract_no=pl.format(
+        contract_no=format_text(
             "C{}{}", pl.col("_day").dt.strftime("%y%m%d"), pl.col("_i").cast(pl.String).str.pad_start(8, "0")
         ),
-        start_date=pl.col("_due_date").dt.offset_by(pl.format("-{}mo", pl.col("_months"))),
+        start_date=pl.col("_due_date").dt.offset_by(format_text("-{}mo", pl.col("_months"))),
         grace_days=pl.lit(3, pl.Int64),
         bound_account=pl.when(pl.col("bound_channel") == "alipay").then(pl.col("phone")).otherwise(pl.col("_card")),
     )
@@ -163,15 +164,15 @@ def due_installments(frame: pl.DataFrame) -> pl.DataFrame:
     shapes = frame.select("principal_fen", "annual_rate", "term_months", "repayment_method").unique()
     template = build_installments(
         shapes.with_row_index("_shape")
-        .with_columns(contract_no=pl.format("S{}", "_shape"), start_date=pl.lit(dt.date(2000, 1, 1)))
+        .with_columns(contract_no=format_text("S{}", "_shape"), start_date=pl.lit(dt.date(2000, 1, 1)))
         .drop("_shape")
-    ).join(shapes.with_row_index("_shape").with_columns(contract_no=pl.format("S{}", "_shape")), on="contract_no")
+    ).join(shapes.with_row_index("_shape").with_columns(contract_no=format_text("S{}", "_shape")), on="contract_no")
     return frame.join(
         template.drop("contract_no", "due_date", "_shape").rename({"installment_no": "_due_no"}),
         on=["principal_fen", "annual_rate", "term_months", "repayment_method", "_due_no"],
         how="left",
     ).with_columns(
-        due_date=pl.col("start_date").dt.offset_by(pl.format("{}mo", pl.col("_months"))),
+        due_date=pl.col("start_date").dt.offset_by(format_text("{}mo", pl.col("_months"))),
         _owed=pl.sum_horizontal("principal_due_fen", "interest_due_fen", "fee_due_fen", "penalty_due_fen"),
         _at=_morning_utc(),
     )
@@ -238,8 +239,8 @@ def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> Synth
     line_keys = pl.concat(
         [
             _line_numbers(lines_frame.filter((pl.col("channel") == "icbc") & (pl.col("day") == day))).with_columns(
-                subject_key=pl.format("invalid|{}", pl.col("txn_id")),
-                line_key=pl.format("icbc|line|icbc_result_{}.txt|{}", pl.lit(f"{day:%Y%m%d}"), pl.col("line_no")),
+                subject_key=format_text("invalid|{}", pl.col("txn_id")),
+                line_key=format_text("icbc|line|icbc_result_{}.txt|{}", pl.lit(f"{day:%Y%m%d}"), pl.col("line_no")),
             )
             for day in days
         ]
@@ -281,13 +282,13 @@ EXPECTED_SCHEMA: dict[str, Any] = {
 
 
 def _instruction_id(seq: int) -> pl.Expr:
-    return pl.format("P{}{}", pl.col("contract_no").str.slice(1), pl.lit(f"{seq:02d}"))
+    return format_text("P{}{}", pl.col("contract_no").str.slice(1), pl.lit(f"{seq:02d}"))
 
 
 def _txn_id(seq: int) -> pl.Expr:
     """Unique per loan and line: day, loan index and line number, plus four digits of noise."""
     noise = (pl.col("_seed") * 7 + seq) % 10_000
-    return pl.format(
+    return format_text(
         "{}22{}{}{}",
         pl.col("_day").dt.strftime("%Y%m%d"),
         pl.col("_i").cast(pl.String).str.pad_start(10, "0"),
@@ -370,9 +371,9 @@ class _Day:
         )
         self.lines.append(lines.drop("_outcome", "_scenario"))
         key = (
-            pl.format("invalid|{}", pl.col("txn_id"))
+            format_text("invalid|{}", pl.col("txn_id"))
             if corrupt
-            else pl.format("{}|{}|{}|{}", "channel", "kind", "txn_id", pl.col("refund_no").fill_null(""))
+            else format_text("{}|{}|{}|{}", "channel", "kind", "txn_id", pl.col("refund_no").fill_null(""))
         )
         self.expected.append(
             lines.select(
@@ -389,7 +390,7 @@ class _Day:
             d.select(
                 business_date=pl.col("_day"),
                 subject=pl.lit("instruction"),
-                subject_key=pl.format("instruction|{}", _instruction_id(seq)),
+                subject_key=format_text("instruction|{}", _instruction_id(seq)),
                 expected_outcome=pl.lit(outcome),
                 scenario=pl.col("_scenario"),
             )
@@ -458,7 +459,7 @@ def scenario_rows(due: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
     out.line(d, 1, _instruction_id(1), owed - 100, "AMOUNT_MISMATCH")
 
     d = of("account_mismatch")
-    other_card = pl.format("621700{}", (pl.col("_seed") % 10**13).cast(pl.String).str.pad_start(13, "0"))
+    other_card = format_text("621700{}", (pl.col("_seed") % 10**13).cast(pl.String).str.pad_start(13, "0"))
     out.instruct(d, 1, owed)
     out.line(d, 1, _instruction_id(1), owed, "ACCOUNT_MISMATCH", shown=other_card)
 
@@ -466,14 +467,14 @@ def scenario_rows(due: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
     out.instruct(d, 1, owed)
     out.line(d, 1, _instruction_id(1), owed, "MATCHED")
     out.line(d, 1, _instruction_id(1), owed, "REVERSAL", kind="refund", offset=3600,
-             refund_no=pl.format("R{}", _instruction_id(1)))  # fmt: skip
+             refund_no=format_text("R{}", _instruction_id(1)))  # fmt: skip
 
     d = of("invalid")
     out.instruct(d, 1, owed)
     out.line(d, 1, _instruction_id(1), owed, "INVALID_RECORD", corrupt=True)
 
     d = of("unmatched")
-    foreign = pl.format("X{}", (pl.col("_seed") % 10**15).cast(pl.String).str.pad_start(15, "0"))
+    foreign = format_text("X{}", (pl.col("_seed") % 10**15).cast(pl.String).str.pad_start(15, "0"))
     out.line(d, 1, foreign, owed, "UNMATCHED_DEBIT", shown=_masked_account())
 
     d = of("ambiguous")
@@ -487,7 +488,7 @@ def scenario_rows(due: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
 
     d = of("memo")
     out.line(d, 1, pl.lit(None, pl.String), owed, "MATCHED", shown=_masked_account(),
-             memo=pl.format("{} 主动还款", pl.col("contract_no")))  # fmt: skip
+             memo=format_text("{} 主动还款", pl.col("contract_no")))  # fmt: skip
 
     instructions = (
         pl.concat(out.instructions).sort("instruction_id")
@@ -605,17 +606,19 @@ def sample_lines(day: dt.date, count: int, seed: int, refund_every: int = 50, fa
         day=pl.lit(day),
         channel=pl.lit("sample"),
         kind=pl.when(refund).then(pl.lit("refund")).otherwise(pl.lit("debit")),
-        txn_id=pl.format("{}22{}", pl.lit(f"{day:%Y%m%d}"), original.cast(pl.String).str.pad_start(11, "0")),
-        reference=pl.format("P{}", original.cast(pl.String).str.pad_start(14, "0")),
-        account=pl.format("6222****{}", (original % 10_000).cast(pl.String).str.pad_start(4, "0")),
+        txn_id=format_text("{}22{}", pl.lit(f"{day:%Y%m%d}"), original.cast(pl.String).str.pad_start(11, "0")),
+        reference=format_text("P{}", original.cast(pl.String).str.pad_start(14, "0")),
+        account=format_text("6222****{}", (original % 10_000).cast(pl.String).str.pad_start(4, "0")),
         name=pl.concat_str(_pick(SURNAMES, i % len(SURNAMES)), _pick(GIVEN, (i // 20) % len(GIVEN))),
         amount_fen=pl.when(refund).then(((i - 1) * 7919 + seed) % 500_000 + 100).otherwise(amount).cast(pl.Int64),
         status=pl.when(failed).then(pl.lit("FAILED")).otherwise(pl.lit("SUCCESS")),
         reason_code=pl.when(failed).then(_pick(codes, i % len(codes))).otherwise(pl.lit("")),
         reason_text=pl.when(failed).then(_pick(words, i % len(words))).otherwise(pl.lit("")),
         settled_at=pl.lit(start) + pl.duration(seconds=i * 86_000 // max(count, 1)),
-        refund_no=pl.when(refund).then(pl.format("R{}", i.cast(pl.String).str.pad_start(12, "0"))),
-        memo=pl.when(i % 97 == 5).then(pl.format("C{} 主动还款", (i % 100_000).cast(pl.String).str.pad_start(8, "0"))),
+        refund_no=pl.when(refund).then(format_text("R{}", i.cast(pl.String).str.pad_start(12, "0"))),
+        memo=pl.when(i % 97 == 5).then(
+            format_text("C{} 主动还款", (i % 100_000).cast(pl.String).str.pad_start(8, "0"))
+        ),
         corrupt_time=pl.lit(False),
     )
 
@@ -654,7 +657,7 @@ def alipay_account_bill(day: dt.date, lines: pl.DataFrame, fee_fen_each: int = 1
     income = pl.when(pl.col("signed") > 0).then(fen_expr_to_yuan_text("signed")).otherwise(pl.lit(""))
     expense = pl.when(pl.col("signed") < 0).then(fen_expr_to_yuan_text("signed")).otherwise(pl.lit(""))
     body = rows.select(
-        pl.format("{}{}\t", pl.lit(f"{day:%Y%m%d}"), pl.col("serial").cast(pl.String).str.pad_start(12, "0")).alias(
+        format_text("{}{}\t", pl.lit(f"{day:%Y%m%d}"), pl.col("serial").cast(pl.String).str.pad_start(12, "0")).alias(
             "账务流水号"
         ),
         (pl.col("txn_id") + "\t").alias("业务流水号"),
