@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -48,6 +49,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 Fen = BigInteger
+#: Installments still open: the only ones a night may turn ``OVERDUE`` (a partial index holds them).
+OPEN_STATUSES_SQL = "status IN ('DUE', 'PARTIALLY_PAID')"
 
 
 class Base(DeclarativeBase):
@@ -92,6 +95,21 @@ class Installment(Base):
     penalty_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default="DUE", server_default="DUE")
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # what the servicing system's snapshot says was paid before reconciliation began (migration 0003)
+    opening_principal_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    opening_interest_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    opening_fee_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    opening_penalty_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    opening_paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index(
+            "ix_installments_open_overdue_after",
+            "overdue_after",
+            sqlite_where=text(OPEN_STATUSES_SQL),
+            postgresql_where=text(OPEN_STATUSES_SQL),
+        ),
+    )
 
 
 class DebitInstruction(Base):
