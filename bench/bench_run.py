@@ -19,11 +19,15 @@ from pathlib import Path
 
 import polars as pl
 
-from flows import pipeline
+from flows import runs
 from flows.config import load_config
 from flows.importer import import_snapshot, write_snapshot
+from flows.stages.discover import discover
+from flows.stages.load import load_state
+from flows.stages.write import write_day
 from flows.store import connect, upgrade_database
 from flows.workbook import write_workbook
+from reconcile.intake import all_outcomes, parse_files
 from reconcile.matching import match_day
 from reconcile.summary import is_balanced, money_totals, outcome_counts
 from reconcile.synthetic import generate_days
@@ -75,18 +79,18 @@ def main() -> None:
 
     settings = load_config({"RECON_HOME": str(root)}).settings
     clock = time.perf_counter()
-    files = pipeline.discover(inbox, settings)
-    parsed = pipeline.parse(files, settings, DAY)
+    files = discover(inbox, settings).files
+    parsed = parse_files(files, settings, DAY)
     timings["read_validate"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    state = pipeline.load_state(engine, DAY, parsed, settings)
+    state = load_state(engine, DAY, parsed, settings)
     timings["load_state"] = time.perf_counter() - clock
     clock = time.perf_counter()
     result = match_day(state, settings)
-    outcomes = pipeline.all_outcomes(result, parsed, DAY, settings)
+    outcomes = all_outcomes(result, parsed, DAY, settings)
     timings["match"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    pipeline.write_day(engine, DAY, "bench", outcomes, result.ledger, parsed, dt.datetime.now(dt.UTC))
+    write_day(engine, DAY, "bench", outcomes, result.ledger, parsed, dt.datetime.now(dt.UTC))
     timings["write"] = time.perf_counter() - clock
     fen = money_totals(outcomes)
     summary = {
@@ -99,7 +103,7 @@ def main() -> None:
         "files": [],
     }
     clock = time.perf_counter()
-    write_workbook(root / "bench.xlsx", summary, pipeline.exceptions_for_workbook(engine, DAY))
+    write_workbook(root / "bench.xlsx", summary, runs.exceptions_for_workbook(engine, DAY))
     timings["workbook"] = time.perf_counter() - clock
     engine.dispose()
 

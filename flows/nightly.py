@@ -14,13 +14,14 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import pipeline, runner
+from flows import runner
 from flows.config import load_config
 from flows.store import upgrade_database
+from reconcile.settings import BUSINESS_TZ
 
 
 def yesterday_in_shanghai() -> dt.date:
-    return pipeline.shanghai_now().date() - dt.timedelta(days=1)
+    return dt.datetime.now(BUSINESS_TZ).date() - dt.timedelta(days=1)
 
 
 @task(cache_policy=NO_CACHE, name="publish-artifacts")

@@ -18,13 +18,18 @@ from typing import Any
 import polars as pl
 from sqlalchemy.exc import DBAPIError
 
-from flows import pipeline
+from flows import runs
 from flows.config import AppConfig
 from flows.faults import checkpoint
 from flows.locks import business_date_lock
+from flows.stages.archive import file_away
+from flows.stages.discover import Discovery, discover
+from flows.stages.load import load_file_history, load_state
+from flows.stages.write import write_day
 from flows.store import connect
 from flows.workbook import write_workbook
 from reconcile.ingest import ParsedFile
+from reconcile.intake import DiscoveredFile, all_outcomes, parse_files, skip_counted_elsewhere, unmapped_failures
 from reconcile.matching import MatchInput, MatchResult, match_day
 from reconcile.summary import is_balanced, money_totals, outcome_counts
 
@@ -33,18 +38,19 @@ CASCADE_WAIT_SECONDS = 3600.0
 WRITE_ATTEMPTS = 3
 
 
-def discover_files(config: AppConfig, day: dt.date) -> list[pipeline.DiscoveredFile]:
-    return pipeline.discover(config.paths.inbox / day.isoformat(), config.settings)
+def discover_files(config: AppConfig, day: dt.date) -> Discovery:
+    filed = (config.paths.archive / day.isoformat(), config.paths.quarantine / day.isoformat())
+    return discover(config.paths.inbox / day.isoformat(), config.settings, filed)
 
 
-def parse_and_validate(config: AppConfig, files: list[pipeline.DiscoveredFile], day: dt.date) -> list[ParsedFile]:
-    return pipeline.parse(files, config.settings, day)
+def parse_and_validate(config: AppConfig, files: list[DiscoveredFile], day: dt.date) -> list[ParsedFile]:
+    return parse_files(files, config.settings, day)
 
 
 def load_expected_state(config: AppConfig, day: dt.date, parsed: list[ParsedFile]) -> MatchInput:
     engine = connect(config.database_url)
     try:
-        return pipeline.load_state(engine, day, parsed, config.settings)
+        return load_state(engine, day, parsed, config.settings)
     finally:
         engine.dispose()
 
@@ -58,7 +64,7 @@ def write_results(
 ) -> dict[str, Any]:
     engine = connect(config.database_url)
     try:
-        return pipeline.write_day(engine, day, run_id, outcomes, ledger, parsed, dt.datetime.now(dt.UTC))
+        return write_day(engine, day, run_id, outcomes, ledger, parsed, dt.datetime.now(dt.UTC))
     finally:
         engine.dispose()
 
@@ -71,7 +77,7 @@ def publish_nothing(summary: dict[str, Any]) -> None:
 class Stages:
     """The stages an orchestrator may wrap (retry, observe); the rules stay in ``reconcile/``."""
 
-    discover: Callable[..., list[pipeline.DiscoveredFile]] = discover_files
+    discover: Callable[..., Discovery] = discover_files
     parse: Callable[..., list[ParsedFile]] = parse_and_validate
     load: Callable[..., MatchInput] = load_expected_state
     match: Callable[..., MatchResult] = match_records
@@ -97,7 +103,7 @@ def reconcile_dates(
         # a later date held by another run may have read the books before ours changed them:
         # wait for it, then reconcile it again
         cascade_wait = max(wait_seconds, CASCADE_WAIT_SECONDS)
-        for later in pipeline.later_reconciled_dates(config.database_url, max(days)):
+        for later in runs.later_reconciled_dates(config.database_url, max(days)):
             summaries.append(reconcile_one_date(config, later, workbook, cascade_wait, stages))
     return summaries
 
@@ -120,29 +126,30 @@ def _reconcile_locked(
 ) -> dict[str, Any]:
     started = dt.datetime.now(dt.UTC)
     timings: dict[str, float] = {}
-    pipeline.start_run(engine, run_id, day, started, {"business_date": day.isoformat(), "workbook": workbook})
+    runs.start_run(engine, run_id, day, started, {"business_date": day.isoformat(), "workbook": workbook})
 
     clock = time.perf_counter()
-    files = stages.discover(config, day)
+    discovery = stages.discover(config, day)
+    files = discovery.files
     parsed = stages.parse(config, files, day)
     timings["read"] = time.perf_counter() - clock
     log.info("%s: %d files, %d lines read", day, len(files), sum(p.rows for p in parsed))
 
-    history = pipeline.file_history(engine, day, parsed)
-    parsed = pipeline.skip_counted_elsewhere(parsed, history)
+    history = load_file_history(engine, day, parsed)
+    parsed = skip_counted_elsewhere(parsed, history)
     clock = time.perf_counter()
     state = stages.load(config, day, parsed)
     timings["load"] = time.perf_counter() - clock
     clock = time.perf_counter()
     result = stages.match(config, state)
-    outcomes = pipeline.all_outcomes(result, parsed, day, config.settings)
+    outcomes = all_outcomes(result, parsed, day, config.settings)
     timings["match"] = time.perf_counter() - clock
     log.info("%s: matching passes %s", day, result.pass_counts)
 
     clock = time.perf_counter()
     changes = _write_with_retry(stages, config, day, run_id, outcomes, result.ledger, parsed)
     checkpoint("after_commit")
-    pipeline.file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
+    file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
     timings["write"] = time.perf_counter() - clock
 
     fen = money_totals(outcomes)
@@ -165,28 +172,49 @@ def _reconcile_locked(
             }
             for p in parsed
         ],
-        "failures_unmapped": pipeline.unmapped_failures(parsed),
+        "inbox": inbox_report(config, day, discovery),
+        "failures_unmapped": unmapped_failures(parsed),
         "records": records,
         "outcomes": outcome_counts(outcomes),
         "fen": fen,
         "balanced": is_balanced(fen),
-        "installments": pipeline.installment_counts(engine),
-        "exceptions_open": pipeline.open_exception_count(engine),
+        "installments": runs.installment_counts(engine),
+        "exceptions_open": runs.open_exception_count(engine),
         "changes": changes,
         "rows": {"records": records, "ledger": result.ledger.height, "passes": result.pass_counts},
         "workbook": None,
     }
     if workbook:
         clock = time.perf_counter()
-        exceptions = pipeline.exceptions_for_workbook(engine, day)
+        exceptions = runs.exceptions_for_workbook(engine, day)
         path = config.paths.reports / f"recon_{day:%Y%m%d}_{run_id}.xlsx"
         summary["workbook"] = str(write_workbook(path, summary, exceptions, config.settings.language))
         timings["workbook"] = time.perf_counter() - clock
     summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-    pipeline.finish_run(engine, run_id, summary)
+    runs.finish_run(engine, run_id, summary)
     stages.publish(summary)
     log.info("%s balanced=%s outcomes=%s", day, summary["balanced"], summary["outcomes"])
     return summary
+
+
+def inbox_report(config: AppConfig, day: dt.date, discovery: Discovery) -> dict[str, Any]:
+    """Where the date's files came from; an inbox folder missing or empty is said out loud (the
+    files filed away by earlier runs still count, so the books are never wiped by it)."""
+    folder = config.paths.inbox / day.isoformat()
+    report: dict[str, Any] = {
+        "state": discovery.inbox_state,
+        "files_from_inbox": discovery.from_inbox,
+        "files_from_archive": discovery.from_archive,
+        "warning": None,
+    }
+    if discovery.inbox_state != "ok":
+        what = "does not exist" if discovery.inbox_state == "missing" else "is empty"
+        report["warning"] = (
+            f"the inbox folder for {day.isoformat()} ({folder}) {what}: "
+            f"reconciled from {discovery.from_archive} file(s) filed away by earlier runs"
+        )
+        log.warning("%s", report["warning"])
+    return report
 
 
 def _write_with_retry(

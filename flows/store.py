@@ -38,9 +38,12 @@ def connect(url: str) -> Engine:
 def read_frame(conn: Connection, statement: Any, schema: dict[str, Any]) -> pl.DataFrame:
     """Run a select and return a frame with exactly ``schema`` (even when no row comes back).
 
-    Rows are taken from the driver's cursor as plain tuples (no ORM row objects); SQLite's text
-    dates and UTC times are parsed by polars.
+    PostgreSQL: the columnar path — ``COPY (query) TO STDOUT`` as CSV on the same connection (so
+    temporary tables and the open transaction are seen), parsed by polars in one go. SQLite: the
+    driver's tuples straight into polars (no ORM rows); its text dates and UTC times parsed by polars.
     """
+    if conn.dialect.name == "postgresql":
+        return _copy_out(conn, statement, schema)
     result = conn.execute(statement)
     columns = list(result.keys())
     rows = result.cursor.fetchall() if result.cursor is not None else []
@@ -59,6 +62,38 @@ def _coerce(raw: pl.DataFrame, name: str, dtype: Any) -> pl.Expr:
         return column.str.to_date("%Y-%m-%d")
     if isinstance(raw.schema[name], pl.Datetime) and isinstance(dtype, pl.Datetime) and dtype.time_zone:
         return column.dt.convert_time_zone("UTC").cast(dtype)
+    return column.cast(dtype)
+
+
+def _copy_out(conn: Connection, statement: Any, schema: dict[str, Any]) -> pl.DataFrame:
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    sql = f"COPY ({compiled.string}) TO STDOUT WITH (FORMAT csv, HEADER true, NULL '\\N')"
+    payload = bytearray()
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(sql, compiled.params) as copy:
+            for block in copy:
+                payload += block
+    if not payload:
+        return pl.DataFrame(schema=schema)
+    text_frame = pl.read_csv(
+        bytes(payload), infer_schema=False, null_values="\\N", empty_string_is_null=False, raise_if_empty=False
+    )
+    if text_frame.height == 0:
+        return pl.DataFrame(schema=schema)
+    return text_frame.select([_from_text(name, dtype) for name, dtype in schema.items()])
+
+
+def _from_text(name: str, dtype: Any) -> pl.Expr:
+    """A column of PostgreSQL's CSV text as ``dtype`` (the session time zone is UTC: ``+00``)."""
+    column = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        parsed = column.str.strip_suffix("+00").str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+        return (parsed.dt.replace_time_zone("UTC") if dtype.time_zone else parsed).cast(dtype)
+    if dtype == pl.Date:
+        return column.str.to_date("%Y-%m-%d")
+    if dtype == pl.Boolean:
+        return (column == "t").alias(name)
     return column.cast(dtype)
 
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from reconcile.codes import OUTCOME_PRECEDENCE, Outcome
+from reconcile.keys import instruction_key_expr, record_key_expr
 from reconcile.masking import accounts_agree_expr
 from reconcile.settings import Settings, business_date_bounds_utc
 from reconcile.text import format_text
@@ -87,18 +88,6 @@ class MatchResult:
     outcomes: pl.DataFrame
     ledger: pl.DataFrame
     pass_counts: dict[str, int]
-
-
-def record_key_expr() -> pl.Expr:
-    return pl.concat_str(
-        [
-            pl.col("channel"),
-            pl.col("record_kind"),
-            pl.col("channel_txn_id"),
-            pl.col("refund_request_no").fill_null(""),
-        ],
-        separator="|",
-    )
 
 
 PLACEMENT_SCHEMA = {
@@ -792,7 +781,7 @@ def _unanswered_instructions(
         .filter(pl.col("outcome").is_not_null())
         .with_columns(
             subject=pl.lit("instruction"),
-            subject_key=format_text("instruction|{}", pl.col("instruction_id")),
+            subject_key=instruction_key_expr(),
             flags=pl.lit(""),
             reference=pl.col("instruction_id"),
             instr_amount_fen=pl.col("amount_fen"),

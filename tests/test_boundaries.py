@@ -16,15 +16,21 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError(f'the pure core must not import {name}')
         return None
 sys.meta_path.insert(0, Block())
-import reconcile.matching, reconcile.ingest, reconcile.synthetic, reconcile.snapshot, reconcile.explain, schemas
-print('ok')
+import importlib, pkgutil, reconcile, schemas
+names = sorted(m.name for package in (reconcile, schemas)
+               for m in pkgutil.walk_packages(package.__path__, package.__name__ + '.'))
+for name in names:
+    importlib.import_module(name)
+print(len(names))
 """
 
 
 def test_reconcile_and_schemas_import_without_prefect_sqlalchemy_or_openpyxl() -> None:
     done = subprocess.run([sys.executable, "-c", BLOCKER], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    modules = [p for p in (ROOT / "reconcile").glob("*.py") if p.name != "__init__.py"]
+    modules += [p for p in (ROOT / "schemas").glob("*.py") if p.name != "__init__.py"]
+    assert int(done.stdout.strip()) >= len(modules), "every module of the core was imported"
 
 
 def test_ruff_passes() -> None:

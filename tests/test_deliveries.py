@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from flows.config import load_config
 from flows.db import ChannelRecord
 from flows.importer import import_snapshot, write_snapshot
-from flows.pipeline import claim
 from flows.runner import reconcile_dates
 from flows.store import connect
 from reconcile import synthetic as syn
 from reconcile.ingest import parse_channel_file
+from reconcile.intake import claim
 from tests.dbdump import dump_books
 
 pytestmark = pytest.mark.slow

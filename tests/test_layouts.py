@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 
 from flows.config import load_channel_config
-from flows.pipeline import claim
 from reconcile import synthetic as syn
 from reconcile.ingest import ParsedFile, parse_channel_file, set_aside_evidence, set_aside_restated
+from reconcile.intake import claim
 from reconcile.settings import settings_from_mapping
 
 DAY = dt.date(2026, 11, 27)

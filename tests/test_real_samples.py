@@ -87,8 +87,8 @@ def test_recon_inspect_reports_what_the_product_makes_of_a_file() -> None:
 def test_alipay_personal_exports_are_recognised_read_and_kept_as_evidence(
     folder: str, layout: str, rows: int, records: int, invalid: int, aside: int, last: tuple[str, str, int]
 ) -> None:
-    from flows.pipeline import claim
     from reconcile.ingest import set_aside_evidence
+    from reconcile.intake import claim
 
     path = REAL_SAMPLES / folder / "example-alipay-records.csv"
     data = path.read_bytes()

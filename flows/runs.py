@@ -1,0 +1,103 @@
+"""Run records and the reads a run summary and a workbook need."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, func, select, update
+
+from flows.db import ExceptionItem, Installment, Run, table_of
+from flows.store import connect, read_frame
+
+
+def start_run(engine: Engine, run_id: str, day: dt.date, started: dt.datetime, parameters: dict[str, Any]) -> None:
+    """Record a run; earlier runs of the date still marked RUNNING died (we hold the date's lock)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(Run)
+            .where(Run.business_date == day, Run.status == "RUNNING")
+            .values(status="ABANDONED", finished_at=started)
+        )
+        conn.execute(
+            table_of(Run)
+            .insert()
+            .values(run_id=run_id, business_date=day, started_at=started, status="RUNNING", parameters=parameters)
+        )
+
+
+def finish_run(engine: Engine, run_id: str, summary: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(Run)
+            .where(Run.run_id == run_id)
+            .values(
+                status=summary["status"],
+                finished_at=dt.datetime.now(dt.UTC),
+                summary=summary,
+                timings=summary.get("timings_s"),
+            )
+        )
+
+
+def later_reconciled_dates(url: str, day: dt.date) -> list[dt.date]:
+    """Dates after ``day`` that have been reconciled before (their books may depend on ``day``)."""
+    engine = connect(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(Run.business_date).where(Run.business_date > day, Run.status == "SUCCEEDED").distinct()
+            ).scalars()
+            return sorted(set(rows))
+    finally:
+        engine.dispose()
+
+
+def installment_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(Installment.status, func.count()).group_by(Installment.status)).all()
+    return {status: int(count) for status, count in sorted(rows)}
+
+
+def open_exception_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).where(ExceptionItem.status == "OPEN")).scalar_one())
+
+
+WORKBOOK_SCHEMA = {
+    "exception_key": pl.String,
+    "business_date": pl.Date,
+    "outcome": pl.String,
+    "severity": pl.String,
+    "status": pl.String,
+    "channel": pl.String,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "instruction_id": pl.String,
+    "channel_txn_id": pl.String,
+    "amount_fen": pl.Int64,
+    "held_fen": pl.Int64,
+    "account_masked": pl.String,
+    "explanation_zh": pl.String,
+    "explanation_en": pl.String,
+    "suggested_action": pl.String,
+    "source_file": pl.String,
+    "line_no": pl.Int64,
+}
+
+
+def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
+    """The date's exceptions plus every older one still open, with its age in days."""
+    table = table_of(ExceptionItem)
+    with engine.connect() as conn:
+        frame = read_frame(
+            conn,
+            select(*[table.c[c] for c in WORKBOOK_SCHEMA]).where(
+                (table.c.business_date == day) | ((table.c.status == "OPEN") & (table.c.business_date < day))
+            ),
+            WORKBOOK_SCHEMA,
+        )
+    return frame.with_columns(age_days=(pl.lit(day) - pl.col("business_date")).dt.total_days()).sort(
+        "outcome", "business_date", "exception_key"
+    )

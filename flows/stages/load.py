@@ -1,0 +1,170 @@
+"""Load: what the business date needs from the database, and nothing more.
+
+Instructions requested on the date or in the fallback window before it, or named by a record;
+their installments, as paid before the date (the snapshot's opening amounts plus the ledger of
+earlier dates); every installment of a contract a memo names; the loans; earlier payments a refund
+names. Lookups go through staged temporary tables; rows come back through the columnar path of
+``flows.store.read_frame``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, Table, and_, func, select
+
+from flows.db import DebitInstruction, Installment, LedgerEntry, Loan, SourceFile, table_of
+from flows.store import read_frame, stage_frame
+from reconcile.books import INSTALLMENT_KEY, PARTS
+from reconcile.ingest import ParsedFile
+from reconcile.intake import KNOWN_FILES_SCHEMA, accepted_records, file_history, invalid_lines
+from reconcile.matching import MatchInput
+from reconcile.settings import Settings, business_date_bounds_utc
+from schemas.frames import INSTRUCTION_DTYPES, PRIOR_PAYMENT_DTYPES
+
+INSTALLMENT_DUE_SCHEMA = {
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "due_date": pl.Date,
+    **{f"{p}_due_fen": pl.Int64 for p in PARTS},
+    **{f"opening_{p}_paid_fen": pl.Int64 for p in PARTS},
+}
+PAID_SCHEMA = {"contract_no": pl.String, "installment_no": pl.Int64, **{f"{p}_paid_fen": pl.Int64 for p in PARTS}}
+LOAN_SCHEMA = {"contract_no": pl.String, "bound_channel": pl.String, "bound_account": pl.String, "grace_days": pl.Int64}
+
+
+def _on_installment(staged: Table, table: Table) -> Any:
+    return and_(*[staged.c[k] == table.c[k] for k in INSTALLMENT_KEY])
+
+
+def memo_contracts(records: pl.DataFrame) -> pl.DataFrame:
+    """Contract numbers named in the records' memos (a borrower's own repayment)."""
+    return records.select(pl.col("memo").str.extract(r"([A-Za-z0-9_-]+)", 1).alias("contract_no")).drop_nulls().unique()
+
+
+def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings: Settings) -> MatchInput:
+    """Instructions, installments (as settled before ``day``), loans and earlier payments."""
+    records = accepted_records(parsed)
+    invalid = invalid_lines(parsed)
+    start, end = business_date_bounds_utc(day)
+    window_start = start - dt.timedelta(days=settings.fallback_window_days)
+    instructions_table = table_of(DebitInstruction)
+    ledger_table = table_of(LedgerEntry)
+    installment_table = table_of(Installment)
+    with engine.begin() as conn:
+        references = pl.concat([records.select("reference"), invalid.select("reference")]).drop_nulls().unique()
+        staged_refs = stage_frame(
+            conn, "stage_refs", references.rename({"reference": "instruction_id"}), instructions_table
+        )
+        columns = [instructions_table.c[c] for c in INSTRUCTION_DTYPES]
+        recent = read_frame(
+            conn,
+            select(*columns).where(DebitInstruction.requested_at >= window_start, DebitInstruction.requested_at < end),
+            INSTRUCTION_DTYPES,
+        )
+        named = read_frame(
+            conn,
+            select(*columns)
+            .join(staged_refs, staged_refs.c.instruction_id == instructions_table.c.instruction_id)
+            .where((DebitInstruction.requested_at < window_start) | (DebitInstruction.requested_at >= end)),
+            INSTRUCTION_DTYPES,
+        )
+        instructions = pl.concat([recent, named]).unique("instruction_id", keep="first").sort("instruction_id")
+
+        refund_refs = records.filter(pl.col("record_kind") == "refund").select("reference").drop_nulls().unique()
+        staged_refunds = stage_frame(conn, "stage_refunds", refund_refs, ledger_table)
+        prior = read_frame(
+            conn,
+            select(*[ledger_table.c[c] for c in PRIOR_PAYMENT_DTYPES])
+            .join(staged_refunds, staged_refunds.c.reference == ledger_table.c.reference)
+            .where(ledger_table.c.kind == "payment", ledger_table.c.business_date < day),
+            PRIOR_PAYMENT_DTYPES,
+        )
+        pairs = pl.concat([instructions.select(INSTALLMENT_KEY), prior.select(INSTALLMENT_KEY)]).unique()
+        staged_pairs = stage_frame(conn, "stage_pairs", pairs, installment_table)
+        staged_memo = stage_frame(conn, "stage_memo", memo_contracts(records), installment_table)
+        due_columns = [installment_table.c[c] for c in INSTALLMENT_DUE_SCHEMA]
+        by_pair = read_frame(
+            conn, select(*due_columns).join(staged_pairs, _on_installment(staged_pairs, installment_table)),
+            INSTALLMENT_DUE_SCHEMA,
+        )  # fmt: skip
+        by_memo = read_frame(
+            conn,
+            select(*due_columns).join(staged_memo, staged_memo.c.contract_no == installment_table.c.contract_no),
+            INSTALLMENT_DUE_SCHEMA,
+        )
+        installments = pl.concat([by_pair, by_memo]).unique(INSTALLMENT_KEY, keep="first")
+        staged_keys = stage_frame(conn, "stage_keys", installments.select(INSTALLMENT_KEY), installment_table)
+        paid = read_frame(
+            conn,
+            select(
+                ledger_table.c.contract_no,
+                ledger_table.c.installment_no,
+                *[func.sum(ledger_table.c[f"{p}_fen"]).label(f"{p}_paid_fen") for p in PARTS],
+            )
+            .join(staged_keys, _on_installment(staged_keys, ledger_table))
+            .where(ledger_table.c.business_date < day)
+            .group_by(ledger_table.c.contract_no, ledger_table.c.installment_no),
+            PAID_SCHEMA,
+        )
+        staged_contracts = stage_frame(
+            conn, "stage_contracts", installments.select("contract_no").unique(), table_of(Loan)
+        )
+        loans = read_frame(
+            conn,
+            select(Loan.contract_no, Loan.bound_channel, Loan.bound_account, Loan.grace_days).join(
+                staged_contracts, staged_contracts.c.contract_no == table_of(Loan).c.contract_no
+            ),
+            LOAN_SCHEMA,
+        )
+        for staged in (staged_refs, staged_refunds, staged_pairs, staged_memo, staged_keys, staged_contracts):
+            staged.drop(conn)
+    installments = (
+        installments.join(loans.select("contract_no", "grace_days"), on="contract_no", how="left")
+        .join(paid, on=INSTALLMENT_KEY, how="left")
+        .with_columns(
+            [
+                (pl.col(f"opening_{p}_paid_fen") + pl.col(f"{p}_paid_fen").fill_null(0)).alias(f"{p}_paid_fen")
+                for p in PARTS
+            ]
+        )
+        .drop([f"opening_{p}_paid_fen" for p in PARTS])
+        .sort(INSTALLMENT_KEY)
+    )
+    return MatchInput(
+        business_date=day,
+        records=records,
+        instructions=instructions,
+        installments=installments,
+        loans=loans.sort("contract_no"),
+        prior_payments=prior,
+        answering_channels=frozenset(p.channel for p in parsed if p.status == "ACCEPTED"),
+        invalid_references=frozenset(invalid["reference"].drop_nulls().to_list()),
+    )
+
+
+def load_file_history(engine: Engine, day: dt.date, parsed: list[ParsedFile]) -> dict[str, dict[str, Any]]:
+    """The registered files these ones repeat or supersede (see ``reconcile.intake.file_history``)."""
+    staged_shas = pl.DataFrame({"sha256": [p.sha256 for p in parsed]}, schema={"sha256": pl.String}).unique()
+    names = pl.DataFrame({"name": [p.source_file for p in parsed]}, schema={"name": pl.String}).unique()
+    table = table_of(SourceFile)
+    with engine.begin() as conn:
+        shas = stage_frame(conn, "stage_shas", staged_shas, table)
+        by_name = stage_frame(conn, "stage_names", names, table)
+        columns = [table.c[c] for c in KNOWN_FILES_SCHEMA]
+        schema = {**KNOWN_FILES_SCHEMA, "registered_at": pl.Datetime("us", "UTC")}
+        known = pl.concat(
+            [
+                read_frame(conn, select(*columns).join(shas, shas.c.sha256 == table.c.sha256), schema),
+                read_frame(
+                    conn,
+                    select(*columns).join(by_name, by_name.c.name == table.c.name).where(table.c.business_date == day),
+                    schema,
+                ),
+            ]
+        ).unique(keep="first")
+        shas.drop(conn)
+        by_name.drop(conn)
+    return file_history(known, day, parsed)

@@ -1,0 +1,283 @@
+"""Write: the date's facts and the state they change, in one transaction.
+
+Facts are replaced for the date (channel records, ledger) and appended in bulk; state is derived
+by ``reconcile/books.py`` and ``reconcile/lifecycle.py`` from rows read in bulk, and only the rows
+whose state changed are written back. The date is either as before or as after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, delete, func, select, text
+
+from flows.db import (
+    OPEN_STATUSES_SQL,
+    ChannelRecord,
+    ExceptionItem,
+    Installment,
+    LedgerEntry,
+    Loan,
+    SourceFile,
+    table_of,
+)
+from flows.faults import checkpoint
+from flows.store import insert_frame, read_frame, stage_frame, update_from_frame
+from reconcile.books import (
+    INSTALLMENT_KEY,
+    PAID_STATUSES,
+    PARTS,
+    STATE_COLUMNS,
+    UTC_US,
+    changed_state,
+    crossed_grace,
+    derive_installment_state,
+    derive_loan_status,
+)
+from reconcile.ingest import ParsedFile
+from reconcile.lifecycle import (
+    EXISTING_SCHEMA,
+    SETTLING_SCHEMA,
+    exception_rows,
+    ledger_changes,
+    plan_exceptions,
+    settled_by_later_files,
+    settling_records,
+)
+
+RECORD_COLUMNS = [
+    "source_file", "line_no", "channel", "record_kind", "status", "channel_txn_id", "reference", "instruction_id",
+    "contract_no", "installment_no", "amount_fen", "settled_at", "account_shown", "failure_reason", "failure_code",
+    "failure_text", "match_pass", "outcome", "flags", "applied_fen", "held_fen",
+]  # fmt: skip
+LEDGER_DIFF_SCHEMA = {
+    "channel": pl.String,
+    "channel_txn_id": pl.String,
+    "kind": pl.String,
+    "seq": pl.Int64,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "amount_fen": pl.Int64,
+    **{f"{p}_fen": pl.Int64 for p in PARTS},
+    "held_fen": pl.Int64,
+}
+INSTALLMENT_STATE_SCHEMA = {
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "overdue_after": pl.Date,
+    **{f"{p}_due_fen": pl.Int64 for p in PARTS},
+    **{f"opening_{p}_paid_fen": pl.Int64 for p in PARTS},
+    "opening_paid_at": UTC_US,
+    **{f"{p}_paid_fen": pl.Int64 for p in PARTS},
+    "status": pl.String,
+    "paid_at": UTC_US,
+}
+LEDGER_PAID_SCHEMA = {
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    **{f"{p}_paid_fen": pl.Int64 for p in PARTS},
+    "paid_at": UTC_US,
+}
+
+
+def _same_installment(staged: Table, table: Table) -> ColumnElement[bool]:
+    return and_(*[staged.c[k] == table.c[k] for k in INSTALLMENT_KEY])
+
+
+def write_day(
+    engine: Engine,
+    day: dt.date,
+    run_id: str,
+    outcomes: pl.DataFrame,
+    ledger: pl.DataFrame,
+    parsed: list[ParsedFile],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Replace the date's records and ledger, derive installment and loan state, keep exceptions."""
+    with engine.begin() as conn:
+        before_ledger = read_frame(
+            conn,
+            select(*[table_of(LedgerEntry).c[c] for c in LEDGER_DIFF_SCHEMA]).where(LedgerEntry.business_date == day),
+            LEDGER_DIFF_SCHEMA,
+        )
+        conn.execute(delete(ChannelRecord).where(ChannelRecord.business_date == day))
+        conn.execute(delete(LedgerEntry).where(LedgerEntry.business_date == day))
+        checkpoint("after_delete")
+        insert_frame(conn, table_of(ChannelRecord), channel_record_rows(outcomes, parsed, day))
+        checkpoint("after_records")
+        insert_frame(conn, table_of(LedgerEntry), ledger.with_columns(business_date=pl.lit(day), run_id=pl.lit(run_id)))
+        checkpoint("after_ledger")
+        register_files(conn, parsed, day, run_id, now)
+        touched = (
+            pl.concat([before_ledger.select(INSTALLMENT_KEY), ledger.select(INSTALLMENT_KEY)]).drop_nulls().unique()
+        )
+        write_installment_state(conn, touched, day)
+        checkpoint("after_installments")
+        write_loan_status(conn, touched.select("contract_no").unique())
+        exception_changes = write_exceptions(conn, outcomes, day, run_id, now)
+        checkpoint("before_commit")
+    return {
+        "exceptions": exception_changes,
+        "ledger": ledger_changes(before_ledger, ledger.select(list(LEDGER_DIFF_SCHEMA))),
+    }
+
+
+def channel_record_rows(outcomes: pl.DataFrame, parsed: list[ParsedFile], day: dt.date) -> pl.DataFrame:
+    """Every line read on the date, with the outcome it got and the file (by SHA-256) it came from."""
+    shas = {p.source_file: p.sha256 for p in parsed}
+    return outcomes.filter(pl.col("subject") == "record").select(
+        pl.lit(day).alias("business_date"),
+        pl.col("subject_key").alias("record_key"),
+        *RECORD_COLUMNS,
+        pl.col("raw_line").fill_null(""),
+        pl.col("source_file").replace_strict(shas, default="").alias("file_sha256"),
+    )
+
+
+def register_files(conn: Connection, parsed: list[ParsedFile], day: dt.date, run_id: str, now: dt.datetime) -> None:
+    """One ``source_files`` row per SHA-256, the first copy's; bytes registered before stay as they were."""
+    known = set(
+        conn.execute(select(SourceFile.sha256).where(SourceFile.sha256.in_([p.sha256 for p in parsed]))).scalars()
+    )
+    fresh = []
+    for p in parsed:
+        if p.sha256 in known:
+            continue
+        known.add(p.sha256)
+        fresh.append(
+            {
+                "sha256": p.sha256,
+                "business_date": day,
+                "name": p.source_file,
+                "channel": p.channel,
+                "layout": p.layout,
+                "rows": p.rows,
+                "status": p.status,
+                "reason": p.rejected_reason or p.skipped,
+                "first_run_id": run_id,
+                "registered_at": now,
+            }
+        )
+    if fresh:
+        conn.execute(table_of(SourceFile).insert(), fresh)
+
+
+def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.date) -> int:
+    """Derive the state of every installment the date's ledger touches (before or after this run),
+    write the ones that changed, then turn ``OVERDUE`` the open ones past their last day of grace."""
+    written = 0
+    if touched.height:
+        installments, ledger = table_of(Installment), table_of(LedgerEntry)
+        staged = stage_frame(conn, "stage_touched", touched, installments)
+        current = read_frame(
+            conn,
+            select(*[installments.c[c] for c in INSTALLMENT_STATE_SCHEMA]).join(
+                staged, _same_installment(staged, installments)
+            ),
+            INSTALLMENT_STATE_SCHEMA,
+        )
+        paid = read_frame(
+            conn,
+            select(
+                ledger.c.contract_no,
+                ledger.c.installment_no,
+                *[func.sum(ledger.c[f"{p}_fen"]).label(f"{p}_paid_fen") for p in PARTS],
+                func.max(ledger.c.settled_at).filter(ledger.c.kind == "payment").label("paid_at"),
+            )
+            .join(staged, _same_installment(staged, ledger))
+            .group_by(ledger.c.contract_no, ledger.c.installment_no),
+            LEDGER_PAID_SCHEMA,
+        )
+        staged.drop(conn)
+        derived = derive_installment_state(current.drop(STATE_COLUMNS), paid, day)
+        changed = changed_state(current.select(*INSTALLMENT_KEY, *STATE_COLUMNS), derived)
+        written += update_from_frame(conn, table_of(Installment), changed, INSTALLMENT_KEY)
+    return written + write_crossed_grace(conn, day)
+
+
+def write_crossed_grace(conn: Connection, day: dt.date) -> int:
+    """Open installments whose last day of grace is behind ``day`` (read through the partial index
+    of open installments, so history is never scanned) turn ``OVERDUE``."""
+    table = table_of(Installment)
+    open_late = read_frame(
+        conn,
+        select(table.c.contract_no, table.c.installment_no, table.c.status, table.c.overdue_after).where(
+            text(OPEN_STATUSES_SQL), table.c.overdue_after < day
+        ),
+        {"contract_no": pl.String, "installment_no": pl.Int64, "status": pl.String, "overdue_after": pl.Date},
+    )
+    return update_from_frame(conn, table, crossed_grace(open_late, day), INSTALLMENT_KEY)
+
+
+def write_loan_status(conn: Connection, contracts: pl.DataFrame) -> int:
+    """The status of each loan whose installments the date touched, written where it changed."""
+    if contracts.height == 0:
+        return 0
+    installments, ledger, loans = table_of(Installment), table_of(LedgerEntry), table_of(Loan)
+    staged = stage_frame(conn, "stage_loans", contracts, loans)
+    open_count = func.count().filter(installments.c.status.not_in(PAID_STATUSES))
+    open_counts = read_frame(
+        conn,
+        select(installments.c.contract_no, open_count.label("open_installments"))
+        .join(staged, staged.c.contract_no == installments.c.contract_no)
+        .group_by(installments.c.contract_no),
+        {"contract_no": pl.String, "open_installments": pl.Int64},
+    )
+    held = read_frame(
+        conn,
+        select(ledger.c.contract_no, func.sum(ledger.c.held_fen).label("held_fen"))
+        .join(staged, staged.c.contract_no == ledger.c.contract_no)
+        .group_by(ledger.c.contract_no),
+        {"contract_no": pl.String, "held_fen": pl.Int64},
+    )
+    was = read_frame(
+        conn,
+        select(loans.c.contract_no, loans.c.status).join(staged, staged.c.contract_no == loans.c.contract_no),
+        {"contract_no": pl.String, "status": pl.String},
+    )
+    staged.drop(conn)
+    derived = derive_loan_status(open_counts, held)
+    changed = derived.join(was, on="contract_no", how="left", suffix="_was").filter(
+        pl.col("status").ne_missing(pl.col("status_was"))
+    )
+    return update_from_frame(conn, loans, changed.select("contract_no", "status"), ["contract_no"])
+
+
+def write_exceptions(
+    conn: Connection, outcomes: pl.DataFrame, day: dt.date, run_id: str, now: dt.datetime
+) -> dict[str, int]:
+    """Apply the exception lifecycle's plan for the date, then resolve older exceptions this date's
+    records settle."""
+    table = table_of(ExceptionItem)
+    existing = read_frame(
+        conn,
+        select(*[table.c[c] for c in EXISTING_SCHEMA]).where(table.c.business_date == day),
+        EXISTING_SCHEMA,
+    )
+    plan = plan_exceptions(exception_rows(outcomes, day), existing, day, run_id, now)
+    insert_frame(conn, table, plan.insert)
+    for updates in (plan.reopened, plan.seen_again, plan.resolve):
+        update_from_frame(conn, table, updates, ["exception_key"])
+    settling = settling_records(outcomes)
+    settled = 0
+    if settling.height:
+        staged = stage_frame(conn, "stage_settling", settling.select(list(SETTLING_SCHEMA)), table)
+        open_items = read_frame(
+            conn,
+            select(table.c.exception_key, *[table.c[c] for c in SETTLING_SCHEMA])
+            .join(staged, staged.c.outcome == table.c.outcome)
+            .where(
+                staged.c.channel == table.c.channel,
+                staged.c.instruction_id == table.c.instruction_id,
+                table.c.status == "OPEN",
+                table.c.business_date < day,
+            ),
+            {"exception_key": pl.String, **SETTLING_SCHEMA},
+        )
+        staged.drop(conn)
+        settled = update_from_frame(
+            conn, table, settled_by_later_files(open_items, settling, day, run_id), ["exception_key"]
+        )
+    return {**plan.counts, "settled_by_files": settled}

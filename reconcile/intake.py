@@ -1,0 +1,251 @@
+"""What a delivery makes of a business date before matching: each file claimed by a channel and
+read by its layout, repeats and re-sends set aside, and the outcomes that come from the files
+themselves (a file rejected whole, a channel that sent nothing, a line that failed validation).
+
+Pure: bytes and frames in, frames and values out. Finding the files on disk and the history of
+files already registered are the edge's (``flows/stages/discover.py``, ``flows/stages/load.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from reconcile.codes import Outcome
+from reconcile.explain import explain
+from reconcile.ingest import (
+    ParsedFile,
+    empty_invalid,
+    empty_records,
+    identify_layout,
+    parse_channel_file,
+    set_aside_evidence,
+    set_aside_restated,
+)
+from reconcile.keys import file_key, invalid_line_key_expr, missing_file_key
+from reconcile.matching import OUTCOME_COLUMNS, MatchResult
+from reconcile.settings import Settings
+
+UNRECOGNISED = (
+    "no configured layout recognises this file's content (or several channels "
+    "share its layout and none's file pattern fits its name)"
+)
+
+
+@dataclass(frozen=True)
+class DiscoveredFile:
+    """One readable file found for a business date (a zip member counts as one).
+
+    ``name``: as delivered, or ``zip!member``. ``path``: the delivered file. ``data``: the bytes
+    to read. ``channel``: None when nothing recognises it. ``rejection``: why the delivery as a
+    whole is refused (a bad zip), or None. ``layout``: the layout recognised, or None.
+    """
+
+    name: str
+    path: Path
+    sha256: str
+    size: int
+    channel: str | None
+    data: bytes = b""
+    rejection: str | None = None
+    layout: str | None = None
+    delivered_as: str = ""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A delivered file as it was found: ``name`` as the channel named it, ``path`` where its bytes
+    are now, ``source`` (``inbox`` or ``filed``: archived or quarantined by an earlier run) and
+    ``order`` (among filed copies, the larger the newer: when it was filed)."""
+
+    name: str
+    path: Path
+    source: str
+    order: float
+
+
+def current_versions(inbox: list[Received], filed: list[Received]) -> list[Received]:
+    """One version of each delivered name: the inbox's when it holds the name (tonight's delivery
+    is the newest), else the copy filed last. A file received once is never forgotten because the
+    inbox was cleared; a corrected re-send under the same name replaces the older version."""
+    chosen = {r.name: r for r in inbox}
+    for received in sorted(filed, key=lambda r: r.order):
+        if received.name not in {r.name for r in inbox}:
+            chosen[received.name] = received
+    return sorted(chosen.values(), key=lambda r: r.name)
+
+
+def claim(name: str, data: bytes, settings: Settings) -> tuple[str | None, str | None]:
+    """The channel a file belongs to and the layout it is in: the layout is recognised by content;
+    when several channels send that layout, the file name pattern decides. (None, layout) when no
+    single channel claims it; (None, None) when nothing recognises the content."""
+    layout = identify_layout(data, settings.layouts)
+    if layout is None:
+        return None, None
+    candidates = [c for c in settings.channels.values() if layout in c.layouts]
+    if len(candidates) == 1:
+        return candidates[0].channel_id, layout
+    named = [c for c in candidates if fnmatch.fnmatch(name, c.file_pattern)]
+    return (named[0].channel_id if len(named) == 1 else None), layout
+
+
+def parse_files(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list[ParsedFile]:
+    """Each file read by its layout; a second copy of the same bytes in the delivery is not read
+    again but skipped, naming the first."""
+    parsed = []
+    accepted: dict[str, ParsedFile] = {}
+    for found in files:
+        first = accepted.get(found.sha256)
+        if first is not None:
+            why = f"the same bytes as {first.source_file} in this delivery: counted once"
+            parsed.append(replace(first, source_file=found.name).skip(why))
+            continue
+        if found.channel is None or found.rejection is not None:
+            parsed.append(
+                ParsedFile(
+                    found.name,
+                    found.sha256,
+                    "unknown",
+                    "unknown",
+                    None,
+                    0,
+                    empty_records(),
+                    empty_invalid(),
+                    rejected_reason=found.rejection or UNRECOGNISED,
+                )
+            )
+            continue
+        channel = settings.channels[found.channel]
+        layout = settings.layouts[found.layout or channel.layout]
+        result = parse_channel_file(found.name, found.data, found.sha256, channel, layout, day)
+        if result.rejected_reason is None:
+            accepted[found.sha256] = result
+        parsed.append(result)
+    return set_aside_evidence(set_aside_restated(parsed, settings.layouts), settings)
+
+
+KNOWN_FILES_SCHEMA = {"sha256": pl.String, "name": pl.String, "business_date": pl.Date, "registered_at": pl.Datetime}
+
+
+def file_history(known: pl.DataFrame, day: dt.date, parsed: list[ParsedFile]) -> dict[str, dict[str, Any]]:
+    """For each file (by SHA-256): whether these exact bytes were registered before, the business
+    date and name they were first registered under, and — for a file whose name was seen for this
+    date with other bytes — the SHA-256 it supersedes. ``known``: the registered files
+    (``sha256``, ``name``, ``business_date``, ``registered_at``)."""
+    shas = set(known["sha256"].to_list())
+    history = {}
+    for item in parsed:
+        earlier = known.filter(
+            (pl.col("name") == item.source_file) & (pl.col("business_date") == day) & (pl.col("sha256") != item.sha256)
+        ).sort("registered_at")
+        same = known.filter(pl.col("sha256") == item.sha256)
+        history[item.sha256] = {
+            "seen_before": item.sha256 in shas,
+            "replaces_sha256": earlier["sha256"][-1] if earlier.height else None,
+            "business_date": day.isoformat(),
+            "first_business_date": same["business_date"][0].isoformat() if same.height else None,
+            "first_name": same["name"][0] if same.height else None,
+        }
+    return history
+
+
+def skip_counted_elsewhere(parsed: list[ParsedFile], history: dict[str, dict[str, Any]]) -> list[ParsedFile]:
+    """A file whose exact bytes were first processed for another business date is not counted
+    again (a channel re-sending yesterday's file under today's folder)."""
+    result = []
+    for item in parsed:
+        known = history.get(item.sha256, {})
+        if item.status == "ACCEPTED" and known.get("first_business_date") not in (None, known.get("business_date")):
+            item = item.skip(
+                f"the same bytes were processed for business date {known['first_business_date']} "
+                f"as {known['first_name']}: counted there, not again"
+            )
+        result.append(item)
+    return result
+
+
+def accepted_records(parsed: list[ParsedFile]) -> pl.DataFrame:
+    """Every record of the files not rejected, in delivery order."""
+    return pl.concat([p.records for p in parsed if p.rejected_reason is None] or [empty_records()])
+
+
+def invalid_lines(parsed: list[ParsedFile]) -> pl.DataFrame:
+    return pl.concat([p.invalid for p in parsed] or [empty_invalid()])
+
+
+FILE_OUTCOME_SCHEMA = {
+    "subject": pl.String,
+    "subject_key": pl.String,
+    "outcome": pl.String,
+    "channel": pl.String,
+    "source_file": pl.String,
+    "message": pl.String,
+}
+
+
+def file_outcomes(parsed: list[ParsedFile], day: dt.date, settings: Settings) -> pl.DataFrame:
+    """Outcomes that come from ingestion: rejected files, missing files, invalid lines."""
+    rows: list[dict[str, Any]] = []
+    arrived = {p.channel for p in parsed}
+    for item in parsed:
+        if item.rejected_reason is not None:
+            rows.append(
+                {
+                    "subject": "file",
+                    "subject_key": file_key(item.source_file),
+                    "outcome": Outcome.FILE_REJECTED.value,
+                    "channel": item.channel,
+                    "source_file": item.source_file,
+                    "message": item.rejected_reason,
+                }
+            )
+    for channel in settings.channels.values():
+        if channel.expected_daily and channel.channel_id not in arrived:
+            rows.append(
+                {
+                    "subject": "channel",
+                    "subject_key": missing_file_key(channel.channel_id, day),
+                    "outcome": Outcome.MISSING_FILE.value,
+                    "channel": channel.channel_id,
+                }
+            )
+    files = pl.DataFrame(rows, schema=FILE_OUTCOME_SCHEMA)
+    invalid = invalid_lines(parsed).select(
+        pl.lit("record").alias("subject"),
+        invalid_line_key_expr().alias("subject_key"),
+        pl.lit(Outcome.INVALID_RECORD.value).alias("outcome"),
+        "channel",
+        "source_file",
+        "line_no",
+        "raw_line",
+        "reference",
+        "message",
+    )
+    combined = pl.concat([files, invalid], how="diagonal_relaxed")
+    extra = {name: dtype for name, dtype in OUTCOME_COLUMNS.items() if name not in combined.columns}
+    combined = combined.with_columns([pl.lit(None, dtype).alias(name) for name, dtype in extra.items()])
+    return combined.with_columns(
+        flags=pl.lit(""),
+        **{c: pl.lit(0, pl.Int64) for c in ("received_fen", "applied_fen", "held_fen", "reversed_fen")},
+    ).select([*OUTCOME_COLUMNS, "message"])
+
+
+def all_outcomes(result: MatchResult, parsed: list[ParsedFile], day: dt.date, settings: Settings) -> pl.DataFrame:
+    """The matcher's outcomes and the files' own, explained, in key order."""
+    matched = result.outcomes.with_columns(message=pl.lit(None, pl.String))
+    combined = pl.concat([matched, file_outcomes(parsed, day, settings)], how="vertical_relaxed")
+    return explain(combined.sort("subject", "subject_key"))
+
+
+def unmapped_failures(parsed: list[ParsedFile]) -> dict[str, Any]:
+    """Failed records whose code or words no table maps (kept raw, counted as OTHER)."""
+    other = accepted_records(parsed).filter((pl.col("status") == "FAILED") & (pl.col("failure_reason") == "OTHER"))
+    raw = (
+        other.select(pl.coalesce("failure_code", "failure_text").fill_null("(none)").alias("raw")).group_by("raw").len()
+    )
+    return {"count": other.height, "raw": dict(raw.sort("len", "raw", descending=[True, False]).head(10).iter_rows())}
