@@ -258,4 +258,4 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, connect_args={"options": "-c timezone=UTC"})
+    return create_engine(url, connect_args={"options": "-c timezone=UTC -c jit=off"})

@@ -131,13 +131,15 @@ def _reconcile_locked(
     clock = time.perf_counter()
     discovery = stages.discover(config, day)
     files = discovery.files
+    timings["discover"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     parsed = stages.parse(config, files, day)
-    timings["read"] = time.perf_counter() - clock
+    timings["parse_validate"] = time.perf_counter() - clock
     log.info("%s: %d files, %d lines read", day, len(files), sum(p.rows for p in parsed))
 
+    clock = time.perf_counter()
     history = load_file_history(engine, day, parsed)
     parsed = skip_counted_elsewhere(parsed, history)
-    clock = time.perf_counter()
     state = stages.load(config, day, parsed)
     timings["load"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -149,8 +151,11 @@ def _reconcile_locked(
     clock = time.perf_counter()
     changes = _write_with_retry(stages, config, day, run_id, outcomes, result.ledger, parsed)
     checkpoint("after_commit")
-    file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
     timings["write"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
+    timings["archive"] = time.perf_counter() - clock
+    clock = time.perf_counter()
 
     fen = money_totals(outcomes)
     records = int(outcomes.filter(pl.col("subject") == "record").height)
@@ -184,6 +189,7 @@ def _reconcile_locked(
         "rows": {"records": records, "ledger": result.ledger.height, "passes": result.pass_counts},
         "workbook": None,
     }
+    timings["summarise"] = time.perf_counter() - clock
     if workbook:
         clock = time.perf_counter()
         exceptions = runs.exceptions_for_workbook(engine, day)

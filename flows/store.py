@@ -171,6 +171,10 @@ def stage_frame(conn: Connection, name: str, frame: pl.DataFrame, like: Table) -
     conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
     staged.create(conn)
     insert_frame(conn, staged, frame)
+    if conn.dialect.name == "postgresql":
+        # a temporary table has no statistics until analysed: without them the planner guesses a
+        # handful of rows and joins a million staged keys by nested loops
+        conn.execute(text(f"ANALYZE {name}"))
     return staged
 
 

@@ -41,7 +41,7 @@ def display_width(text: str) -> int:
 
 def _cell(sheet: Any, value: Any, bold: bool = False) -> WriteOnlyCell:
     cell = WriteOnlyCell(sheet, value=value)
-    if isinstance(value, str) and value.startswith(_RISKY_START):
+    if _risky(value):
         cell.data_type = "s"
         cell.quotePrefix = True
     if bold:
@@ -191,4 +191,10 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
     sheet.data_validations.append(choices)
     sheet.append([_cell(sheet, h, True) for h in headers])
     for row in values:
-        sheet.append([_cell(sheet, v) for v in row])
+        sheet.append([_cell(sheet, v) if _risky(v) else v for v in row])
+
+
+def _risky(value: Any) -> bool:
+    """Text a spreadsheet would read as a formula: it gets a cell of its own marked as text (plain
+    values are written as they are, which costs a third of making a cell for each)."""
+    return isinstance(value, str) and value.startswith(_RISKY_START)
