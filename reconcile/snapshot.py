@@ -3,6 +3,18 @@
 Amounts are yuan text with two decimals; dates ISO; times ISO, where a time without an offset is
 Shanghai time. A bad row becomes an error naming its file, line and reason; the caller decides
 that any error refuses the whole snapshot (nothing is half-imported).
+
+``installments.csv`` may also say what each installment has had paid before reconciliation began
+(:data:`OPENING_COLUMNS`, each optional: an absent column or an empty cell is 0, or no time), so a
+platform's paid history is not taken for overdue on the first run. Example::
+
+    contract_no,installment_no,due_date,principal_due,interest_due,fee_due,penalty_due,principal_paid,interest_paid,paid_at
+    C001,1,2026-02-15,934.72,200.00,0.00,0.00,934.72,200.00,2026-02-15T03:00:05+08:00
+    C001,2,2026-03-15,953.41,181.31,0.00,0.00,,100.00,2026-03-16T09:12:00
+    C001,3,2026-04-15,972.48,162.24,0.00,0.00,,,
+
+Installment 1 was paid in full on its due date, 2 has had 100.00 of its interest (paid at a Shanghai
+wall-clock time), 3 nothing; ``fee_paid`` and ``penalty_paid`` are absent, so 0.
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
+from reconcile.books import installment_status_expr
 from reconcile.money import yuan_expr_to_fen
 from reconcile.schedule import build_installments
 from reconcile.text import format_text
@@ -41,6 +54,12 @@ INSTALLMENT_COLUMNS = [
     "fee_due",
     "penalty_due",
 ]
+#: The optional columns of installments.csv: what each part has had paid (yuan text) and when the
+#: last of it was paid (ISO time, Shanghai wall clock unless it has an offset).
+PAID_PARTS = ("principal", "interest", "fee", "penalty")
+OPENING_COLUMNS = [*(f"{part}_paid" for part in PAID_PARTS), "paid_at"]
+#: The typed opening columns every parsed installments frame carries (0 and null when not given).
+OPENING_FRAME_COLUMNS = [*(f"{part}_paid_fen" for part in PAID_PARTS), "paid_at"]
 INSTRUCTION_COLUMNS = [
     "instruction_id",
     "contract_no",
@@ -56,10 +75,14 @@ INSTRUCTION_COLUMNS = [
 
 @dataclass(frozen=True)
 class Snapshot:
+    """A parsed snapshot. ``installments`` has the :class:`InstallmentFrame` columns plus
+    :data:`OPENING_FRAME_COLUMNS` (what the servicing system says was paid; 0 and null when it
+    says nothing). ``errors``: file, line_no, column, reason — empty when the snapshot is good."""
+
     loans: pl.DataFrame
     installments: pl.DataFrame
     instructions: pl.DataFrame
-    errors: pl.DataFrame  # file, line_no, column, reason
+    errors: pl.DataFrame
 
 
 ERROR_SCHEMA: dict[str, Any] = {"file": pl.String, "line_no": pl.Int64, "column": pl.String, "reason": pl.String}
@@ -76,14 +99,18 @@ def _missing_columns(name: str, frame: pl.DataFrame, wanted: list[str]) -> pl.Da
     )
 
 
-def _parse_errors(name: str, frame: pl.DataFrame, checks: dict[str, tuple[pl.Expr, str]]) -> pl.DataFrame:
-    """Rows where a text cell is present but did not parse."""
+def _parse_errors(name: str, frame: pl.DataFrame, checks: dict[str, tuple[pl.Expr, str | pl.Expr]]) -> pl.DataFrame:
+    """Rows where a text cell is present but did not parse (or broke the check's rule)."""
     parts = [
         frame.filter(failed).select(
             pl.lit(name).alias("file"),
             pl.col("line_no"),
             pl.lit(column).alias("column"),
-            format_text("{} {}", pl.col(f"{column}__raw").fill_null("(empty)"), pl.lit(reason)).alias("reason"),
+            format_text(
+                "{} {}",
+                pl.col(f"{column}__raw").fill_null("(empty)"),
+                reason if isinstance(reason, pl.Expr) else pl.lit(reason),
+            ).alias("reason"),
         )
         for column, (failed, reason) in checks.items()
     ]
@@ -111,6 +138,71 @@ def _with_raw(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
 
 def _bad(column: str, parsed: pl.Expr) -> pl.Expr:
     return pl.col(f"{column}__raw").is_not_null() & parsed.is_null() | pl.col(f"{column}__raw").is_null()
+
+
+def _iso_time_utc(column: str) -> pl.Expr:
+    """ISO time text → UTC (microseconds); without an offset it is Shanghai wall clock; null if not a time."""
+    text = pl.col(column).str.strip_chars()
+    with_offset = text.str.contains(r"([+-]\d{2}:?\d{2}|Z)$")
+    return (
+        pl.when(with_offset)
+        .then(
+            text.str.replace(r"Z$", "+00:00")
+            .str.replace("T", " ")
+            .str.to_datetime("%Y-%m-%d %H:%M:%S%z", strict=False)
+            .dt.convert_time_zone("UTC")
+        )
+        .otherwise(
+            text.str.replace("T", " ")
+            .str.to_datetime("%Y-%m-%d %H:%M:%S", time_zone="Asia/Shanghai", strict=False)
+            .dt.convert_time_zone("UTC")
+        )
+        .dt.cast_time_unit("us")
+    )
+
+
+def _given(column: str) -> pl.Expr:
+    """An optional cell that says something (neither missing nor blank)."""
+    return pl.col(f"{column}__raw").fill_null("") != ""
+
+
+def _with_opening_paid(installments: pl.DataFrame) -> pl.DataFrame:
+    """The optional paid columns typed: fen (0 when absent or empty) and ``paid_at`` (UTC, null when
+    absent or empty). A cell that does not parse stays null, for :func:`_opening_paid_errors`."""
+    frame = installments.with_columns(
+        [pl.lit(None, pl.String).alias(f"{c}__raw") for c in OPENING_COLUMNS if c not in installments.columns]
+    )
+    return frame.with_columns(
+        **{
+            f"{part}_paid_fen": pl.when(_given(f"{part}_paid"))
+            .then(yuan_expr_to_fen(f"{part}_paid__raw"))
+            .otherwise(pl.lit(0, pl.Int64))
+            for part in PAID_PARTS
+        },
+        paid_at=pl.when(_given("paid_at")).then(_iso_time_utc("paid_at__raw")),
+    )
+
+
+def _opening_paid_errors(installments: pl.DataFrame) -> list[pl.DataFrame]:
+    """A paid part that is not an amount, negative or more than its due part; a ``paid_at`` that is
+    not a time, or that is given while nothing is paid."""
+    checks: list[tuple[str, pl.Expr, str | pl.Expr]] = []
+    for part in PAID_PARTS:
+        paid, due, column = pl.col(f"{part}_paid_fen"), pl.col(f"{part}_due_fen"), f"{part}_paid"
+        more = format_text("is more than {}_due {}", pl.lit(part), pl.col(f"{part}_due__raw"))
+        checks += [
+            (column, _given(column) & paid.is_null(), "is not an amount in yuan"),
+            (column, paid < 0, "is negative"),
+            (column, paid > due, more),
+        ]
+    nothing_paid = pl.sum_horizontal([pl.col(f"{part}_paid_fen").fill_null(0) for part in PAID_PARTS]) == 0
+    checks += [
+        ("paid_at", _given("paid_at") & pl.col("paid_at").is_null(), "is not an ISO time"),
+        ("paid_at", _given("paid_at") & nothing_paid, "is given while nothing is paid"),
+    ]
+    # one pass over the whole file finds the few rows any check fails; each check reads only those
+    failing = installments.filter(pl.any_horizontal([failed.fill_null(False) for _, failed, _ in checks]))
+    return [_parse_errors("installments.csv", failing, {column: (failed, reason)}) for column, failed, reason in checks]
 
 
 def parse_snapshot(
@@ -160,9 +252,13 @@ def parse_snapshot(
             else pl.Series("line_no", [], pl.Int64)
         )
         good_loans = loans.drop_nulls().filter(~pl.col("line_no").is_in(bad_lines.to_list()))
-        installments = build_installments(good_loans.drop("line_no")).with_columns(line_no=pl.lit(0, pl.Int64))
+        installments = build_installments(good_loans.drop("line_no")).with_columns(
+            line_no=pl.lit(0, pl.Int64),
+            **{f"{part}_paid_fen": pl.lit(0, pl.Int64) for part in PAID_PARTS},
+            paid_at=pl.lit(None, pl.Datetime("us", "UTC")),
+        )
     else:
-        raw = _with_raw(installments_text, INSTALLMENT_COLUMNS)
+        raw = _with_raw(installments_text, INSTALLMENT_COLUMNS + OPENING_COLUMNS)
         installments = raw.with_columns(
             installment_no=pl.col("installment_no").cast(pl.Int64, strict=False),
             due_date=pl.col("due_date").str.to_date("%Y-%m-%d", strict=False),
@@ -185,7 +281,11 @@ def parse_snapshot(
                 },
             )
         )
-        installments = installments.select("line_no", *InstallmentFrame.to_schema().columns.keys())
+        installments = _with_opening_paid(installments)
+        errors.extend(_opening_paid_errors(installments))
+        installments = installments.select(
+            "line_no", *InstallmentFrame.to_schema().columns.keys(), *OPENING_FRAME_COLUMNS
+        )
         errors.append(_schema_errors("installments.csv", installments, InstallmentFrame))
         orphans = installments.join(loans.select("contract_no"), on="contract_no", how="anti")
         errors.append(
@@ -198,24 +298,10 @@ def parse_snapshot(
         )
 
     raw = _with_raw(instructions_text, ["installment_no", "amount", "requested_at"])
-    requested = pl.col("requested_at").str.strip_chars()
-    with_offset = requested.str.contains(r"([+-]\d{2}:?\d{2}|Z)$")
     instructions = raw.with_columns(
         installment_no=pl.col("installment_no").cast(pl.Int64, strict=False),
         amount_fen=yuan_expr_to_fen("amount"),
-        requested_at=pl.when(with_offset)
-        .then(
-            requested.str.replace(r"Z$", "+00:00")
-            .str.replace("T", " ")
-            .str.to_datetime("%Y-%m-%d %H:%M:%S%z", strict=False)
-            .dt.convert_time_zone("UTC")
-        )
-        .otherwise(
-            requested.str.replace("T", " ")
-            .str.to_datetime("%Y-%m-%d %H:%M:%S", time_zone="Asia/Shanghai", strict=False)
-            .dt.convert_time_zone("UTC")
-        )
-        .dt.cast_time_unit("us"),
+        requested_at=_iso_time_utc("requested_at"),
         platform_code=pl.col("platform_code").replace("", None),
     )
     errors.append(
@@ -256,4 +342,29 @@ def parse_snapshot(
         installments=installments.drop("line_no"),
         instructions=instructions.drop("line_no"),
         errors=all_errors,
+    )
+
+
+def installments_as_imported(installments: pl.DataFrame, loans: pl.DataFrame) -> pl.DataFrame:
+    """The installment rows an import writes: what is due and its last day of grace
+    (``overdue_after``), the snapshot's opening amounts (``opening_<part>_paid_fen``,
+    ``opening_paid_at``), and the current state they give before any ledger: ``<part>_paid_fen`` =
+    opening, ``paid_at`` = the opening time if it is paid in full (else null), and ``status`` —
+    ``DUE``, ``PARTIALLY_PAID``, ``PAID`` or ``PAID_LATE``; never ``OVERDUE``, which is the run's
+    word for a date.
+
+    ``installments`` is :attr:`Snapshot.installments`, ``loans`` :attr:`Snapshot.loans`.
+    """
+    grace = loans.select("contract_no", "grace_days")
+    owed = pl.sum_horizontal([pl.col(f"{part}_due_fen") - pl.col(f"{part}_paid_fen") for part in PAID_PARTS])
+    return (
+        installments.join(grace, on="contract_no", how="left", maintain_order="left")
+        .with_columns(overdue_after=pl.col("due_date") + pl.duration(days=pl.col("grace_days")))
+        .with_columns(
+            **{f"opening_{part}_paid_fen": pl.col(f"{part}_paid_fen") for part in PAID_PARTS},
+            opening_paid_at=pl.col("paid_at"),
+            paid_at=pl.when(owed <= 0).then(pl.col("paid_at")),
+        )
+        .with_columns(status=installment_status_expr(None))
+        .drop("grace_days")
     )

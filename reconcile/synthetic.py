@@ -6,6 +6,15 @@ line and instruction must get (the manifest, ``expected.csv``). Channel ``ccb`` 
 file whose control totals are off by one fen (``FILE_REJECTED``) and channel ``abc`` sends nothing
 (``MISSING_FILE``), so every outcome code appears every day.
 
+Two knobs shape a steady night rather than an onboarding (both off by default):
+
+- ``history``: the installments due before each loan's scenario were paid, as the servicing
+  system's snapshot says (:data:`HISTORY_WEIGHTS`: most on time, a few late, some partly or not
+  at all — those turn ``OVERDUE`` on the first run).
+- ``attempts``: debit attempts per due installment. Each extra one is an earlier failed debit
+  (余额不足) with its failed result line, on the channels whose files list failures
+  (:data:`LISTS_FAILURES`): a month-end day is more attempts from the same book, not more loans.
+
 Everything is a pure function of the seed: the same arguments give the same bytes.
 """
 
@@ -53,6 +62,19 @@ TERMS = (3, 6, 12, 24)
 METHODS = ("equal_installment", "equal_principal", "interest_first", "bullet")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
+#: Of the installments due before a loan's scenario, per mille: left unpaid, partly paid (half of
+#: what was due, in allocation order), paid in full after the grace days; the rest on time.
+HISTORY_WEIGHTS: dict[str, int] = {"unpaid": 40, "partial": 10, "late": 30}
+#: The order a payment goes to an installment's parts (the product's default).
+ALLOCATION_ORDER = ("penalty", "fee", "interest", "principal")
+#: Channels whose files list failed debits too: retries of failed debits appear there as lines.
+#: Alipay lists successes only, so a failed retry there would leave no trace to reconcile.
+LISTS_FAILURES = ("icbc", "ccb", "abc")
+#: Retries use instruction and line sequence numbers from here (a scenario uses 1 and 2).
+RETRY_FIRST_SEQ = 10
+#: The most attempts per due installment, and the time between two attempts.
+MAX_ATTEMPTS = 50
+RETRY_SPACING_S = 120
 FAILURES = (
     ("3001", "余额不足"),
     ("3002", "账户冻结"),
@@ -186,12 +208,23 @@ def _morning_utc() -> pl.Expr:
     )
 
 
-def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> SyntheticDays:
-    """Generate ``loans`` loans spread over the days ``first..last`` and each day's files."""
+def generate_days(
+    first: dt.date, last: dt.date, loans: int, seed: int, *, history: bool = False, attempts: int = 1
+) -> SyntheticDays:
+    """Generate ``loans`` loans spread over the days ``first..last`` and each day's files.
+
+    ``history``: the installments due before each loan's scenario come paid in the snapshot
+    (:func:`paid_history`). ``attempts``: debit attempts per due installment (1 to
+    :data:`MAX_ATTEMPTS`; the extra ones are failed retries).
+    """
+    if not 1 <= attempts <= MAX_ATTEMPTS:
+        raise ValueError(f"attempts must be between 1 and {MAX_ATTEMPTS}, not {attempts}")
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     frame = loan_book(days, loans, seed)
     loans_frame = frame.select(LOAN_COLUMNS).with_columns(pl.col("term_months").cast(pl.Int64))
     installments = build_installments(loans_frame)
+    if history:
+        installments = paid_history(installments, frame, seed)
     due = (
         frame.join(installments.rename({"installment_no": "_due_no"}), on=["contract_no", "_due_no"], how="left")
         .with_columns(
@@ -200,7 +233,7 @@ def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> Synth
         )
         .sort("contract_no")
     )
-    instructions_frame, lines_frame, expected_frame = scenario_rows(due)
+    instructions_frame, lines_frame, expected_frame = scenario_rows(due, attempts)
     files: dict[dt.date, dict[str, bytes]] = {}
     for day in days:
         day_lines = lines_frame.filter(pl.col("day") == day)
@@ -253,6 +286,56 @@ def generate_days(first: dt.date, last: dt.date, loans: int, seed: int) -> Synth
     # Instructions of channels whose file is rejected or missing get no outcome of their own.
     expected_frame = expected_frame.filter(~pl.col("subject_key").str.contains(r"^(ccb|abc)\|"))
     return SyntheticDays(loans_frame, installments, instructions_frame, files, expected_frame.sort("subject_key"))
+
+
+def paid_history(installments: pl.DataFrame, frame: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """``installments`` with what each has had paid before the day (``<part>_paid_fen``, ``paid_at``
+    UTC), as a servicing snapshot says: those due before their loan's scenario installment are paid
+    as :data:`HISTORY_WEIGHTS` draws, the others nothing.
+
+    Paid on time: on the due date or within the grace days; late: 4 to 13 days after (before the
+    day still, since the installment before a scenario's falls due a month or more earlier); partly:
+    half of what was due, penalty → fee → interest → principal. ``frame`` is the :func:`loan_book`.
+    """
+    loans = frame.select("contract_no", "_due_no", _loan=pl.col("_i").cast(pl.Int64))
+    book = installments.join(loans, on="contract_no", how="left", maintain_order="left")
+    key = pl.col("_loan") * 64 + pl.col("installment_no")  # a term has at most 24 installments
+    fate = _draw(key, seed, 21, 1000)
+    weights = HISTORY_WEIGHTS
+    earlier = pl.col("installment_no") < pl.col("_due_no")
+    unpaid = fate < weights["unpaid"]
+    partial = ~unpaid & (fate < weights["unpaid"] + weights["partial"])
+    late = ~unpaid & ~partial & (fate < weights["unpaid"] + weights["partial"] + weights["late"])
+    on_time_days = (_draw(key, seed, 22, 10) - 6).clip(lower_bound=0)  # mostly the due date itself
+    days_after = pl.when(late).then(_draw(key, seed, 23, 10) + 4).otherwise(on_time_days)
+    owed = pl.sum_horizontal([pl.col(f"{part}_due_fen") for part in ALLOCATION_ORDER])
+    target = pl.when(~earlier | unpaid).then(0).when(partial).then(owed // 2).otherwise(owed)
+    midnight = (pl.col("due_date") + pl.duration(days=days_after)).cast(pl.Datetime("us"))
+    paid_at = (
+        midnight.dt.replace_time_zone("Asia/Shanghai").dt.convert_time_zone("UTC")
+        + pl.duration(hours=2)
+        + pl.duration(seconds=_draw(key, seed, 24, 4 * 3600))
+    )
+    return (
+        book.with_columns(_target=target)
+        .with_columns(
+            **_allocated(pl.col("_target")),
+            paid_at=pl.when(pl.col("_target") > 0).then(paid_at),
+        )
+        .drop("_due_no", "_loan", "_target")
+    )
+
+
+def _allocated(total: pl.Expr) -> dict[str, pl.Expr]:
+    """``<part>_paid_fen`` for ``total`` fen spread over the parts in :data:`ALLOCATION_ORDER`,
+    each part taking what is left up to what it has due."""
+    paid: dict[str, pl.Expr] = {}
+    before = pl.lit(0, pl.Int64)
+    for part in ALLOCATION_ORDER:
+        due = pl.col(f"{part}_due_fen")
+        paid[part] = (total - before).clip(lower_bound=0).clip(upper_bound=due).cast(pl.Int64)
+        before = before + due
+    return {f"{part}_paid_fen": paid[part] for part in ("principal", "interest", "fee", "penalty")}
 
 
 LINE_SCHEMA: dict[str, Any] = {
@@ -397,9 +480,25 @@ class _Day:
         )
 
 
-def scenario_rows(due: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Instructions, channel lines and expected outcomes of every loan's scenario, vectorised."""
+def retried_failures(out: _Day, due: pl.DataFrame, attempts: int) -> None:
+    """``attempts - 1`` failed debits of each due installment on a channel listing failures, before
+    its scenario's own: each an instruction the platform recorded failed (3001) and a failed line
+    (余额不足) that must be ``DEBIT_FAILED``. On Alipay a failed debit leaves no line, so none is made."""
+    d = due.filter(pl.col("bound_channel").is_in(LISTS_FAILURES)).with_columns(_scenario=pl.lit("retry"))
+    code, words = FAILURES[0]
+    for k in range(attempts - 1):
+        seq = RETRY_FIRST_SEQ + k
+        before = -(attempts - 1 - k) * RETRY_SPACING_S
+        out.instruct(d, seq, pl.col("_owed"), "failed", code, offset=before)
+        out.line(d, seq, _instruction_id(seq), pl.col("_owed"), "DEBIT_FAILED", status="FAILED",
+                 reason=(pl.lit(code), pl.lit(words)), offset=before + 30)  # fmt: skip
+
+
+def scenario_rows(due: pl.DataFrame, attempts: int = 1) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Instructions, channel lines and expected outcomes of every loan's scenario, vectorised;
+    with ``attempts`` > 1, each due installment's failed retries first (:func:`retried_failures`)."""
     out = _Day()
+    retried_failures(out, due, attempts)
     owed = pl.col("_owed")
     half = owed // 2
 
