@@ -40,12 +40,28 @@ def _parse_date(text: str | None) -> dt.date | None:
         raise typer.BadParameter(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
+#: Exit status of a run whose inbox folder for a date was missing or empty (its books were kept
+#: from the files filed away by earlier runs, but someone should know tonight's delivery is absent).
+INBOX_NOT_OK = 5
+
+
+def _inbox_not_ok(summaries: list[dict[str, Any]]) -> bool:
+    for summary in summaries:
+        if (summary.get("inbox") or {}).get("state", "ok") != "ok":
+            typer.secho(f"{summary['business_date']}: {summary['inbox']['warning']}", err=True, fg=typer.colors.YELLOW)
+            return True
+    return False
+
+
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
         return
     fen = summary["fen"]
     typer.echo(f"business date {summary['business_date']}  run {summary['run_id']}  {summary['status']}")
+    warning = (summary.get("inbox") or {}).get("warning")
+    if warning:
+        typer.secho(f"  WARNING: {warning}", err=True, fg=typer.colors.YELLOW)
     for item in summary["files"]:
         reason = f" — {item['reason']}" if item.get("reason") else ""
         seen = " (seen before)" if item.get("seen_before") else ""
@@ -91,8 +107,24 @@ def generate(
     last: str | None = typer.Option(None, "--to", help="last date of a range"),
     loans: int = typer.Option(1000, "--loans", min=1, help="loans due over the days"),
     seed: int = typer.Option(1, "--seed"),
+    attempts: int = typer.Option(
+        1,
+        "--attempts",
+        min=1,
+        help="debit attempts per due installment: each extra one is an earlier failed retry (余额不足) "
+        "on the banks, whose files list failures (a month-end day: about 5)",
+    ),
+    history: bool = typer.Option(
+        True,
+        "--history/--no-history",
+        help="the snapshot says what the installments due before the day have had paid: most on time, "
+        "a few late, about 5% left open (overdue on the first run); --no-history: nothing paid, an onboarding",
+    ),
 ) -> None:
-    """Write a synthetic day (or days) with every outcome and its ground truth."""
+    """Write a synthetic day (or days) with every outcome and its ground truth.
+
+    By default a steady night: the book's earlier installments come paid in the snapshot.
+    """
     from flows.importer import write_snapshot
     from reconcile.synthetic import generate_days
 
@@ -101,7 +133,10 @@ def generate(
     if start is None or end is None:
         raise typer.BadParameter("give --date, or --from and --to")
     clock = time.perf_counter()
-    days = generate_days(start, end, loans, seed)
+    try:
+        days = generate_days(start, end, loans, seed, history=history, attempts=attempts)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--attempts") from None
     write_snapshot(out / "snapshot", days.loans, days.installments, days.instructions)
     for business_date, files in days.files.items():
         folder = out / "inbox" / business_date.isoformat()
@@ -110,9 +145,10 @@ def generate(
             (folder / name).write_bytes(data)
     days.expected.write_csv(out / "expected.csv")
     records = days.expected.filter(pl.col("subject") == "record").height
+    shape = f"{attempts} attempt(s) per due installment, {'paid history' if history else 'no history'}"
     typer.echo(
         f"generated {len(days.files)} day(s), {days.loans.height} loans, {days.instructions.height} "
-        f"instructions, {records} records in {time.perf_counter() - clock:.1f}s → {out}"
+        f"instructions, {records} records ({shape}) in {time.perf_counter() - clock:.1f}s → {out}"
     )
 
 
@@ -158,6 +194,8 @@ def run(
     _print_summary(summary, as_json)
     if not summary["balanced"]:
         raise typer.Exit(3)
+    if _inbox_not_ok([summary]):
+        raise typer.Exit(INBOX_NOT_OK)
 
 
 @app.command()
@@ -186,6 +224,10 @@ def rerun(
     else:
         for summary in summaries:
             _print_summary(summary, False)
+    if not all(s["balanced"] for s in summaries):
+        raise typer.Exit(3)
+    if _inbox_not_ok(summaries):
+        raise typer.Exit(INBOX_NOT_OK)
 
 
 @app.command()
@@ -241,8 +283,8 @@ def inspect(
 def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, day: dt.date | None) -> dict[str, Any]:
     import hashlib
 
-    from flows.pipeline import claim
     from reconcile.ingest import parse_channel_file, set_aside_evidence
+    from reconcile.intake import claim
     from reconcile.money import fen_to_yuan_text
 
     claimed, layout_name = claim(name, data, settings)

@@ -178,14 +178,23 @@ def stage_frame(conn: Connection, name: str, frame: pl.DataFrame, like: Table) -
     return staged
 
 
-def update_from_frame(conn: Connection, table: Table, frame: pl.DataFrame, keys: Sequence[str]) -> int:
-    """Set the non-key columns of ``frame`` on the rows of ``table`` whose ``keys`` match, in one statement."""
+def update_from_frame(
+    conn: Connection, table: Table, frame: pl.DataFrame, keys: Sequence[str], still_where: str | None = None
+) -> int:
+    """Set the non-key columns of ``frame`` on the rows of ``table`` whose ``keys`` match, in one statement.
+
+    ``still_where``: a condition on the table's row that must still hold when it is written (the
+    database checks it again after waiting for a row another transaction changed, so a decision
+    made on rows read earlier never overwrites a newer one).
+    """
     if frame.height == 0:
         return 0
     staged = stage_frame(conn, f"stage_{table.name}", frame, table)
     values = [column for column in frame.columns if column not in keys]
     assignments = ", ".join(f'"{column}" = s."{column}"' for column in values)
     condition = " AND ".join(f'{table.name}."{key}" = s."{key}"' for key in keys)
+    if still_where:
+        condition += f" AND ({table.name}.{still_where})"
     conn.execute(text(f"UPDATE {table.name} SET {assignments} FROM {staged.name} AS s WHERE {condition}"))
     conn.execute(text(f"DROP TABLE {staged.name}"))
     return frame.height

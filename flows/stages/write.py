@@ -208,7 +208,8 @@ def write_crossed_grace(conn: Connection, day: dt.date) -> int:
         ),
         {"contract_no": pl.String, "installment_no": pl.Int64, "status": pl.String, "overdue_after": pl.Date},
     )
-    return update_from_frame(conn, table, crossed_grace(open_late, day), INSTALLMENT_KEY)
+    # still open when written: a run of another date may have paid it since it was read
+    return update_from_frame(conn, table, crossed_grace(open_late, day), INSTALLMENT_KEY, OPEN_STATUSES_SQL)
 
 
 def write_loan_status(conn: Connection, contracts: pl.DataFrame) -> int:
