@@ -59,7 +59,11 @@ def derive_installment_state(installments: pl.DataFrame, ledger_paid: pl.DataFra
     the ledger's ``<part>_paid_fen`` and ``paid_at``, the latest payment (installments without an
     entry may be absent). → the key and :data:`STATE_COLUMNS`; ``paid_at`` only when paid in full.
     """
-    state = installments.join(ledger_paid, on=INSTALLMENT_KEY, how="left").with_columns(
+    facts = installments.select(
+        *INSTALLMENT_KEY, "overdue_after", *[f"{p}_due_fen" for p in PARTS],
+        *[f"opening_{p}_paid_fen" for p in PARTS], "opening_paid_at",
+    )  # fmt: skip
+    state = facts.join(ledger_paid, on=INSTALLMENT_KEY, how="left").with_columns(
         [(pl.col(f"opening_{p}_paid_fen") + pl.col(f"{p}_paid_fen").fill_null(0)).alias(f"{p}_paid_fen") for p in PARTS]
         + [pl.coalesce("paid_at", "opening_paid_at").alias("paid_at")]
     )

@@ -29,7 +29,7 @@ from reconcile.ingest import (
 )
 from reconcile.keys import file_key, invalid_line_key_expr, missing_file_key
 from reconcile.matching import OUTCOME_COLUMNS, MatchResult
-from reconcile.settings import Settings
+from reconcile.settings import Settings, business_date_bounds_utc
 
 UNRECOGNISED = (
     "no configured layout recognises this file's content (or several channels "
@@ -129,6 +129,14 @@ def parse_files(files: list[DiscoveredFile], settings: Settings, day: dt.date) -
     return set_aside_evidence(set_aside_restated(parsed, settings.layouts), settings)
 
 
+def instruction_window(day: dt.date, settings: Settings) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC span of request times whose instructions a business date can answer without naming
+    them: the date itself and the fallback window before it (a record naming an instruction reaches
+    it whenever it was requested)."""
+    start, end = business_date_bounds_utc(day)
+    return start - dt.timedelta(days=settings.fallback_window_days), end
+
+
 KNOWN_FILES_SCHEMA = {"sha256": pl.String, "name": pl.String, "business_date": pl.Date, "registered_at": pl.Datetime}
 
 
@@ -172,6 +180,11 @@ def skip_counted_elsewhere(parsed: list[ParsedFile], history: dict[str, dict[str
 def accepted_records(parsed: list[ParsedFile]) -> pl.DataFrame:
     """Every record of the files not rejected, in delivery order."""
     return pl.concat([p.records for p in parsed if p.rejected_reason is None] or [empty_records()])
+
+
+def memo_contracts(records: pl.DataFrame) -> pl.DataFrame:
+    """Contract numbers named in the records' memos (a borrower's own repayment)."""
+    return records.select(pl.col("memo").str.extract(r"([A-Za-z0-9_-]+)", 1).alias("contract_no")).drop_nulls().unique()
 
 
 def invalid_lines(parsed: list[ParsedFile]) -> pl.DataFrame:

@@ -11,6 +11,7 @@ Regeneration is an explicit opt-in and never overwrites silently::
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import sys
 import tempfile
@@ -117,6 +118,52 @@ def run_day(day: GoldenDay) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     outcomes = pl.concat([outcomes, others]).sort("record_key")
     return outcomes, installments.sort("contract_no", "installment_no")
+
+
+def run_day_in_memory(day: GoldenDay) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The same day with no database: the core alone (``reconcile.day``); the same shapes as
+    :func:`run_day`."""
+    from flows.config import load_config
+    from flows.importer import read_text_csv
+    from reconcile.day import reconcile_in_memory
+    from reconcile.intake import DiscoveredFile, claim, parse_files
+    from reconcile.lifecycle import exception_rows
+    from reconcile.snapshot import installments_as_imported, parse_snapshot
+
+    folder = GOLDEN / day.name
+    settings = load_config({**os.environ, "RECON_HOME": tempfile.gettempdir()}).settings
+    snapshot_dir = folder / "snapshot"
+    snapshot = parse_snapshot(
+        read_text_csv(snapshot_dir / "loans.csv"),
+        read_text_csv(snapshot_dir / "installments.csv"),
+        read_text_csv(snapshot_dir / "instructions.csv"),
+    )
+    assert snapshot.errors.height == 0, snapshot.errors
+    files = []
+    for path in sorted((folder / "inbox" / day.day.isoformat()).iterdir()):
+        data = path.read_bytes()
+        channel, layout = claim(path.name, data, settings)
+        digest = hashlib.sha256(data).hexdigest()
+        files.append(DiscoveredFile(path.name, path, digest, len(data), channel, data, layout=layout))
+    parsed = parse_files(files, settings, day.day)
+    installments = installments_as_imported(snapshot.installments, snapshot.loans)
+    result = reconcile_in_memory(snapshot.loans, installments, snapshot.instructions, parsed, day.day, settings)
+    records = result.outcomes.filter(pl.col("subject") == "record").select(
+        pl.col("subject_key").alias("record_key"), "outcome", "flags", "applied_fen", "held_fen"
+    )
+    others = exception_rows(result.outcomes, day.day).filter(pl.col("subject") != "record")
+    others = others.select(
+        pl.col("exception_key").str.splitn("|", 2).struct.field("field_1").alias("record_key"),
+        "outcome",
+        pl.lit("").alias("flags"),
+        pl.lit(0, pl.Int64).alias("applied_fen"),
+        pl.lit(0, pl.Int64).alias("held_fen"),
+    )
+    outcomes = pl.concat([records, others]).sort("record_key")
+    states = result.installments.filter(pl.col("status") != "DUE").select(
+        "contract_no", "installment_no", "status", "principal_paid_fen", "interest_paid_fen"
+    )
+    return outcomes, states.sort("contract_no", "installment_no")
 
 
 def write_expected(day: GoldenDay) -> None:

@@ -7,7 +7,7 @@ import difflib
 import polars as pl
 import pytest
 
-from tests.golden_days import DAYS, GOLDEN, GoldenDay, run_day
+from tests.golden_days import DAYS, GOLDEN, GoldenDay, run_day, run_day_in_memory
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +26,17 @@ def test_golden_day(day: GoldenDay) -> None:
     if not (folder / "expected_outcomes.csv").exists():
         pytest.fail(f"{day.name} has no expected files: run `python -m tests.golden_days write-expected`")
     outcomes, installments = run_day(day)
+    expected_outcomes = pl.read_csv(folder / "expected_outcomes.csv", schema=outcomes.schema)
+    expected_installments = pl.read_csv(folder / "expected_installments.csv", schema=installments.schema)
+    assert outcomes.equals(expected_outcomes), _diff(expected_outcomes, outcomes, "outcomes")
+    assert installments.equals(expected_installments), _diff(expected_installments, installments, "installments")
+
+
+@pytest.mark.parametrize("day", DAYS, ids=[d.name for d in DAYS])
+def test_golden_day_without_a_database(day: GoldenDay) -> None:
+    """The core alone (``reconcile.day``, the whole book in memory) decides the same as the run."""
+    folder = GOLDEN / day.name
+    outcomes, installments = run_day_in_memory(day)
     expected_outcomes = pl.read_csv(folder / "expected_outcomes.csv", schema=outcomes.schema)
     expected_installments = pl.read_csv(folder / "expected_installments.csv", schema=installments.schema)
     assert outcomes.equals(expected_outcomes), _diff(expected_outcomes, outcomes, "outcomes")

@@ -19,9 +19,16 @@ from flows.db import DebitInstruction, Installment, LedgerEntry, Loan, SourceFil
 from flows.store import read_frame, stage_frame
 from reconcile.books import INSTALLMENT_KEY, PARTS
 from reconcile.ingest import ParsedFile
-from reconcile.intake import KNOWN_FILES_SCHEMA, accepted_records, file_history, invalid_lines
+from reconcile.intake import (
+    KNOWN_FILES_SCHEMA,
+    accepted_records,
+    file_history,
+    instruction_window,
+    invalid_lines,
+    memo_contracts,
+)
 from reconcile.matching import MatchInput
-from reconcile.settings import Settings, business_date_bounds_utc
+from reconcile.settings import Settings
 from schemas.frames import INSTRUCTION_DTYPES, PRIOR_PAYMENT_DTYPES
 
 INSTALLMENT_DUE_SCHEMA = {
@@ -39,17 +46,11 @@ def _on_installment(staged: Table, table: Table) -> Any:
     return and_(*[staged.c[k] == table.c[k] for k in INSTALLMENT_KEY])
 
 
-def memo_contracts(records: pl.DataFrame) -> pl.DataFrame:
-    """Contract numbers named in the records' memos (a borrower's own repayment)."""
-    return records.select(pl.col("memo").str.extract(r"([A-Za-z0-9_-]+)", 1).alias("contract_no")).drop_nulls().unique()
-
-
 def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings: Settings) -> MatchInput:
     """Instructions, installments (as settled before ``day``), loans and earlier payments."""
     records = accepted_records(parsed)
     invalid = invalid_lines(parsed)
-    start, end = business_date_bounds_utc(day)
-    window_start = start - dt.timedelta(days=settings.fallback_window_days)
+    window_start, end = instruction_window(day, settings)
     instructions_table = table_of(DebitInstruction)
     ledger_table = table_of(LedgerEntry)
     installment_table = table_of(Installment)
