@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,37 @@ class Received:
     path: Path
     source: str
     order: float
+
+
+#: The longest file name kept as it is, in UTF-8 bytes: file systems refuse names over 255 bytes
+#: (an archived copy adds 13 characters of hash) and keys that name a file must fit their columns
+#: (``exceptions.exception_key`` is 200 characters) on every database alike.
+MAX_NAME_BYTES = 160
+
+
+def readable_name(raw: bytes) -> str:
+    """A delivered file's name as text that any database, log or report can hold: UTF-8, or GB18030
+    (Chinese channels name files in GBK too), else with the undecodable bytes escaped; control
+    characters (a newline could forge a line wherever names are listed) shown as ``\\xNN``."""
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        text = raw.decode("utf-8", "backslashreplace")
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    if len(text.encode("utf-8")) <= MAX_NAME_BYTES:
+        return text
+    # too long to keep whole: its start and a hash of all of it, so two long names stay apart
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    return text.encode("utf-8")[: MAX_NAME_BYTES - 14].decode("utf-8", "ignore") + "~" + digest
+
+
+def archive_name(sha256: str, name: str) -> str:
+    """The name of a file's copy in the archive: its hash and as much of its delivered name as fits."""
+    return f"{sha256[:12]}_{name.replace('/', '_')}"
 
 
 def current_versions(inbox: list[Received], filed: list[Received]) -> list[Received]:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from reconcile.ingest import ParsedFile
-from reconcile.intake import DiscoveredFile
+from reconcile.intake import DiscoveredFile, archive_name
 
 
 def file_away(
@@ -28,19 +28,22 @@ def file_away(
         folder.mkdir(parents=True, exist_ok=True)
         # a zip member is archived as the zip it came in (once per zip and fate)
         delivered = found.delivered_as or found.path.name
+        if found.path.is_symlink():  # never followed: only its reason is filed
+            _note_reason(
+                folder / f"{archive_name(hashlib.sha256(os.fsencode(delivered)).hexdigest(), delivered)}.reason.txt",
+                found.name,
+                result.rejected_reason or "",
+            )
+            continue
         data = found.path.read_bytes()
-        target = folder / f"{hashlib.sha256(data).hexdigest()[:12]}_{delivered}"
+        target = folder / archive_name(hashlib.sha256(data).hexdigest(), delivered)
         if not target.exists():
             partial = folder / f".{target.name}.partial"
             shutil.copyfile(found.path, partial)
             os.replace(partial, target)
         _note_in_manifest(folder, delivered, target.name)
         if result.rejected_reason:
-            reason = folder / f"{target.name}.reason.txt"
-            lines = reason.read_text(encoding="utf-8").splitlines() if reason.exists() else []
-            line = f"{found.name}: {result.rejected_reason}"
-            if line not in lines:
-                reason.write_text("\n".join([*lines, line]) + "\n", encoding="utf-8")
+            _note_reason(folder / f"{target.name}.reason.txt", found.name, result.rejected_reason)
 
 
 def _note_in_manifest(folder: Path, name: str, stored_as: str) -> None:
@@ -54,3 +57,11 @@ def _note_in_manifest(folder: Path, name: str, stored_as: str) -> None:
         handle.write(
             json.dumps({"name": name, "stored_as": stored_as, "filed_at": time.time()}, ensure_ascii=False) + "\n"
         )
+
+
+def _note_reason(path: Path, name: str, reason: str) -> None:
+    """One line per file and reason beside a quarantined copy (names are already printable text)."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    line = f"{name}: {' '.join(reason.splitlines())}"
+    if line not in lines:
+        path.write_text("\n".join([*lines, line]) + "\n", encoding="utf-8")

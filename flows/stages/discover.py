@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconcile.delivery import DeliveryRejected, unpack
-from reconcile.intake import DiscoveredFile, Received, claim, current_versions
+from reconcile.intake import DiscoveredFile, Received, claim, current_versions, readable_name
 from reconcile.settings import Settings
 
 #: Beside the files filed away for a date: one JSON line per copy, in the order they were filed.
@@ -35,8 +36,11 @@ class Discovery:
 def _inbox_files(inbox_day: Path) -> list[Received]:
     if not inbox_day.is_dir():
         return []
-    paths = sorted(p for p in inbox_day.iterdir() if p.is_file() and not p.name.startswith("."))
-    return [Received(p.name, p, "inbox", order) for order, p in enumerate(paths)]
+    paths = sorted(
+        (p for p in inbox_day.iterdir() if not p.name.startswith(".") and (p.is_symlink() or p.is_file())),
+        key=lambda p: os.fsencode(p.name),
+    )
+    return [Received(readable_name(os.fsencode(p.name)), p, "inbox", order) for order, p in enumerate(paths)]
 
 
 def _filed_files(folder: Path, source: str) -> list[Received]:
@@ -68,6 +72,12 @@ def discover(inbox_day: Path, settings: Settings, filed: tuple[Path, ...] = ()) 
     state = "missing" if not inbox_day.is_dir() else "empty" if not inbox else "ok"
     found = []
     for received in chosen:
+        if received.path.is_symlink():
+            why = "a symbolic link: not followed (deliver the file itself)"
+            found.append(
+                DiscoveredFile(received.name, received.path, "", 0, None, b"", why, delivered_as=received.name)
+            )
+            continue
         data = received.path.read_bytes()
         try:
             pieces = unpack(received.name, data, settings.layouts)
