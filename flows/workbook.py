@@ -20,6 +20,7 @@ from flows.faults import checkpoint
 from reconcile.codes import OUTCOME_ZH, Outcome
 from reconcile.masking import mask_account, mask_account_expr
 from reconcile.money import fen_expr_to_yuan_text, fen_to_yuan_text
+from reconcile.text import printable_text
 
 RESOLUTIONS = ("REFUNDED", "APPLIED_MANUALLY", "CHANNEL_CORRECTED", "WRITTEN_OFF", "NO_ACTION", "OTHER")
 HEADERS = {
@@ -62,6 +63,10 @@ def write_workbook(path: Path, summary: dict[str, Any], exceptions: pl.DataFrame
     in full in a CSV beside the workbook (``….detail.csv``), which costs a fraction of xlsx rows.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    # a control character in any text (an id, a memo quoted in an explanation) is refused by a cell
+    exceptions = exceptions.with_columns(
+        [printable_text(c).alias(c) for c, t in exceptions.schema.items() if t == pl.String]
+    )
     actionable = exceptions.filter(pl.col("severity") != "LOW")
     informational = exceptions.filter(pl.col("severity") == "LOW")
     detail = path.with_name(path.stem + ".detail.csv")

@@ -23,3 +23,18 @@ def format_text(template: str, *columns: pl.Expr | str) -> pl.Expr:
         if column is not None:
             parts.append(pl.col(column) if isinstance(column, str) else column)
     return pl.concat_str(parts)
+
+
+#: Characters no text column keeps as they are: C0 controls but TAB, and DEL. PostgreSQL refuses NUL
+#: in text (SQLite stores it), a spreadsheet refuses the others in a cell.
+CONTROL_CHARACTERS = r"[\x00-\x08\x0a-\x1f\x7f]"
+
+
+def printable_text(column: pl.Expr | str) -> pl.Expr:
+    """``column`` with each control character written as ``\\xNN``, so every database and every
+    spreadsheet holds exactly the same text (the archived file keeps the original bytes)."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    escaped = expr
+    for code in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F]:
+        escaped = escaped.str.replace_all(chr(code), f"\\x{code:02x}", literal=True)
+    return pl.when(expr.str.contains(CONTROL_CHARACTERS)).then(escaped).otherwise(expr)

@@ -73,6 +73,11 @@ class InstructionFrame(pa.DataFrameModel):
         strict = True
 
 
+#: Text a record's fields may hold: no control character (TAB aside). Lengths are the columns'
+#: (``flows/db.py``), so SQLite and PostgreSQL accept and refuse exactly the same records.
+NO_CONTROL = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
+
+
 class ChannelRecordFrame(pa.DataFrameModel):
     """One row per line of a channel file, in canonical form, with its provenance."""
 
@@ -82,16 +87,33 @@ class ChannelRecordFrame(pa.DataFrameModel):
     channel: pl.String = pa.Field(description="channel id")
     record_kind: pl.String = pa.Field(isin=["debit", "refund"], description="debit or refund/reversal")
     status: pl.String = pa.Field(isin=["SUCCESS", "FAILED"], description="the channel's word")
-    channel_txn_id: pl.String = pa.Field(str_length={"min_value": 1}, description="channel transaction id")
-    reference: pl.String = pa.Field(nullable=True, description="our instruction id as the channel echoes it")
+    channel_txn_id: pl.String = pa.Field(
+        str_length={"min_value": 1, "max_value": 64}, str_matches=NO_CONTROL, description="channel transaction id"
+    )
+    reference: pl.String = pa.Field(
+        nullable=True, str_length={"max_value": 64}, str_matches=NO_CONTROL,
+        description="our instruction id as the channel echoes it",
+    )  # fmt: skip
     amount_fen: pl.Int64 = pa.Field(gt=0, description="amount, fen (refunds positive; kind says the sign)")
     settled_at: DateTime = pa.Field(dtype_kwargs=UTC, description="when the channel settled it (UTC)")
-    account_shown: pl.String = pa.Field(nullable=True, description="account as the channel shows it, maybe masked")
-    memo: pl.String = pa.Field(nullable=True, description="free memo; may carry a contract no")
-    failure_code: pl.String = pa.Field(nullable=True, description="raw failure code")
-    failure_text: pl.String = pa.Field(nullable=True, description="raw failure words")
+    account_shown: pl.String = pa.Field(
+        nullable=True, str_length={"max_value": 64}, str_matches=NO_CONTROL,
+        description="account as the channel shows it, maybe masked",
+    )  # fmt: skip
+    memo: pl.String = pa.Field(
+        nullable=True, str_length={"max_value": 500}, str_matches=NO_CONTROL,
+        description="free memo; may carry a contract no",
+    )  # fmt: skip
+    failure_code: pl.String = pa.Field(
+        nullable=True, str_length={"max_value": 32}, str_matches=NO_CONTROL, description="raw failure code"
+    )
+    failure_text: pl.String = pa.Field(
+        nullable=True, str_length={"max_value": 200}, str_matches=NO_CONTROL, description="raw failure words"
+    )
     failure_reason: pl.String = pa.Field(nullable=True, description="failure mapped to the shared list")
-    refund_request_no: pl.String = pa.Field(nullable=True, description="refund request no (refunds)")
+    refund_request_no: pl.String = pa.Field(
+        nullable=True, str_length={"max_value": 64}, str_matches=NO_CONTROL, description="refund request no (refunds)"
+    )
 
     class Config:
         strict = False

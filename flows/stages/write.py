@@ -46,6 +46,7 @@ from reconcile.lifecycle import (
     settled_by_later_files,
     settling_records,
 )
+from reconcile.text import printable_text
 
 RECORD_COLUMNS = [
     "source_file", "line_no", "channel", "record_kind", "status", "channel_txn_id", "reference", "instruction_id",
@@ -131,7 +132,7 @@ def channel_record_rows(outcomes: pl.DataFrame, parsed: list[ParsedFile], day: d
         pl.lit(day).alias("business_date"),
         pl.col("subject_key").alias("record_key"),
         *RECORD_COLUMNS,
-        pl.col("raw_line").fill_null(""),
+        printable_text(pl.col("raw_line").fill_null("")).alias("raw_line"),
         pl.col("source_file").replace_strict(shas, default="").alias("file_sha256"),
     )
 

@@ -1,0 +1,73 @@
+"""Hostile bytes inside a file's fields are that line's problem, never the date's: control characters,
+a NUL, an id longer than its column. SQLite and PostgreSQL accept and refuse the same lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+from openpyxl import load_workbook
+
+from flows.config import load_config
+from flows.importer import import_snapshot, write_snapshot
+from flows.runner import reconcile_dates
+from flows.store import connect
+from reconcile.synthetic import generate_days
+from reconcile.text import printable_text
+from tests.dbdump import stored_outcomes
+
+pytestmark = pytest.mark.slow
+DAY = dt.date(2026, 11, 27)
+
+
+def test_printable_text() -> None:
+    frame = pl.DataFrame({"t": ["ok\tstill ok", "bell\x07esc\x1b", "nul\x00", None]})
+    assert frame.select(printable_text("t"))["t"].to_list() == [
+        "ok\tstill ok", "bell\\x07esc\\x1b", "nul\\x00", None
+    ]  # fmt: skip
+
+
+def _corrupt(bank_file: bytes, line_index: int, old: bytes, new: bytes) -> bytes:
+    lines = bank_file.split(b"\n")
+    assert old in lines[line_index], lines[line_index]
+    lines[line_index] = lines[line_index].replace(old, new, 1)
+    return b"\n".join(lines)
+
+
+def test_hostile_fields_are_invalid_lines(recon_env: dict[str, str], tmp_path: Path) -> None:
+    url = recon_env["RECON_DATABASE_URL"]
+    days = generate_days(DAY, DAY, 150, seed=43)
+    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
+    engine = connect(url)
+    import_snapshot(engine, tmp_path / "snapshot")
+    engine.dispose()
+    inbox = Path(recon_env["RECON_HOME"]) / "inbox" / DAY.isoformat()
+    inbox.mkdir(parents=True)
+    name = next(n for n in days.files[DAY] if n.startswith("icbc_"))
+    data = days.files[DAY][name]
+    lines = data.split(b"\n")
+    # three detail lines: a control character in a reference, a NUL in one, a transaction id of 120 characters
+    # (past the first 4 KiB, where a NUL would make the whole file binary)
+    targets = [i for i, line in enumerate(lines) if line.startswith(b"D|")][-4:-1]
+    assert len(b"\n".join(lines[: targets[0]])) > 4096
+    refs = [lines[i].split(b"|")[2] for i in targets]
+    txn = lines[targets[2]].split(b"|")[9]
+    corrupted = _corrupt(data, targets[0], refs[0], refs[0] + b"\x1b[31m\x07")
+    corrupted = _corrupt(corrupted, targets[1], refs[1], refs[1][:3] + b"\x00" + refs[1][3:])
+    corrupted = _corrupt(corrupted, targets[2], txn, txn + b"9" * 94)
+    for other, content in days.files[DAY].items():
+        (inbox / other).write_bytes(corrupted if other == name else content)
+    summary = reconcile_dates(load_config({**os.environ, **recon_env}), [DAY])[0]
+    assert summary["status"] == "SUCCEEDED" and summary["balanced"]
+    file = next(f for f in summary["files"] if f["name"] == name)
+    assert file["status"] == "ACCEPTED", file["reason"]
+    stored = stored_outcomes(url)
+    invalid = stored.filter(pl.col("subject_key").str.starts_with(f"icbc|line|{name}|"))
+    line_numbers = {int(key.rsplit("|", 1)[1]) for key in invalid["subject_key"].to_list()}
+    assert {i + 1 for i in targets} <= line_numbers
+    book = load_workbook(summary["workbook"], read_only=True)
+    texts = [str(c) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for c in row if c]
+    assert not any("\x00" in t or "\x1b" in t or "\x07" in t for t in texts)
