@@ -31,6 +31,7 @@ from reconcile.ingest import (
 from reconcile.keys import file_key, invalid_line_key_expr, missing_file_key
 from reconcile.matching import OUTCOME_COLUMNS, MatchResult
 from reconcile.settings import Settings, business_date_bounds_utc
+from reconcile.text import format_text
 
 UNRECOGNISED = (
     "no configured layout recognises this file's content (or several channels "
@@ -158,7 +159,78 @@ def parse_files(files: list[DiscoveredFile], settings: Settings, day: dt.date) -
         if result.rejected_reason is None:
             accepted[found.sha256] = result
         parsed.append(result)
-    return set_aside_evidence(set_aside_restated(parsed, settings.layouts), settings)
+    return settle_repeats_across_files(set_aside_evidence(set_aside_restated(parsed, settings.layouts), settings))
+
+
+#: What makes two lines the same transaction, and what makes them the same facts.
+TRANSACTION_KEY = ["channel", "record_kind", "channel_txn_id", "refund_request_no"]
+TRANSACTION_FACTS = ["amount_fen", "status", "settled_at", "reference", "account_shown", "failure_code"]
+
+
+def settle_repeats_across_files(parsed: list[ParsedFile]) -> list[ParsedFile]:
+    """The same channel transaction read in two files of a delivery (a corrected re-send, ISO files
+    repeating a status) is one transaction.
+
+    With the same facts it counts once, in the first file, and the repeating file says so. With
+    different facts (amount, status, time, reference, account) no copy is applied: each becomes an
+    invalid line naming every file and line it was read in, for a person to decide.
+    """
+    accepted = [(i, p) for i, p in enumerate(parsed) if p.rejected_reason is None and p.records.height]
+    if len(accepted) < 2:
+        return parsed
+    rows = pl.concat(
+        [p.records.select(*TRANSACTION_KEY, *TRANSACTION_FACTS, "source_file", "line_no").with_columns(
+            _file=pl.lit(i), _row=pl.int_range(pl.len())) for i, p in accepted],
+        how="vertical_relaxed",
+    ).with_columns(pl.col("refund_request_no").fill_null(""))  # fmt: skip
+    repeated = rows.filter(pl.len().over(TRANSACTION_KEY) > 1)
+    if repeated.height == 0:
+        return parsed
+    repeated = repeated.sort("_file", "_row").with_columns(
+        _same=pl.struct(TRANSACTION_FACTS).n_unique().over(TRANSACTION_KEY) == 1,
+        _first=pl.int_range(pl.len()).over(TRANSACTION_KEY) == 0,
+        _where=format_text("{} line {}", "source_file", "line_no").str.join(", ").over(TRANSACTION_KEY),
+    )
+    drop = repeated.filter(~pl.col("_first") | ~pl.col("_same"))
+    conflicting = repeated.filter(~pl.col("_same"))
+    result = list(parsed)
+    for i, item in accepted:
+        mine = drop.filter(pl.col("_file") == i)
+        if mine.height == 0:
+            continue
+        gone = mine.select("_row")
+        kept = item.records.with_row_index("_row").join(gone.cast({"_row": pl.UInt32}), on="_row", how="anti")
+        notes = list(item.notes)
+        same = mine.filter(pl.col("_same")).height
+        if same:
+            notes.append(
+                f"{same} line(s) repeat transactions another file of the delivery has with the same facts: counted once"
+            )
+        conflicts = conflicting.filter(pl.col("_file") == i)
+        invalid = item.invalid
+        if conflicts.height:
+            lines = item.records.with_row_index("_row").join(
+                conflicts.select(pl.col("_row").cast(pl.UInt32), "_where"), on="_row"
+            )
+            invalid = pl.concat(
+                [
+                    invalid,
+                    lines.select(
+                        "source_file", "file_sha256", "channel", "line_no", "raw_line", "reference",
+                        pl.lit("repeated_transaction").alias("check"),
+                        format_text(
+                            "transaction {} is read with different facts in {}: nothing of it is applied until a "
+                            "person decides", "channel_txn_id", "_where",
+                        ).alias("message"),
+                    ),
+                ],
+                how="vertical_relaxed",
+            )  # fmt: skip
+            notes.append(
+                f"{conflicts.height} line(s) differ from the same transaction in another file: held as invalid"
+            )
+        result[i] = replace(item, records=kept.drop("_row"), invalid=invalid, notes=tuple(notes))
+    return result
 
 
 def instruction_window(day: dt.date, settings: Settings) -> tuple[dt.datetime, dt.datetime]:

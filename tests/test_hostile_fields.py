@@ -71,3 +71,28 @@ def test_hostile_fields_are_invalid_lines(recon_env: dict[str, str], tmp_path: P
     book = load_workbook(summary["workbook"], read_only=True)
     texts = [str(c) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for c in row if c]
     assert not any("\x00" in t or "\x1b" in t or "\x07" in t for t in texts)
+
+
+def test_a_resent_copy_in_the_same_delivery_counts_once(recon_env: dict[str, str], tmp_path: Path) -> None:
+    url = recon_env["RECON_DATABASE_URL"]
+    days = generate_days(DAY, DAY, 150, seed=44)
+    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
+    engine = connect(url)
+    import_snapshot(engine, tmp_path / "snapshot")
+    engine.dispose()
+    inbox = Path(recon_env["RECON_HOME"]) / "inbox" / DAY.isoformat()
+    inbox.mkdir(parents=True)
+    for other, content in days.files[DAY].items():
+        (inbox / other).write_bytes(content)
+    config = load_config({**os.environ, **recon_env})
+    clean = reconcile_dates(config, [DAY], workbook=False)[0]
+    name = next(n for n in days.files[DAY] if n.startswith("icbc_"))
+    (inbox / name.replace(".txt", "_resent.txt")).write_bytes(days.files[DAY][name] + b"\n")  # other bytes, same lines
+    again = reconcile_dates(config, [DAY], workbook=False)[0]
+    assert again["status"] == "SUCCEEDED"
+    assert again["fen"] == clean["fen"]
+    # every record counts once; only the copy's own bad lines are its own invalid lines
+    invalid = clean["outcomes"].get("INVALID_RECORD", 0)
+    assert again["outcomes"] == {**clean["outcomes"], "INVALID_RECORD": 2 * invalid}
+    resent = next(f for f in again["files"] if f["name"].endswith("_resent.txt"))
+    assert any("counted once" in note for note in resent["notes"])

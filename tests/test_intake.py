@@ -8,7 +8,13 @@ import polars as pl
 
 from flows.config import load_config
 from reconcile.ingest import ParsedFile, empty_invalid, empty_records
-from reconcile.intake import KNOWN_FILES_SCHEMA, file_history, file_outcomes, skip_counted_elsewhere
+from reconcile.intake import (
+    KNOWN_FILES_SCHEMA,
+    file_history,
+    file_outcomes,
+    settle_repeats_across_files,
+    skip_counted_elsewhere,
+)
 
 DAY = dt.date(2026, 11, 27)
 SETTINGS = load_config({}).settings
@@ -74,3 +80,32 @@ def test_file_history_and_resends_from_another_date() -> None:
         "the same bytes were processed for business date 2026-11-26 as alipay_trade_20261126.csv: "
         "counted there, not again"
     )
+
+
+def _records(name: str, *rows: tuple[str, int, str]) -> ParsedFile:
+    """(transaction id, amount fen, status) lines of one file"""
+    base = empty_records()
+    records = pl.DataFrame(
+        [
+            {"source_file": name, "file_sha256": name * 4, "line_no": i + 2, "raw_line": f"{txn}|{fen}|{status}",
+             "channel": "icbc", "record_kind": "debit", "status": status, "channel_txn_id": txn, "reference": f"P{txn}",
+             "amount_fen": fen, "settled_at": dt.datetime(2026, 11, 27, 2, tzinfo=dt.UTC)}
+            for i, (txn, fen, status) in enumerate(rows)
+        ]
+    )  # fmt: skip
+    records = pl.concat([base, records], how="diagonal_relaxed").select(base.columns).cast(base.schema)
+    return ParsedFile(name, name * 4, "icbc", "bank_pipe_v1", DAY, len(rows), records, empty_invalid())
+
+
+def test_a_transaction_in_two_files_counts_once_or_waits_for_a_person() -> None:
+    first = _records("a.txt", ("T1", 100, "SUCCESS"), ("T2", 200, "SUCCESS"), ("T3", 300, "SUCCESS"))
+    resent = _records("b.txt", ("T1", 100, "SUCCESS"), ("T2", 250, "SUCCESS"), ("T4", 400, "FAILED"))
+    a, b = settle_repeats_across_files([first, resent])
+    assert a.records["channel_txn_id"].to_list() == ["T1", "T3"]  # T2 differs: no copy applied
+    assert b.records["channel_txn_id"].to_list() == ["T4"]  # T1 counted once, in a.txt
+    messages = pl.concat([a.invalid, b.invalid]).select("source_file", "line_no", "message").rows()
+    why = "transaction T2 is read with different facts in a.txt line 3, b.txt line 3: nothing of it is applied"
+    assert [(f, n) for f, n, _ in messages] == [("a.txt", 3), ("b.txt", 3)]
+    assert all(m.startswith(why) for _, _, m in messages)
+    assert any("same facts: counted once" in note for note in b.notes)
+    assert settle_repeats_across_files([first]) == [first]
