@@ -45,6 +45,31 @@ def _parse_date(text: str | None) -> dt.date | None:
 INBOX_NOT_OK = 5
 
 
+#: Exit status of a run in which a date could not be reconciled (left as it was), or whose
+#: archive or workbook failed after its books were committed.
+DATE_FAILED = 6
+
+
+def _report_failed(summaries: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
+    for summary in summaries:
+        if summary["status"] == "FAILED":
+            typer.secho(f"{summary['business_date']}: NOT reconciled (left as it was): {summary['error']}",
+                        err=True, fg=typer.colors.RED)  # fmt: skip
+        elif not as_json:
+            _print_summary(summary, False)
+
+
+def _errors_after_commit(summaries: list[dict[str, Any]]) -> bool:
+    said = False
+    for summary in summaries:
+        for error in summary.get("errors") or []:
+            typer.secho(f"{summary['business_date']}: reconciled, but {error}", err=True, fg=typer.colors.RED)
+            said = True
+    return said
+
+
 def _inbox_not_ok(summaries: list[dict[str, Any]]) -> bool:
     for summary in summaries:
         if (summary.get("inbox") or {}).get("state", "ok") != "ok":
@@ -185,15 +210,21 @@ def run(
     _quiet_prefect()
     from flows.locks import DateLocked
     from flows.nightly import reconcile_business_date
+    from flows.runner import DatesFailed
 
     try:
         summary = reconcile_business_date(_parse_date(date), workbook, wait_seconds=wait)
     except DateLocked as locked:
         typer.echo(str(locked), err=True)
         raise typer.Exit(4) from None
+    except DatesFailed as failed:
+        _report_failed(failed.summaries, as_json)
+        raise typer.Exit(DATE_FAILED) from None
     _print_summary(summary, as_json)
     if not summary["balanced"]:
         raise typer.Exit(3)
+    if _errors_after_commit([summary]):
+        raise typer.Exit(DATE_FAILED)
     if _inbox_not_ok([summary]):
         raise typer.Exit(INBOX_NOT_OK)
 
@@ -213,12 +244,16 @@ def rerun(
     if end < start:
         raise typer.BadParameter(f"--to {end} is before --from {start}")
     from flows.locks import DateLocked
+    from flows.runner import DatesFailed
 
     try:
         summaries = reconcile_date_range(start, end)
     except DateLocked as locked:
         typer.echo(str(locked), err=True)
         raise typer.Exit(4) from None
+    except DatesFailed as failed:
+        _report_failed(failed.summaries, as_json)
+        raise typer.Exit(DATE_FAILED) from None
     if as_json:
         typer.echo(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
     else:
@@ -226,6 +261,8 @@ def rerun(
             _print_summary(summary, False)
     if not all(s["balanced"] for s in summaries):
         raise typer.Exit(3)
+    if _errors_after_commit(summaries):
+        raise typer.Exit(DATE_FAILED)
     if _inbox_not_ok(summaries):
         raise typer.Exit(INBOX_NOT_OK)
 

@@ -62,6 +62,7 @@ def reconcile_business_date(
     upgrade_database(config.database_url)
     day = business_date or yesterday_in_shanghai()
     summaries = runner.reconcile_dates(config, [day], workbook, wait_seconds, cascade, TASK_STAGES)
+    runner.raise_if_any_failed(summaries)
     summary = summaries[0]
     if len(summaries) > 1:
         summary["cascaded"] = [s["run_id"] for s in summaries[1:]]
@@ -78,4 +79,6 @@ def reconcile_date_range(
     config = load_config()
     upgrade_database(config.database_url)
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    return runner.reconcile_dates(config, days, workbook, wait_seconds, True, TASK_STAGES)
+    summaries = runner.reconcile_dates(config, days, workbook, wait_seconds, True, TASK_STAGES)
+    runner.raise_if_any_failed(summaries)  # the other dates were reconciled; the flow ends failed naming these
+    return summaries

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from flows import runs
 from flows.config import AppConfig
 from flows.faults import checkpoint
-from flows.locks import business_date_lock
+from flows.locks import DateLocked, business_date_lock
 from flows.stages.archive import file_away
 from flows.stages.discover import Discovery, discover
 from flows.stages.load import load_file_history, load_state
@@ -98,14 +98,42 @@ def reconcile_dates(
 ) -> list[dict[str, Any]]:
     """Each date in order, then (with ``cascade``) every later date reconciled before, so the books
     depend only on the files received and not on the order or grouping of runs."""
-    summaries = [reconcile_one_date(config, day, workbook, wait_seconds, stages) for day in sorted(days)]
+    summaries = [_one_date_or_its_failure(config, day, workbook, wait_seconds, stages) for day in sorted(days)]
     if cascade and days:
         # a later date held by another run may have read the books before ours changed them:
         # wait for it, then reconcile it again
         cascade_wait = max(wait_seconds, CASCADE_WAIT_SECONDS)
         for later in runs.later_reconciled_dates(config.database_url, max(days)):
-            summaries.append(reconcile_one_date(config, later, workbook, cascade_wait, stages))
+            summaries.append(_one_date_or_its_failure(config, later, workbook, cascade_wait, stages))
     return summaries
+
+
+class DatesFailed(RuntimeError):
+    """Some dates of a run could not be reconciled (each left as it was); the others were."""
+
+    def __init__(self, summaries: list[dict[str, Any]]) -> None:
+        self.summaries = summaries
+        failed = [f"{s['business_date']} ({s['error']})" for s in summaries if s["status"] == "FAILED"]
+        super().__init__(f"{len(failed)} date(s) failed: " + "; ".join(failed))
+
+
+def raise_if_any_failed(summaries: list[dict[str, Any]]) -> None:
+    if any(s["status"] == "FAILED" for s in summaries):
+        raise DatesFailed(summaries)
+
+
+def _one_date_or_its_failure(
+    config: AppConfig, day: dt.date, workbook: bool, wait_seconds: float, stages: Stages
+) -> dict[str, Any]:
+    """A date that cannot be reconciled (an unreadable inbox, the database gone) is left as it was
+    and said so; the dates after it still run. A date held by another run stops the whole run."""
+    try:
+        return reconcile_one_date(config, day, workbook, wait_seconds, stages)
+    except DateLocked:
+        raise
+    except Exception as error:
+        log.error("%s: not reconciled: %s: %s", day, type(error).__name__, error)
+        return {"business_date": day.isoformat(), "status": "FAILED", "error": f"{type(error).__name__}: {error}"}
 
 
 def reconcile_one_date(
@@ -117,6 +145,10 @@ def reconcile_one_date(
         engine = connect(config.database_url)
         try:
             return _reconcile_locked(config, engine, day, run_id, workbook, stages)
+        except Exception as error:
+            # the write is one transaction: nothing of this run was applied; never left RUNNING
+            runs.fail_run(engine, run_id, f"{type(error).__name__}: {error}")
+            raise
         finally:
             engine.dispose()
 
@@ -152,8 +184,13 @@ def _reconcile_locked(
     changes = _write_with_retry(stages, config, day, run_id, outcomes, result.ledger, parsed)
     checkpoint("after_commit")
     timings["write"] = time.perf_counter() - clock
+    # after the commit the date is reconciled: what fails from here is said, and the run still ends
+    errors: list[str] = []
     clock = time.perf_counter()
-    file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
+    try:
+        file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
+    except OSError as error:
+        errors.append(f"archive: {type(error).__name__}: {error}")
     timings["archive"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
@@ -194,8 +231,14 @@ def _reconcile_locked(
         clock = time.perf_counter()
         exceptions = runs.exceptions_for_workbook(engine, day)
         path = config.paths.reports / f"recon_{day:%Y%m%d}_{run_id}.xlsx"
-        summary["workbook"] = str(write_workbook(path, summary, exceptions, config.settings.language))
+        try:
+            summary["workbook"] = str(write_workbook(path, summary, exceptions, config.settings.language))
+        except Exception as error:  # the books are committed; the workbook can be written again
+            errors.append(f"workbook: {type(error).__name__}: {error}")
         timings["workbook"] = time.perf_counter() - clock
+    summary["errors"] = errors
+    for said in errors:
+        log.error("%s: after the commit: %s", day, said)
     summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     runs.finish_run(engine, run_id, summary)
     stages.publish(summary)

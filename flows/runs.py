@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import polars as pl
@@ -10,6 +11,8 @@ from sqlalchemy import Engine, func, select, update
 
 from flows.db import ExceptionItem, Installment, Run, table_of
 from flows.store import connect, read_frame
+
+log = logging.getLogger("recon")
 
 
 def start_run(engine: Engine, run_id: str, day: dt.date, started: dt.datetime, parameters: dict[str, Any]) -> None:
@@ -39,6 +42,20 @@ def finish_run(engine: Engine, run_id: str, summary: dict[str, Any]) -> None:
                 timings=summary.get("timings_s"),
             )
         )
+
+
+def fail_run(engine: Engine, run_id: str, error: str) -> None:
+    """Mark a run that could not finish FAILED with its reason (if the database still answers:
+    otherwise the next run of the date marks it ABANDONED)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(Run)
+                .where(Run.run_id == run_id, Run.status == "RUNNING")
+                .values(status="FAILED", finished_at=dt.datetime.now(dt.UTC), summary={"error": error})
+            )
+    except Exception as unreachable:  # the database itself may be what failed
+        log.warning("run %s could not be marked FAILED: %s", run_id, unreachable)
 
 
 def later_reconciled_dates(url: str, day: dt.date) -> list[dt.date]:
