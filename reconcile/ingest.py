@@ -38,6 +38,7 @@ import polars as pl
 from reconcile.codes import FAILURE_WORDS, FailureReason
 from reconcile.gb18030 import gb18030_to_marked_utf8, gb18030_to_utf8
 from reconcile.iso20022 import ISO_REASONS, NotIso20022, message_kind, parse_iso20022
+from reconcile.masking import mask_numbers_in_text_expr
 from reconcile.money import YUAN_PATTERN, AmountError, fen_to_yuan_text, yuan_expr_to_fen, yuan_text_to_fen
 from reconcile.settings import BUSINESS_TZ, ChannelConfig, Settings
 from reconcile.text import CONTROL_CHARACTERS, format_text, printable_text
@@ -984,14 +985,14 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
         pl.lit(sha).alias("file_sha256"),
         pl.lit(channel).alias("channel"),
         "line_no",
-        printable_text("raw_line").alias("raw_line"),
+        mask_numbers_in_text_expr(printable_text("raw_line")).alias("raw_line"),
         # a reference that failed its checks is no reference: it may be too long or hold control bytes
         pl.when(pl.col("reference").str.contains(CONTROL_CHARACTERS) | (pl.col("reference").str.len_chars() > 64))
         .then(None)
         .otherwise(pl.col("reference"))
         .alias("reference"),
         "check",
-        printable_text("message").alias("message"),
+        mask_numbers_in_text_expr(printable_text("message")).alias("message"),
     )
     good = checks.join(failed.select("_row"), on="_row", how="anti").drop("_row", "_parse_error")
     return good, invalid

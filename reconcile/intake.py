@@ -29,6 +29,7 @@ from reconcile.ingest import (
     set_aside_restated,
 )
 from reconcile.keys import file_key, invalid_line_key_expr, missing_file_key
+from reconcile.masking import mask_numbers_in_text
 from reconcile.matching import OUTCOME_COLUMNS, MatchResult
 from reconcile.settings import Settings, business_date_bounds_utc
 from reconcile.text import format_text
@@ -156,6 +157,8 @@ def parse_files(files: list[DiscoveredFile], settings: Settings, day: dt.date) -
         channel = settings.channels[found.channel]
         layout = settings.layouts[found.layout or channel.layout]
         result = parse_channel_file(found.name, found.data, found.sha256, channel, layout, day)
+        if result.rejected_reason is not None:  # a reason may quote the file: never a full card or ID
+            result = replace(result, rejected_reason=mask_numbers_in_text(result.rejected_reason))
         if result.rejected_reason is None:
             accepted[found.sha256] = result
         parsed.append(result)

@@ -80,3 +80,30 @@ def accounts_agree_expr(shown: str, bound: str) -> pl.Expr:
     masked_agree = bound_col.str.starts_with(head) & bound_col.str.ends_with(tail)
     agree = pl.when(has_mask).then(masked_agree).otherwise(shown_col == bound_col)
     return (shown_col.is_null() | bound_col.is_null() | agree).fill_null(True)
+
+
+# Numbers that look like personal data inside free text (a quoted line, a reason): an ID number (18
+# characters, the last may be X), a card (15–19 digits), a mobile phone (11 digits from 13… to 19…).
+# A number glued to letters (an order id such as P2611270001) is not one of them.
+_EDGE = r"(^|[^0-9A-Za-z*])"
+_END = r"($|[^0-9A-Za-z*])"
+_TEXT_PATTERNS = (
+    (_EDGE + r"(\d{4})\d{10}(\d{3}[0-9Xx])" + _END, "${1}${2}**********${3}${4}"),
+    (_EDGE + r"(\d{6})\d{5,9}(\d{4})" + _END, "${1}${2}******${3}${4}"),
+    (_EDGE + r"(1[3-9]\d)\d{4}(\d{4})" + _END, "${1}${2}****${3}${4}"),
+)
+
+
+def mask_numbers_in_text_expr(column: str | pl.Expr) -> pl.Expr:
+    """Card, ID and phone numbers inside a text column masked, the rest of the text as it was
+    (``卡号 6222021234567891234 余额不足`` → ``卡号 622202******1234 余额不足``)."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    for pattern, replacement in _TEXT_PATTERNS:
+        # twice: two numbers one separator apart share it, and a match consumes it
+        expr = expr.str.replace_all(pattern, replacement).str.replace_all(pattern, replacement)
+    return expr
+
+
+def mask_numbers_in_text(text: str) -> str:
+    """:func:`mask_numbers_in_text_expr` for one text."""
+    return str(pl.select(mask_numbers_in_text_expr(pl.lit(text))).item())

@@ -10,8 +10,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import create_engine, select
 
 from flows.config import load_config
+from flows.db import ChannelRecord
 from flows.importer import import_snapshot, write_snapshot
 from flows.runner import reconcile_dates
 from flows.store import connect
@@ -68,6 +70,12 @@ def test_hostile_fields_are_invalid_lines(recon_env: dict[str, str], tmp_path: P
     invalid = stored.filter(pl.col("subject_key").str.starts_with(f"icbc|line|{name}|"))
     line_numbers = {int(key.rsplit("|", 1)[1]) for key in invalid["subject_key"].to_list()}
     assert {i + 1 for i in targets} <= line_numbers
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        raw_lines = conn.execute(select(ChannelRecord.raw_line)).scalars().all()
+    engine.dispose()
+    cards = set(days.loans["bound_account"].to_list())
+    assert raw_lines and not any(card in line for line in raw_lines for card in cards if len(card) >= 15)
     book = load_workbook(summary["workbook"], read_only=True)
     texts = [str(c) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for c in row if c]
     assert not any("\x00" in t or "\x1b" in t or "\x07" in t for t in texts)

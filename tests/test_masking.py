@@ -1,8 +1,17 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
-from reconcile.masking import accounts_agree_expr, mask_account, mask_card, mask_id_number, mask_name, mask_phone
+from reconcile.masking import (
+    accounts_agree_expr,
+    mask_account,
+    mask_card,
+    mask_id_number,
+    mask_name,
+    mask_numbers_in_text,
+    mask_phone,
+)
 
 
 def test_masks_keep_only_the_documented_characters() -> None:
@@ -22,3 +31,22 @@ def test_masked_accounts_agree_only_on_the_characters_both_sides_show() -> None:
         }
     )
     assert frame.select(accounts_agree_expr("shown", "bound")).to_series().to_list() == [True, False, True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("卡号6222021234567891234余额不足", "卡号622202******1234余额不足"),
+        (
+            "D|1|P2611270000009601|6222028445740014065|李*|22450.00",
+            "D|1|P2611270000009601|622202******4065|李*|22450.00",
+        ),
+        ("id 11010119900101123X phone 13800005678.", "id 1101**********123X phone 138****5678."),
+        ("a|13800005678|6222028445740014065|x", "a|138****5678|622202******4065|x"),
+        ("622202******1234 stays", "622202******1234 stays"),
+        ("txn 20261127220000000096016477 is no card", "txn 20261127220000000096016477 is no card"),
+        ("amount 1234567.89 and 2026-11-27", "amount 1234567.89 and 2026-11-27"),
+    ],
+)
+def test_numbers_in_free_text_are_masked(text: str, masked: str) -> None:
+    assert mask_numbers_in_text(text) == masked
