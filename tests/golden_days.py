@@ -17,6 +17,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -120,14 +121,41 @@ def run_day(day: GoldenDay) -> tuple[pl.DataFrame, pl.DataFrame]:
     return outcomes, installments.sort("contract_no", "installment_no")
 
 
+def day_outcomes_in_memory(day: GoldenDay) -> pl.DataFrame:
+    """Every explained outcome of the day, from the core alone."""
+    return _in_memory(day).outcomes
+
+
 def run_day_in_memory(day: GoldenDay) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The same day with no database: the core alone (``reconcile.day``); the same shapes as
     :func:`run_day`."""
+    from reconcile.lifecycle import exception_rows
+
+    result = _in_memory(day)
+    records = result.outcomes.filter(pl.col("subject") == "record").select(
+        pl.col("subject_key").alias("record_key"), "outcome", "flags", "applied_fen", "held_fen"
+    )
+    others = exception_rows(result.outcomes, day.day).filter(pl.col("subject") != "record")
+    others = others.select(
+        pl.col("exception_key").str.splitn("|", 2).struct.field("field_1").alias("record_key"),
+        "outcome",
+        pl.lit("").alias("flags"),
+        pl.lit(0, pl.Int64).alias("applied_fen"),
+        pl.lit(0, pl.Int64).alias("held_fen"),
+    )
+    outcomes = pl.concat([records, others]).sort("record_key")
+    states = result.installments.filter(pl.col("status") != "DUE").select(
+        "contract_no", "installment_no", "status", "principal_paid_fen", "interest_paid_fen"
+    )
+    return outcomes, states.sort("contract_no", "installment_no")
+
+
+def _in_memory(day: GoldenDay) -> Any:
+    """The day through ``reconcile.day``: the snapshot and inbox read as the run reads them."""
     from flows.config import load_config
     from flows.importer import read_text_csv
     from reconcile.day import reconcile_in_memory
     from reconcile.intake import DiscoveredFile, claim, parse_files
-    from reconcile.lifecycle import exception_rows
     from reconcile.snapshot import installments_as_imported, parse_snapshot
 
     folder = GOLDEN / day.name
@@ -147,23 +175,7 @@ def run_day_in_memory(day: GoldenDay) -> tuple[pl.DataFrame, pl.DataFrame]:
         files.append(DiscoveredFile(path.name, path, digest, len(data), channel, data, layout=layout))
     parsed = parse_files(files, settings, day.day)
     installments = installments_as_imported(snapshot.installments, snapshot.loans)
-    result = reconcile_in_memory(snapshot.loans, installments, snapshot.instructions, parsed, day.day, settings)
-    records = result.outcomes.filter(pl.col("subject") == "record").select(
-        pl.col("subject_key").alias("record_key"), "outcome", "flags", "applied_fen", "held_fen"
-    )
-    others = exception_rows(result.outcomes, day.day).filter(pl.col("subject") != "record")
-    others = others.select(
-        pl.col("exception_key").str.splitn("|", 2).struct.field("field_1").alias("record_key"),
-        "outcome",
-        pl.lit("").alias("flags"),
-        pl.lit(0, pl.Int64).alias("applied_fen"),
-        pl.lit(0, pl.Int64).alias("held_fen"),
-    )
-    outcomes = pl.concat([records, others]).sort("record_key")
-    states = result.installments.filter(pl.col("status") != "DUE").select(
-        "contract_no", "installment_no", "status", "principal_paid_fen", "interest_paid_fen"
-    )
-    return outcomes, states.sort("contract_no", "installment_no")
+    return reconcile_in_memory(snapshot.loans, installments, snapshot.instructions, parsed, day.day, settings)
 
 
 def write_expected(day: GoldenDay) -> None:

@@ -55,3 +55,14 @@ def test_golden_expectations_agree_with_the_generators_manifest(day: GoldenDay) 
     joined = manifest.join(stored, left_on="key", right_on="record_key", how="left")
     wrong = joined.filter(pl.col("expected_outcome").ne_missing(pl.col("outcome")))
     assert wrong.height == 0, f"{day.name}: stored outcomes differ from the manifest:\n{wrong}"
+
+
+def test_explaining_only_exceptions_gives_what_explaining_every_row_gives() -> None:
+    """``explain`` builds texts only for exception rows; the plain rule builds them for every row."""
+    from reconcile.explain import _explain_rows, explain
+    from tests.golden_days import day_outcomes_in_memory
+
+    outcomes = day_outcomes_in_memory(DAYS[6])  # busier_day
+    raw = outcomes.drop("severity", "explanation_zh", "explanation_en", "suggested_action", "is_exception")
+    assert outcomes.filter(pl.col("outcome") == "MATCHED").height > 0
+    assert explain(raw).equals(_explain_rows(raw))
