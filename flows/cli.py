@@ -441,9 +441,36 @@ def status(contract_no: str, as_json: bool = typer.Option(False, "--json")) -> N
         )
 
 
-def main() -> None:  # pragma: no cover
-    app()
+#: Exit status when the database cannot be reached or is not initialised.
+DATABASE_UNAVAILABLE = 7
+
+
+def database_problem(error: BaseException, url: str) -> str | None:
+    """One line for a database that is unreachable, missing or not initialised (host and database,
+    never the password), or None when ``error`` is something else."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    if not isinstance(error, OperationalError | ProgrammingError):
+        return None
+    first = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error).splitlines()[0]
+    if "no such table" in first or ("does not exist" in first and "relation" in first):
+        return f"the database {_safe_url(url)} is not initialised: run `recon init` ({first})"
+    return f"cannot use the database {_safe_url(url)}: {first}"
+
+
+def main() -> None:
+    """The ``recon`` command: a database that cannot be used is one clear line, not a traceback."""
+    try:
+        app()  # exits with the command's status; errors that are not the command line's come here
+    except Exception as error:
+        from flows.config import load_config
+
+        said = database_problem(error, load_config().database_url)
+        if said is None:
+            raise
+        typer.secho(said, err=True, fg=typer.colors.RED)
+        sys.exit(DATABASE_UNAVAILABLE)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

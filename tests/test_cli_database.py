@@ -1,0 +1,33 @@
+"""A database that cannot be used is one clear line and exit status 7, never a traceback or a password."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import PG_ADMIN_URL
+
+RECON = Path(sys.executable).with_name("recon")
+
+
+def _recon(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "RECON_HOME": str(tmp_path / "home"), "RECON_DATABASE_URL": url,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_HOME": str(tmp_path / "prefect")}  # fmt: skip
+    return subprocess.run([str(RECON), *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_status_before_init_says_run_init(tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    done = _recon(tmp_path, f"sqlite:///{tmp_path / 'home' / 'recon.db'}", "status", "C1")
+    assert done.returncode == 7, done.stderr
+    assert "is not initialised: run `recon init`" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_init_against_a_missing_postgresql_database(tmp_path: Path) -> None:
+    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgres@", "postgres:s3cret@") + "/recon_no_such_database"
+    done = _recon(tmp_path, url, "init")
+    assert done.returncode == 7, done.stderr
+    assert "recon_no_such_database" in done.stderr and "does not exist" in done.stderr
+    assert "s3cret" not in done.stderr + done.stdout and "Traceback" not in done.stderr
