@@ -313,7 +313,17 @@ def split_lines(utf8: bytes) -> pl.Series:
     The text is read as one column: the separator is a control character the text does not hold
     and quotes mean nothing, so every line comes back whole, and every byte is checked as UTF-8.
     """
-    separator = next(c for c in "\x1f\x1e\x1d\x1c\x07" if c.encode() not in utf8)
+    candidates = "\x1f\x1e\x1d\x1c\x07" + "".join(map(chr, [*range(0x01, 0x07), 0x08, *range(0x0E, 0x1C)]))
+    separator = next((c for c in candidates if c.encode() not in utf8), None)
+    if separator is None:  # a file holding every control character: split it the slow way
+        try:
+            text = utf8.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise _undecodable(utf8, "utf-8", error) from None
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        return pl.Series("raw_line", [line.removesuffix("\r") for line in lines], dtype=pl.String)
     try:
         frame = pl.read_csv(
             utf8, has_header=False, separator=separator, quote_char=None, infer_schema=False, new_columns=["raw_line"]

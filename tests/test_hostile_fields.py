@@ -104,3 +104,31 @@ def test_a_resent_copy_in_the_same_delivery_counts_once(recon_env: dict[str, str
     assert again["outcomes"] == {**clean["outcomes"], "INVALID_RECORD": 2 * invalid}
     resent = next(f for f in again["files"] if f["name"].endswith("_resent.txt"))
     assert any("counted once" in note for note in resent["notes"])
+
+
+def test_a_file_holding_every_control_character_is_still_split_into_its_lines() -> None:
+    from reconcile.ingest import split_lines
+
+    every = bytes(range(1, 32)).replace(b"\n", b"").replace(b"\r", b"")
+    assert split_lines(b"a|b\r\nc" + every + b"|d\n\ne\n").to_list() == ["a|b", "c" + every.decode() + "|d", "", "e"]
+    # the same lines as the fast path gives for a file without them
+    assert split_lines(b"a|b\r\nc|d\n\ne\n").to_list() == ["a|b", "c|d", "", "e"]
+
+
+@pytest.mark.parametrize("name", ["alipay_trade_20261127.csv", "icbc_result_20261127.txt"])
+def test_control_bytes_in_a_memo_are_that_lines_problem(name: str) -> None:
+    import hashlib
+
+    from reconcile.intake import DiscoveredFile, claim, parse_files
+
+    data = generate_days(DAY, DAY, 150, seed=43).files[DAY][name]
+    lines = data.split(b"\n")
+    middle = len(lines) // 2
+    lines[middle] = lines[middle][:20] + b"\x1c\x1d\x1e\x1f\x07" + lines[middle][20:]
+    bad = b"\n".join(lines)
+    settings = load_config({}).settings
+    channel, layout = claim(name, bad, settings)
+    found = DiscoveredFile(name, Path(name), hashlib.sha256(bad).hexdigest(), len(bad), channel, bad, layout=layout)
+    parsed = parse_files([found], settings, DAY)[0]
+    assert parsed.status == "ACCEPTED", parsed.rejected_reason
+    assert parsed.invalid.height >= 1 and parsed.records.height > 10
