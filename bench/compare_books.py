@@ -189,8 +189,9 @@ def _surplus(a: pl.DataFrame, b: pl.DataFrame, columns: list[str]) -> pl.DataFra
     )
 
 
-def diff_dumps(folder_a: Path, folder_b: Path, full: bool = False) -> bool:
-    """Print per table whether the two dumps agree; True when every table in both is the same."""
+def diff_dumps(folder_a: Path, folder_b: Path, full: bool = False, ignore: tuple[str, ...] = ()) -> bool:
+    """Print per table whether the two dumps agree; True when every table in both is the same.
+    ``ignore``: ``table.column`` left out on purpose (a change meant to alter that column)."""
     same_everywhere = True
     names_a = {p.stem for p in folder_a.glob("*.csv")}
     names_b = {p.stem for p in folder_b.glob("*.csv")}
@@ -200,9 +201,10 @@ def diff_dumps(folder_a: Path, folder_b: Path, full: bool = False) -> bool:
         print(f"{name}: only in {folder_b}")
     for name in [t for t in TABLES if t in names_a & names_b] + sorted((names_a & names_b) - set(TABLES)):
         a, b = _read_dump(folder_a / f"{name}.csv"), _read_dump(folder_b / f"{name}.csv")
-        columns = [c for c in a.columns if c in b.columns]
-        ignored = sorted(set(a.columns) ^ set(b.columns))
-        note = f" (compared {len(columns)} columns; not in both: {', '.join(ignored)})" if ignored else ""
+        skipped = {i.split(".", 1)[1] for i in ignore if i.split(".", 1)[0] == name}
+        columns = [c for c in a.columns if c in b.columns and c not in skipped]
+        ignored = sorted((set(a.columns) ^ set(b.columns)) | (skipped & set(a.columns)))
+        note = f" (compared {len(columns)} columns; left out: {', '.join(ignored)})" if ignored else ""
         a, b = a.select(columns), b.select(columns)
         if ignored and columns:  # a dump is sorted by all its columns: sort again by the shared ones
             a, b = a.sort(columns), b.sort(columns)
@@ -395,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("folder_a", type=Path)
     diff.add_argument("folder_b", type=Path)
     diff.add_argument("--full", action="store_true", help="every column of differing rows (default: those that vary)")
+    diff.add_argument("--ignore", action="append", default=[], metavar="TABLE.COLUMN",
+                      help="leave a column out of the comparison (a change meant to alter it); repeatable")  # fmt: skip
     days = commands.add_parser("run-days", help="run sample days into fresh databases and dump each")
     days.add_argument("--out", required=True, type=Path)
     days.add_argument("--database", required=True, choices=("sqlite", "postgresql"))
@@ -429,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         print(" ".join(f"{name}={rows}" for name, rows in counts.items()))
         return 0
     if args.command == "diff":
-        return 0 if diff_dumps(args.folder_a, args.folder_b, args.full) else 1
+        return 0 if diff_dumps(args.folder_a, args.folder_b, args.full, tuple(args.ignore)) else 1
     run_days(args)
     return 0
 
