@@ -22,7 +22,6 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -49,7 +48,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 Fen = BigInteger
-#: Installments still open: the only ones a night may turn ``OVERDUE`` (a partial index holds them).
+#: Installments still open: the only ones a night may turn ``OVERDUE``.
 OPEN_STATUSES_SQL = "status IN ('DUE', 'PARTIALLY_PAID')"
 
 
@@ -93,6 +92,8 @@ class Installment(Base):
     interest_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
     fee_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
     penalty_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    # no index may name the state columns (paid amounts, status, paid_at): PostgreSQL then updates
+    # them in place (HOT) in the room its fillfactor leaves (migration 0003)
     status: Mapped[str] = mapped_column(String(16), default="DUE", server_default="DUE")
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # what the servicing system's snapshot says was paid before reconciliation began (migration 0003)
@@ -101,15 +102,6 @@ class Installment(Base):
     opening_fee_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
     opening_penalty_paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
     opening_paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-    __table_args__ = (
-        Index(
-            "ix_installments_open_overdue_after",
-            "overdue_after",
-            sqlite_where=text(OPEN_STATUSES_SQL),
-            postgresql_where=text(OPEN_STATUSES_SQL),
-        ),
-    )
 
 
 class DebitInstruction(Base):

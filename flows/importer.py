@@ -16,6 +16,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, Table, exists, select, text
 
 from flows.db import DebitInstruction, Installment, Loan, table_of
+from flows.stages.write import latest_reconciled_date
 from flows.store import stage_frame, upsert_frame
 from reconcile.money import fen_expr_to_yuan_text
 from reconcile.snapshot import LOAN_COLUMNS, PAID_PARTS, installments_as_imported, parse_snapshot
@@ -70,7 +71,11 @@ def import_snapshot(engine: Engine, folder: Path) -> ImportCounts:
     )
     if snapshot.errors.height:
         raise SnapshotRejected(snapshot.errors)
-    installments = installments_as_imported(snapshot.installments, snapshot.loans)
+    # open installments whose grace ended before the latest reconciled night come in OVERDUE, as
+    # that night left every other one (flows/stages/write.py marks only what crosses since)
+    with engine.connect() as conn:
+        latest = latest_reconciled_date(conn)
+    installments = installments_as_imported(snapshot.installments, snapshot.loans, latest)
     with engine.begin() as conn:
         loan_columns = [c for c in snapshot.loans.columns if c != "contract_no"]
         upsert_frame(conn, table_of(Loan), snapshot.loans, ["contract_no"], loan_columns)

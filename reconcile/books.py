@@ -84,6 +84,29 @@ def changed_state(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
     return joined.filter(differs).select(after.columns)
 
 
+def books_date(day: dt.date, latest_reconciled: dt.date | None) -> dt.date:
+    """The date the calendar part of a status is judged on: the night's, or — when a date is
+    reconciled again after later ones — the latest night already reconciled (the books show today's
+    state, not the old date's; the cascade reconciles the later nights again anyway)."""
+    return day if latest_reconciled is None else max(day, latest_reconciled)
+
+
+def crossing_window(day: dt.date, latest_reconciled: dt.date | None) -> tuple[dt.date | None, dt.date] | None:
+    """Last days of grace whose open installments the night for ``day`` turns ``OVERDUE``:
+    ``(from, to)`` meaning ``from <= overdue_after < to`` (``from`` None: every earlier one — the
+    first night of a book), or None when no night is new (an earlier date reconciled again).
+
+    Every open installment whose grace ended before the latest reconciled night is ``OVERDUE``
+    already (each night marks its window, an import marks what it brings as of that night), so a
+    night reads only the installments whose grace ended since — never the history.
+    """
+    if latest_reconciled is None:
+        return None, day
+    if day <= latest_reconciled:
+        return None
+    return latest_reconciled, day
+
+
 def crossed_grace(open_installments: pl.DataFrame, day: dt.date) -> pl.DataFrame:
     """Open installments (``DUE``, ``PARTIALLY_PAID``) whose last day of grace is behind ``day``:
     they turn ``OVERDUE``. Needs the key, ``status`` and ``overdue_after``."""

@@ -19,6 +19,7 @@ wall-clock time), 3 nothing; ``fee_paid`` and ``penalty_paid`` are absent, so 0.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -345,13 +346,16 @@ def parse_snapshot(
     )
 
 
-def installments_as_imported(installments: pl.DataFrame, loans: pl.DataFrame) -> pl.DataFrame:
+def installments_as_imported(
+    installments: pl.DataFrame, loans: pl.DataFrame, as_of: dt.date | None = None
+) -> pl.DataFrame:
     """The installment rows an import writes: what is due and its last day of grace
     (``overdue_after``), the snapshot's opening amounts (``opening_<part>_paid_fen``,
     ``opening_paid_at``), and the current state they give before any ledger: ``<part>_paid_fen`` =
     opening, ``paid_at`` = the opening time if it is paid in full (else null), and ``status`` —
-    ``DUE``, ``PARTIALLY_PAID``, ``PAID`` or ``PAID_LATE``; never ``OVERDUE``, which is the run's
-    word for a date.
+    ``DUE``, ``PARTIALLY_PAID``, ``PAID`` or ``PAID_LATE`` — and ``OVERDUE`` only as of ``as_of``,
+    the latest night the books were reconciled (None for a book never reconciled: the first night
+    marks them).
 
     ``installments`` is :attr:`Snapshot.installments`, ``loans`` :attr:`Snapshot.loans`.
     """
@@ -365,6 +369,6 @@ def installments_as_imported(installments: pl.DataFrame, loans: pl.DataFrame) ->
             opening_paid_at=pl.col("paid_at"),
             paid_at=pl.when(owed <= 0).then(pl.col("paid_at")),
         )
-        .with_columns(status=installment_status_expr(None))
+        .with_columns(status=installment_status_expr(as_of))
         .drop("grace_days")
     )

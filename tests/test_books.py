@@ -9,8 +9,10 @@ import pytest
 
 from reconcile.books import (
     STATE_COLUMNS,
+    books_date,
     changed_state,
     crossed_grace,
+    crossing_window,
     derive_installment_state,
     derive_loan_status,
     installment_status_expr,
@@ -152,3 +154,24 @@ def test_loan_status() -> None:
         ("B", "SETTLED"),
         ("C", "ACTIVE"),
     ]
+
+
+def NOV(day: int) -> dt.date:  # reads as a date in the table below
+    return dt.date(2026, 11, day)
+
+
+@pytest.mark.parametrize(
+    ("day", "latest", "books_on", "window"),
+    [
+        (NOV(27), None, NOV(27), (None, NOV(27))),  # a book's first night: every earlier grace
+        (NOV(27), NOV(26), NOV(27), (NOV(26), NOV(27))),  # the next night: one day of grace ends
+        (NOV(29), NOV(26), NOV(29), (NOV(26), NOV(29))),  # nights skipped: all their days
+        (NOV(27), NOV(27), NOV(27), None),  # the same night again
+        (NOV(20), NOV(27), NOV(27), None),  # an older night again: judged as of the latest
+    ],
+)  # fmt: skip
+def test_the_calendar_of_a_night(
+    day: dt.date, latest: dt.date | None, books_on: dt.date, window: tuple[dt.date | None, dt.date] | None
+) -> None:
+    assert books_date(day, latest) == books_on
+    assert crossing_window(day, latest) == window

@@ -20,6 +20,7 @@ from flows.db import (
     Installment,
     LedgerEntry,
     Loan,
+    Run,
     SourceFile,
     table_of,
 )
@@ -31,8 +32,10 @@ from reconcile.books import (
     PARTS,
     STATE_COLUMNS,
     UTC_US,
+    books_date,
     changed_state,
     crossed_grace,
+    crossing_window,
     derive_installment_state,
     derive_loan_status,
 )
@@ -169,7 +172,9 @@ def register_files(conn: Connection, parsed: list[ParsedFile], day: dt.date, run
 
 def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.date) -> int:
     """Derive the state of every installment the date's ledger touches (before or after this run),
-    write the ones that changed, then turn ``OVERDUE`` the open ones past their last day of grace."""
+    write the ones that changed, then turn ``OVERDUE`` the open ones whose grace ended since the
+    latest night already reconciled."""
+    latest = latest_reconciled_date(conn)
     written = 0
     if touched.height:
         installments, ledger = table_of(Installment), table_of(LedgerEntry)
@@ -194,20 +199,30 @@ def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.dat
             LEDGER_PAID_SCHEMA,
         )
         staged.drop(conn)
-        derived = derive_installment_state(current.drop(STATE_COLUMNS), paid, day)
+        derived = derive_installment_state(current.drop(STATE_COLUMNS), paid, books_date(day, latest))
         changed = changed_state(current.select(*INSTALLMENT_KEY, *STATE_COLUMNS), derived)
         written += update_from_frame(conn, table_of(Installment), changed, INSTALLMENT_KEY)
-    return written + write_crossed_grace(conn, day)
+    window = crossing_window(day, latest)
+    return written + (write_crossed_grace(conn, day, window[0]) if window else 0)
 
 
-def write_crossed_grace(conn: Connection, day: dt.date) -> int:
-    """Open installments whose last day of grace is behind ``day`` (read through the partial index
-    of open installments, so history is never scanned) turn ``OVERDUE``."""
+def latest_reconciled_date(conn: Connection) -> dt.date | None:
+    """The latest business date with a finished run (this run is still RUNNING)."""
+    latest = conn.execute(select(func.max(Run.business_date)).where(Run.status == "SUCCEEDED")).scalar()
+    return latest if isinstance(latest, dt.date) else (dt.date.fromisoformat(latest) if latest else None)
+
+
+def write_crossed_grace(conn: Connection, day: dt.date, since: dt.date | None) -> int:
+    """Open installments whose last day of grace is in ``[since, day)`` (every one before ``day``
+    when ``since`` is None) turn ``OVERDUE``; found by the ``overdue_after`` index."""
     table = table_of(Installment)
+    window = table.c.overdue_after < day
+    if since is not None:
+        window = and_(table.c.overdue_after >= since, window)
     open_late = read_frame(
         conn,
         select(table.c.contract_no, table.c.installment_no, table.c.status, table.c.overdue_after).where(
-            text(OPEN_STATUSES_SQL), table.c.overdue_after < day
+            window, text(OPEN_STATUSES_SQL)
         ),
         {"contract_no": pl.String, "installment_no": pl.Int64, "status": pl.String, "overdue_after": pl.Date},
     )

@@ -1,11 +1,13 @@
-"""installments: what the servicing system says was paid before we reconcile; open-installment index
+"""installments: what the servicing system says was paid before we reconcile; room for in-place updates
 
 A snapshot may carry what each installment has already had paid (``principal_paid`` … and
 ``paid_at``): without it a platform's whole history would turn overdue on its first run. The opening
 amounts are kept apart from what the ledger derives, so a rerun derives ``opening + ledger``.
 
-The partial index holds only open installments (``DUE``, ``PARTIALLY_PAID``) by their last day of
-grace, so marking the ones that cross it reads a handful of rows, never the history.
+On PostgreSQL the installments table keeps a fifth of each page free (fillfactor 80): a night
+rewrites the state of the installments it paid, and with room on the page and no index on the
+state columns PostgreSQL updates them in place (HOT), without touching the indexes — 2.5× faster
+for 600,000 rows here (docs/PERFORMANCE.md). It applies to pages written from now on.
 
 Revision ID: 0003
 Revises: 0002
@@ -25,7 +27,6 @@ branch_labels = None
 depends_on = None
 
 PARTS = ("principal", "interest", "fee", "penalty")
-OPEN = "status IN ('DUE', 'PARTIALLY_PAID')"
 
 
 def upgrade() -> None:
@@ -35,18 +36,13 @@ def upgrade() -> None:
                 sa.Column(f"opening_{part}_paid_fen", sa.BigInteger(), nullable=False, server_default="0")
             )
         batch_op.add_column(sa.Column("opening_paid_at", flows.db.UTCDateTime(), nullable=True))
-    op.create_index(
-        "ix_installments_open_overdue_after",
-        "installments",
-        ["overdue_after"],
-        unique=False,
-        sqlite_where=sa.text(OPEN),
-        postgresql_where=sa.text(OPEN),
-    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE installments SET (fillfactor = 80)")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_installments_open_overdue_after", table_name="installments")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE installments RESET (fillfactor)")
     with op.batch_alter_table("installments", schema=None) as batch_op:
         batch_op.drop_column("opening_paid_at")
         for part in PARTS:
