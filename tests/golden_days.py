@@ -110,6 +110,11 @@ def run_day(day: GoldenDay) -> tuple[pl.DataFrame, pl.DataFrame]:
                  "principal_paid_fen": pl.Int64, "interest_paid_fen": pl.Int64},
             )  # fmt: skip
         engine.dispose()
+    return _as_compared(outcomes, others), installments.sort("contract_no", "installment_no")
+
+
+def _as_compared(records: pl.DataFrame, others: pl.DataFrame) -> pl.DataFrame:
+    """Record outcomes and the other exceptions (by key) in one frame, as the expected files hold them."""
     others = others.select(
         pl.col("exception_key").str.splitn("|", 2).struct.field("field_1").alias("record_key"),
         "outcome",
@@ -117,8 +122,7 @@ def run_day(day: GoldenDay) -> tuple[pl.DataFrame, pl.DataFrame]:
         pl.lit(0, pl.Int64).alias("applied_fen"),
         pl.lit(0, pl.Int64).alias("held_fen"),
     )
-    outcomes = pl.concat([outcomes, others]).sort("record_key")
-    return outcomes, installments.sort("contract_no", "installment_no")
+    return pl.concat([records, others]).sort("record_key")
 
 
 def day_outcomes_in_memory(day: GoldenDay) -> pl.DataFrame:
@@ -136,14 +140,7 @@ def run_day_in_memory(day: GoldenDay) -> tuple[pl.DataFrame, pl.DataFrame]:
         pl.col("subject_key").alias("record_key"), "outcome", "flags", "applied_fen", "held_fen"
     )
     others = exception_rows(result.outcomes, day.day).filter(pl.col("subject") != "record")
-    others = others.select(
-        pl.col("exception_key").str.splitn("|", 2).struct.field("field_1").alias("record_key"),
-        "outcome",
-        pl.lit("").alias("flags"),
-        pl.lit(0, pl.Int64).alias("applied_fen"),
-        pl.lit(0, pl.Int64).alias("held_fen"),
-    )
-    outcomes = pl.concat([records, others]).sort("record_key")
+    outcomes = _as_compared(records, others)
     states = result.installments.filter(pl.col("status") != "DUE").select(
         "contract_no", "installment_no", "status", "principal_paid_fen", "interest_paid_fen"
     )

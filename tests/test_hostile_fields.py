@@ -14,11 +14,10 @@ from sqlalchemy import create_engine, select
 
 from flows.config import load_config
 from flows.db import ChannelRecord
-from flows.importer import import_snapshot, write_snapshot
 from flows.runner import reconcile_dates
-from flows.store import connect
 from reconcile.synthetic import generate_days
 from reconcile.text import printable_text
+from tests.books import deliver, imported_book
 from tests.dbdump import stored_outcomes
 
 pytestmark = pytest.mark.slow
@@ -41,13 +40,8 @@ def _corrupt(bank_file: bytes, line_index: int, old: bytes, new: bytes) -> bytes
 
 def test_hostile_fields_are_invalid_lines(recon_env: dict[str, str], tmp_path: Path) -> None:
     url = recon_env["RECON_DATABASE_URL"]
-    days = generate_days(DAY, DAY, 150, seed=43)
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    engine = connect(url)
-    import_snapshot(engine, tmp_path / "snapshot")
-    engine.dispose()
-    inbox = Path(recon_env["RECON_HOME"]) / "inbox" / DAY.isoformat()
-    inbox.mkdir(parents=True)
+    days = imported_book(url, tmp_path, DAY, DAY, 150, seed=43)
+    inbox = deliver(Path(recon_env["RECON_HOME"]), DAY, {})
     name = next(n for n in days.files[DAY] if n.startswith("icbc_"))
     data = days.files[DAY][name]
     lines = data.split(b"\n")
@@ -83,15 +77,8 @@ def test_hostile_fields_are_invalid_lines(recon_env: dict[str, str], tmp_path: P
 
 def test_a_resent_copy_in_the_same_delivery_counts_once(recon_env: dict[str, str], tmp_path: Path) -> None:
     url = recon_env["RECON_DATABASE_URL"]
-    days = generate_days(DAY, DAY, 150, seed=44)
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    engine = connect(url)
-    import_snapshot(engine, tmp_path / "snapshot")
-    engine.dispose()
-    inbox = Path(recon_env["RECON_HOME"]) / "inbox" / DAY.isoformat()
-    inbox.mkdir(parents=True)
-    for other, content in days.files[DAY].items():
-        (inbox / other).write_bytes(content)
+    days = imported_book(url, tmp_path, DAY, DAY, 150, seed=44)
+    inbox = deliver(Path(recon_env["RECON_HOME"]), DAY, days.files[DAY])
     config = load_config({**os.environ, **recon_env})
     clean = reconcile_dates(config, [DAY], workbook=False)[0]
     name = next(n for n in days.files[DAY] if n.startswith("icbc_"))

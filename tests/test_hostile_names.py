@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 
 from flows.config import load_config
-from flows.importer import import_snapshot, write_snapshot
 from flows.runner import reconcile_dates
-from flows.store import connect
 from reconcile.intake import readable_name
-from reconcile.synthetic import generate_days
+from tests.books import deliver, imported_book
 
 pytestmark = pytest.mark.slow
 DAY = dt.date(2026, 11, 27)
@@ -31,16 +29,9 @@ def test_readable_names() -> None:
 
 def test_hostile_names_beside_a_good_day(recon_env: dict[str, str], tmp_path: Path) -> None:
     url = recon_env["RECON_DATABASE_URL"]
-    days = generate_days(DAY, DAY, 150, seed=41)
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    engine = connect(url)
-    import_snapshot(engine, tmp_path / "snapshot")
-    engine.dispose()
+    days = imported_book(url, tmp_path, DAY, DAY, 150, seed=41)
     home = Path(recon_env["RECON_HOME"])
-    inbox = home / "inbox" / DAY.isoformat()
-    inbox.mkdir(parents=True)
-    for name, data in days.files[DAY].items():
-        (inbox / name).write_bytes(data)
+    inbox = deliver(home, DAY, days.files[DAY])
     config = load_config({**os.environ, **recon_env})
     clean = reconcile_dates(config, [DAY], workbook=False)[0]
 

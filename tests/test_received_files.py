@@ -14,10 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.config import load_config
-from flows.importer import import_snapshot, write_snapshot
 from flows.runner import reconcile_dates
-from flows.store import connect
-from reconcile.synthetic import generate_days
+from tests.books import deliver, imported_book
 from tests.dbdump import dump_books
 
 pytestmark = pytest.mark.slow
@@ -25,12 +23,7 @@ DAY = dt.date(2026, 11, 27)
 
 
 def _day(tmp_path: Path, url: str) -> dict[str, bytes]:
-    days = generate_days(DAY, DAY, 200, seed=31)
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    engine = connect(url)
-    import_snapshot(engine, tmp_path / "snapshot")
-    engine.dispose()
-    return days.files[DAY]
+    return imported_book(url, tmp_path, DAY, DAY, 200, seed=31).files[DAY]
 
 
 def _config(env: dict[str, str], **paths: str):  # type: ignore[no-untyped-def]
@@ -40,10 +33,7 @@ def _config(env: dict[str, str], **paths: str):  # type: ignore[no-untyped-def]
 def test_a_missing_or_empty_inbox_keeps_the_books_and_says_so(recon_env: dict[str, str], tmp_path: Path) -> None:
     url = recon_env["RECON_DATABASE_URL"]
     files = _day(tmp_path, url)
-    inbox = Path(recon_env["RECON_HOME"]) / "inbox" / DAY.isoformat()
-    inbox.mkdir(parents=True)
-    for name, data in files.items():
-        (inbox / name).write_bytes(data)
+    inbox = deliver(Path(recon_env["RECON_HOME"]), DAY, files)
     first = reconcile_dates(_config(recon_env), [DAY], workbook=False)[0]
     assert first["inbox"]["state"] == "ok" and first["inbox"]["warning"] is None
     books = dump_books(url, open_exceptions_only=True)
@@ -69,10 +59,7 @@ def test_a_newer_version_replaces_the_older_one_even_after_the_inbox_is_cleared(
 ) -> None:
     url = recon_env["RECON_DATABASE_URL"]
     files = _day(tmp_path, url)
-    inbox = Path(recon_env["RECON_HOME"]) / "inbox" / DAY.isoformat()
-    inbox.mkdir(parents=True)
-    for name, data in files.items():
-        (inbox / name).write_bytes(data)
+    inbox = deliver(Path(recon_env["RECON_HOME"]), DAY, files)
     reconcile_dates(_config(recon_env), [DAY], workbook=False)
     # the bank re-sends its file under the same name: other bytes (one blank line more), same lines
     name = next(n for n in files if n.startswith("icbc_"))

@@ -15,9 +15,7 @@ from sqlalchemy import create_engine, select
 from flows import runner
 from flows.config import load_config
 from flows.db import Run
-from flows.importer import import_snapshot, write_snapshot
-from flows.store import connect
-from reconcile.synthetic import generate_days
+from tests.books import deliver, imported_book
 from tests.dbdump import dump_books
 
 pytestmark = pytest.mark.slow
@@ -25,17 +23,9 @@ D1, D2 = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
 
 
 def _book(recon_env: dict[str, str], tmp_path: Path) -> Any:
-    url = recon_env["RECON_DATABASE_URL"]
-    days = generate_days(D1, D2, 120, seed=45)
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    engine = connect(url)
-    import_snapshot(engine, tmp_path / "snapshot")
-    engine.dispose()
+    days = imported_book(recon_env["RECON_DATABASE_URL"], tmp_path, D1, D2, 120, seed=45)
     for day in (D1, D2):
-        inbox = Path(recon_env["RECON_HOME"]) / "inbox" / day.isoformat()
-        inbox.mkdir(parents=True)
-        for name, data in days.files[day].items():
-            (inbox / name).write_bytes(data)
+        deliver(Path(recon_env["RECON_HOME"]), day, days.files[day])
     return load_config({**os.environ, **recon_env})
 
 
