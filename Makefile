@@ -31,6 +31,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/bench_night.py
 	$(BIN)/python bench/bench_run.py --loans 140000
 	$(BIN)/python bench/bench_bulk_write.py --rows 1000000
 	$(BIN)/python bench/bench_ingest.py --records 1000000
