@@ -105,14 +105,16 @@ WORKBOOK_SCHEMA = {
 
 
 def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
-    """The date's exceptions plus every older one still open, with its age in days."""
+    """The date's exceptions plus every older one still open that a person must act on (MEDIUM,
+    HIGH), with its age in days. Older LOW ones (failed debits to retry, partial and late payments)
+    stay out: they are informational, listed in full in their own date's detail file, and would
+    make every workbook grow with the history."""
     table = table_of(ExceptionItem)
+    older_open = (table.c.status == "OPEN") & (table.c.business_date < day) & (table.c.severity != "LOW")
     with engine.connect() as conn:
         frame = read_frame(
             conn,
-            select(*[table.c[c] for c in WORKBOOK_SCHEMA]).where(
-                (table.c.business_date == day) | ((table.c.status == "OPEN") & (table.c.business_date < day))
-            ),
+            select(*[table.c[c] for c in WORKBOOK_SCHEMA]).where((table.c.business_date == day) | older_open),
             WORKBOOK_SCHEMA,
         )
     return frame.with_columns(age_days=(pl.lit(day) - pl.col("business_date")).dt.total_days()).sort(
