@@ -27,6 +27,13 @@ import pandera.polars as pa
 import polars as pl
 
 from reconcile.books import installment_status_expr
+from reconcile.masking import (
+    mask_account,
+    mask_id_number,
+    mask_name,
+    mask_numbers_in_text_expr,
+    mask_phone,
+)
 from reconcile.money import yuan_expr_to_fen
 from reconcile.schedule import build_installments
 from reconcile.text import format_text
@@ -128,9 +135,25 @@ def _schema_errors(name: str, frame: pl.DataFrame, model: type[pa.DataFrameModel
             pl.lit(name).alias("file"),
             pl.col("line_no").fill_null(1),
             pl.col("column").cast(pl.String),
-            format_text("{} failed {}", pl.col("failure_case"), pl.col("check")).alias("reason"),
+            format_text("{} failed {}", _quoted_safely(), pl.col("check")).alias("reason"),
         )
     return pl.DataFrame(schema=ERROR_SCHEMA)
+
+
+#: Snapshot columns that hold personal data: a bad value is quoted masked, never as it was.
+PERSONAL_COLUMNS = {"borrower_name": mask_name, "id_number": mask_id_number, "phone": mask_phone,
+                    "bound_account": mask_account, "account": mask_account}  # fmt: skip
+
+
+def _quoted_safely() -> pl.Expr:
+    """A failing value as an error may quote it: masked when its column is personal, and any card,
+    ID or phone number inside other text masked too."""
+    value = pl.col("failure_case").cast(pl.String)
+    masked = pl.struct("column", value.alias("value")).map_elements(
+        lambda row: PERSONAL_COLUMNS.get(row["column"], str)(row["value"] or ""), return_dtype=pl.String
+    )
+    personal = pl.col("column").cast(pl.String).is_in(list(PERSONAL_COLUMNS))
+    return pl.when(personal).then(masked).otherwise(mask_numbers_in_text_expr(value))
 
 
 def _with_raw(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:

@@ -265,3 +265,16 @@ def test_snapshot_written_with_paid_columns_only_when_the_frame_has_them(tmp_pat
     )
     assert again.errors.height == 0
     assert again.installments.equals(paid.select(again.installments.columns))
+
+
+def test_a_bad_personal_value_is_quoted_masked(db_url: str, tmp_path: Path) -> None:
+    """``import-expected`` names the line and the check, never the phone or ID number in full."""
+    broken = LOANS.replace("13900001234", "1390000123").replace("110101199202021235", "11010119920202123")
+    engine = connect(db_url)
+    with pytest.raises(SnapshotRejected) as rejected:
+        import_snapshot(engine, write(tmp_path / "bad", loans=broken))
+    engine.dispose()
+    said = str(rejected.value)
+    assert "loans.csv" in said and "phone" in said and "id_number" in said
+    assert "1390000123" not in said and "11010119920202123" not in said
+    assert "139***0123" in said and "1101*********2123" in said
