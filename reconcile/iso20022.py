@@ -14,6 +14,7 @@ the element it came from. Amounts go from decimal text to fen without a float.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import polars as pl
@@ -46,11 +47,28 @@ class NotIso20022(ValueError):
     """The bytes are not a pain.002 or camt.054 message."""
 
 
+#: A document type declaration: ISO 20022 messages have none, and one can define entities that
+#: expand (billion laughs) or reach outside the file. A file declaring one is refused, by name.
+DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+NAMESPACE = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:((?:pain|camt|pacs)\.\d{3})")
+DTD_REFUSED = (
+    "the XML declares a document type (<!DOCTYPE …>): refused — ISO 20022 messages have none, and a DTD "
+    "can define entities that expand or reach outside the file"
+)
+
+
 def message_kind(data: bytes) -> str | None:
-    """``pain.002``, ``camt.054`` (or another ISO message name), or None when not ISO 20022 XML."""
+    """``pain.002``, ``camt.054`` (or another ISO message name), or None when not ISO 20022 XML.
+
+    A file with a document type declaration is recognised by the namespace in its first bytes,
+    never parsed (:func:`parse_iso20022` refuses it, saying why).
+    """
     head = data[:4096].lstrip()
     if not head.startswith(b"<"):
         return None
+    if DOCTYPE.search(head):
+        found = NAMESPACE.search(data[:16384])
+        return found.group(1).decode() if found else None
     try:
         root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError:
@@ -106,6 +124,8 @@ def _time(text: str | None) -> dt.datetime | None:
 def parse_iso20022(data: bytes) -> tuple[str, dt.date | None, pl.DataFrame]:
     """The message kind, the date it states and one row per transaction (text columns, ``line_no``)."""
     kind = message_kind(data)
+    if kind is not None and DOCTYPE.search(data[:4096]):
+        raise NotIso20022(DTD_REFUSED)
     if kind not in ("pain.002", "camt.054"):
         raise NotIso20022(f"not a pain.002 or camt.054 message (found {kind or 'no ISO 20022 XML'})")
     root = etree.fromstring(data, parser=_parser())

@@ -119,3 +119,37 @@ def test_control_bytes_in_a_memo_are_that_lines_problem(name: str) -> None:
     parsed = parse_files([found], settings, DAY)[0]
     assert parsed.status == "ACCEPTED", parsed.rejected_reason
     assert parsed.invalid.height >= 1 and parsed.records.height > 10
+
+
+PAIN002 = """<?xml version="1.0" encoding="UTF-8"?>
+{doctype}<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"><CstmrPmtStsRpt>
+<GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-11-27T08:00:00</CreDtTm></GrpHdr>
+<OrgnlPmtInfAndSts><TxInfAndSts><StsId>S1</StsId><OrgnlEndToEndId>P1&x;</OrgnlEndToEndId><TxSts>RJCT</TxSts>
+<StsRsnInf><Rsn><Cd>AM04</Cd></Rsn></StsRsnInf><OrgnlTxRef><Amt><InstdAmt Ccy="CNY">10.00</InstdAmt></Amt></OrgnlTxRef>
+</TxInfAndSts></OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>
+"""
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE Document [<!ENTITY x "0">]>',  # an entity, silently dropped before
+        '<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        '<!ENTITY x "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>',  # billion laughs, in small
+        '<!DOCTYPE d SYSTEM "file:///etc/passwd">',  # an external one
+    ],
+)
+def test_xml_with_a_document_type_is_refused_saying_why(doctype: str) -> None:
+    import hashlib
+
+    from reconcile.intake import DiscoveredFile, claim, parse_files
+
+    data = PAIN002.format(doctype=doctype).encode()
+    settings = load_config({}).settings
+    channel, layout = claim("status_20261127.xml", data, settings)
+    assert channel is not None, "recognised as ISO 20022 by its namespace"
+    found = DiscoveredFile("status_20261127.xml", Path("x.xml"), hashlib.sha256(data).hexdigest(), len(data),
+                           channel, data, layout=layout)  # fmt: skip
+    parsed = parse_files([found], settings, DAY)[0]
+    assert parsed.status == "REJECTED"
+    assert parsed.rejected_reason is not None and "document type" in parsed.rejected_reason
