@@ -725,7 +725,21 @@ def machine() -> dict[str, Any]:
     except Exception as error:  # the report still says what is missing
         versions["postgresql"] = f"unreachable ({error})"
     info["versions"] = versions
+    info["code"] = code_version()
     return info
+
+
+def code_version() -> str:
+    """The commit measured, and how many files of the work tree differed from it (read-only git)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    changed = [line[3:] for line in dirty]
+    return head + (f" with {len(changed)} modified file(s): {', '.join(changed)}" if changed else "")
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -839,7 +853,12 @@ def render(results: dict[str, Any]) -> str:
       f"average {', '.join(f'{x:.1f}' for x in m['loadavg_start'])} at the start, "
       f"{', '.join(f'{x:.1f}' for x in results.get('loadavg_end', m['loadavg_start']))} at the end "
       "(shared machine)")  # fmt: skip
-    w("- " + ", ".join(f"{k} {val}" for k, val in v.items()) + "\n")
+    w("- " + ", ".join(f"{k} {val}" for k, val in v.items()))
+    codes = results.get("codes") or [m.get("code", "not recorded")]
+    if any(code != "not recorded" for code in codes):
+        w("- code measured (at the start of each invocation, in the order of the command lines above): "
+          + "; ".join(codes))
+    w("")
 
     w("## The night, per database and size\n")
     w("Wall = `reconcile_dates(config, [day], workbook=True)` in a child process (discover → workbook, run "
@@ -895,11 +914,17 @@ def render(results: dict[str, Any]) -> str:
                 continue
             e = facts["empty"]
             p = facts.get("prefect")
-            cost = p["process_wall_s"] - e["process_wall_s"] if p else None
+            # one empty-day run turns the book's overdue installments OVERDUE; the runs after it do not:
+            # the Prefect run is compared with a plain rerun only when there was one
+            cost = p["process_wall_s"] - e["process_wall_s"] if p and len(e["walls"]) > 1 else None
             w(f"| {label} | {kind} | {f2(e['wall_s'], ' s')} ({', '.join(f'{x:.2f}' for x in e['walls'])}) | "
               f"{f2(e['process_wall_s'], ' s')} | "
               + (f"{f2(p['process_wall_s'], ' s')} ({', '.join(f'{x:.2f}' for x in p['walls'])})" if p else "not run")
               + f" | {f2(cost, ' s')} |")  # fmt: skip
+    w("\nThe first empty-day run of a copy also turns the book's overdue installments `OVERDUE` (the night does "
+      "that work too); the runs after it do not, so the fastest is a rerun, and net times subtract that smaller "
+      "fixed cost. With a single empty-day run (`--repeat 1`) the `recon run` after it is a rerun and the "
+      "Prefect cost is not computed (–).")
     w("\nThe Prefect cost is the `recon run` process against the plain child process for the same empty day: "
       "starting the temporary server, the flow and task engine, artifacts; a deployment on a running server "
       "pays no server start. `PREFECT_HOME` is the script's own, so the first `recon run` pays the server's "
@@ -1180,6 +1205,8 @@ def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
     merged = json.loads(json.dumps(runs[0]))
     for later in runs[1:]:
         merged["command"] = f"{merged['command']}` then `{later['command']}"
+        merged.setdefault("codes", [merged["machine"].get("code", "not recorded")])
+        merged["codes"].append(later["machine"].get("code", "not recorded"))
         merged["finished"] = later.get("finished", merged.get("finished"))
         merged["loadavg_end"] = later.get("loadavg_end", merged.get("loadavg_end"))
         for key in ("matcher", "rerun"):
