@@ -16,7 +16,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, Table, exists, select, text
 
 from flows.db import DebitInstruction, Installment, Loan, table_of
-from flows.stages.write import latest_reconciled_date
+from flows.runs import latest_reconciled_date
 from flows.store import stage_frame, upsert_frame
 from reconcile.money import fen_expr_to_yuan_text
 from reconcile.snapshot import LOAN_COLUMNS, PAID_PARTS, installments_as_imported, parse_snapshot

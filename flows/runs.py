@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from flows.db import ExceptionItem, Installment, Run, table_of
 from flows.store import connect, read_frame
@@ -56,6 +56,12 @@ def fail_run(engine: Engine, run_id: str, error: str) -> None:
             )
     except Exception as unreachable:  # the database itself may be what failed
         log.warning("run %s could not be marked FAILED: %s", run_id, unreachable)
+
+
+def latest_reconciled_date(conn: Connection) -> dt.date | None:
+    """The latest business date with a finished run (this run is still RUNNING)."""
+    latest = conn.execute(select(func.max(Run.business_date)).where(Run.status == "SUCCEEDED")).scalar()
+    return latest if isinstance(latest, dt.date) else (dt.date.fromisoformat(latest) if latest else None)
 
 
 def later_reconciled_dates(url: str, day: dt.date) -> list[dt.date]:

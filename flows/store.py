@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Column, Connection, Engine, MetaData, Table, text
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, and_, text
 
 from flows.db import make_engine
 
@@ -154,6 +154,11 @@ def copy_frame(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
     with raw.cursor() as cursor:  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table_name} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
             copy.write(payload.encode("utf-8"))
+
+
+def same_keys(left: Table, right: Table, keys: Sequence[str]) -> Any:
+    """The join condition ``left.k = right.k`` for every key column (a staged table and its own)."""
+    return and_(*[left.c[k] == right.c[k] for k in keys])
 
 
 def stage_frame(conn: Connection, name: str, frame: pl.DataFrame, like: Table) -> Table:

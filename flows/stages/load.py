@@ -13,10 +13,10 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, Table, and_, func, select
+from sqlalchemy import Engine, func, select
 
 from flows.db import DebitInstruction, Installment, LedgerEntry, Loan, SourceFile, table_of
-from flows.store import read_frame, stage_frame
+from flows.store import read_frame, same_keys, stage_frame
 from reconcile.books import INSTALLMENT_KEY, PARTS
 from reconcile.ingest import ParsedFile
 from reconcile.intake import (
@@ -41,9 +41,6 @@ INSTALLMENT_DUE_SCHEMA = {
 PAID_SCHEMA = {"contract_no": pl.String, "installment_no": pl.Int64, **{f"{p}_paid_fen": pl.Int64 for p in PARTS}}
 LOAN_SCHEMA = {"contract_no": pl.String, "bound_channel": pl.String, "bound_account": pl.String, "grace_days": pl.Int64}
 
-
-def _on_installment(staged: Table, table: Table) -> Any:
-    return and_(*[staged.c[k] == table.c[k] for k in INSTALLMENT_KEY])
 
 
 def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings: Settings) -> MatchInput:
@@ -88,7 +85,7 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
         staged_memo = stage_frame(conn, "stage_memo", memo_contracts(records), installment_table)
         due_columns = [installment_table.c[c] for c in INSTALLMENT_DUE_SCHEMA]
         by_pair = read_frame(
-            conn, select(*due_columns).join(staged_pairs, _on_installment(staged_pairs, installment_table)),
+            conn, select(*due_columns).join(staged_pairs, same_keys(staged_pairs, installment_table, INSTALLMENT_KEY)),
             INSTALLMENT_DUE_SCHEMA,
         )  # fmt: skip
         by_memo = read_frame(
@@ -105,7 +102,7 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
                 ledger_table.c.installment_no,
                 *[func.sum(ledger_table.c[f"{p}_fen"]).label(f"{p}_paid_fen") for p in PARTS],
             )
-            .join(staged_keys, _on_installment(staged_keys, ledger_table))
+            .join(staged_keys, same_keys(staged_keys, ledger_table, INSTALLMENT_KEY))
             .where(ledger_table.c.business_date < day)
             .group_by(ledger_table.c.contract_no, ledger_table.c.installment_no),
             PAID_SCHEMA,

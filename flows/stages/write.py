@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, delete, func, select, text
+from sqlalchemy import Connection, Engine, and_, delete, func, select, text
 
 from flows.db import (
     OPEN_STATUSES_SQL,
@@ -20,12 +20,12 @@ from flows.db import (
     Installment,
     LedgerEntry,
     Loan,
-    Run,
     SourceFile,
     table_of,
 )
 from flows.faults import checkpoint
-from flows.store import insert_frame, read_frame, stage_frame, update_from_frame
+from flows.runs import latest_reconciled_date
+from flows.store import insert_frame, read_frame, same_keys, stage_frame, update_from_frame
 from reconcile.books import (
     INSTALLMENT_KEY,
     PAID_STATUSES,
@@ -85,10 +85,6 @@ LEDGER_PAID_SCHEMA = {
     **{f"{p}_paid_fen": pl.Int64 for p in PARTS},
     "paid_at": UTC_US,
 }
-
-
-def _same_installment(staged: Table, table: Table) -> ColumnElement[bool]:
-    return and_(*[staged.c[k] == table.c[k] for k in INSTALLMENT_KEY])
 
 
 def write_day(
@@ -182,7 +178,7 @@ def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.dat
         current = read_frame(
             conn,
             select(*[installments.c[c] for c in INSTALLMENT_STATE_SCHEMA]).join(
-                staged, _same_installment(staged, installments)
+                staged, same_keys(staged, installments, INSTALLMENT_KEY)
             ),
             INSTALLMENT_STATE_SCHEMA,
         )
@@ -194,7 +190,7 @@ def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.dat
                 *[func.sum(ledger.c[f"{p}_fen"]).label(f"{p}_paid_fen") for p in PARTS],
                 func.max(ledger.c.settled_at).filter(ledger.c.kind == "payment").label("paid_at"),
             )
-            .join(staged, _same_installment(staged, ledger))
+            .join(staged, same_keys(staged, ledger, INSTALLMENT_KEY))
             .group_by(ledger.c.contract_no, ledger.c.installment_no),
             LEDGER_PAID_SCHEMA,
         )
@@ -204,12 +200,6 @@ def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.dat
         written += update_from_frame(conn, table_of(Installment), changed, INSTALLMENT_KEY)
     window = crossing_window(day, latest)
     return written + (write_crossed_grace(conn, day, window[0]) if window else 0)
-
-
-def latest_reconciled_date(conn: Connection) -> dt.date | None:
-    """The latest business date with a finished run (this run is still RUNNING)."""
-    latest = conn.execute(select(func.max(Run.business_date)).where(Run.status == "SUCCEEDED")).scalar()
-    return latest if isinstance(latest, dt.date) else (dt.date.fromisoformat(latest) if latest else None)
 
 
 def write_crossed_grace(conn: Connection, day: dt.date, since: dt.date | None) -> int:
