@@ -41,7 +41,7 @@ from reconcile.iso20022 import ISO_REASONS, NotIso20022, message_kind, parse_iso
 from reconcile.masking import mask_numbers_in_text_expr
 from reconcile.money import YUAN_PATTERN, AmountError, fen_to_yuan_text, yuan_expr_to_fen, yuan_text_to_fen
 from reconcile.settings import BUSINESS_TZ, ChannelConfig, Settings
-from reconcile.text import CONTROL_CHARACTERS, format_text, printable_text
+from reconcile.text import CONTROL_CHARACTERS, format_text, printable_text, shortened
 from reconcile.timezones import local_to_utc
 from schemas.frames import ChannelRecordFrame
 
@@ -254,6 +254,13 @@ def _parse(
         yuan = _yuan_columns(layout.get("fields", {}))
         table, wrong_width, plain = _delimited_table(body, columns, delimiter, _used_columns(layout, columns), yuan)
     canonical = _canonical(table, layout, channel.channel_id, name, sha256, file_date or business_date, plain)
+    if "currency" in layout.get("fields", {}):
+        canonical = canonical.with_columns(
+            _parse_error=pl.concat_str(
+                "_parse_error", _currency_error(pl.col("_currency"), channel), separator="; ", ignore_nulls=True
+            ).replace("", None)
+        )
+    canonical = canonical.drop("_currency")
     totals = _control_totals(layout, footer, summary, canonical)
     disagreeing = [total for total in totals if not total.agrees]
     if disagreeing:
@@ -289,6 +296,7 @@ def _parse(
         pl.col("_why").alias("message"),
     )
     good, invalid = _validate(canonical.drop("_signed_fen", "_kind_raw"), channel.channel_id, name, sha256)
+    good, invalid = _set_apart_long_lines(good, pl.concat([width_invalid, invalid]), lines)
     return ParsedFile(
         source_file=name,
         sha256=sha256,
@@ -297,7 +305,7 @@ def _parse(
         business_date=file_date or business_date,
         rows=body.height,
         records=good,
-        invalid=pl.concat([width_invalid, invalid]).sort("line_no"),
+        invalid=_quoting_little(invalid).sort("line_no"),
         control_totals=tuple(totals),
         notes=tuple(notes),
     )
@@ -305,6 +313,37 @@ def _parse(
 
 #: The header row is looked for in the file's first lines only.
 HEADER_SEARCH_LINES = 1000
+#: No channel file has a line this long (their lines are a few hundred bytes): a longer one is
+#: damage or an attack, invalid as a whole whatever its fields hold.
+LONGEST_LINE = 64 << 10
+
+
+def _set_apart_long_lines(
+    good: pl.DataFrame, invalid: pl.DataFrame, lines: pl.Series
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Lines longer than :data:`LONGEST_LINE` are invalid lines saying so, whatever else was found."""
+    lengths = lines.str.len_bytes()
+    if not lengths.len() or lengths.max() <= LONGEST_LINE:  # type: ignore[operator]
+        return good, invalid
+    long = (
+        pl.DataFrame({"line_no": pl.int_range(1, lines.len() + 1, eager=True).cast(pl.Int64), "_bytes": lengths})
+        .filter(pl.col("_bytes") > LONGEST_LINE)
+    )
+    why = format_text("line too long: {} bytes (a line of a channel file is at most {})", pl.col("_bytes").cast(
+        pl.String), pl.lit(str(LONGEST_LINE)))  # fmt: skip
+    moved = good.join(long, on="line_no").select(
+        "source_file", pl.col("file_sha256"), "channel", "line_no", "raw_line", pl.lit(None, pl.String).alias(
+            "reference"), pl.lit("line_too_long").alias("check"), why.alias("message"))  # fmt: skip
+    already = invalid.join(long, on="line_no", how="left").with_columns(
+        check=pl.when(pl.col("_bytes").is_not_null()).then(pl.lit("line_too_long")).otherwise("check"),
+        message=pl.when(pl.col("_bytes").is_not_null()).then(why).otherwise("message"),
+    ).drop("_bytes")
+    return good.join(long, on="line_no", how="anti"), pl.concat([already, moved.select(invalid.columns)])
+
+
+def _quoting_little(invalid: pl.DataFrame) -> pl.DataFrame:
+    """Invalid lines quote at most :data:`~reconcile.text.QUOTE_CHARS` of the line and its fields."""
+    return invalid.with_columns(shortened("raw_line"), shortened("message"))
 
 
 def split_lines(utf8: bytes) -> pl.Series:
@@ -848,8 +887,21 @@ def _canonical(
     ]
     if missing_fields:
         raise FileRejected(f"the layout maps no column to {', '.join(missing_fields)}")
+    currency = pl.col("currency") if "currency" in fields else pl.lit(None, pl.String)
     return frame.select(
-        [*[pl.col(name).cast(dtype) for name, dtype in schema.items()], "_parse_error", "_signed_fen", "_kind_raw"]
+        [*[pl.col(name).cast(dtype) for name, dtype in schema.items()], "_parse_error", "_signed_fen", "_kind_raw",
+         currency.alias("_currency")]
+    )  # fmt: skip
+
+
+def _currency_error(stated: pl.Expr, channel: ChannelConfig) -> pl.Expr:
+    """Why a line's stated currency is not the channel's (null when it is, or when none is stated):
+    an amount in euros is never read as yuan."""
+    code = stated.str.strip_chars().str.to_uppercase()
+    return (
+        pl.when(code.is_not_null() & (code != "") & (code != channel.currency))
+        .then(format_text("currency: {} is not this channel's currency ({})", stated, pl.lit(channel.currency)))
+        .otherwise(None)
     )
 
 
@@ -1059,8 +1111,16 @@ def _parse_iso20022(
         "failure_code",
         "failure_text",
         pl.lit(None, pl.String).alias("refund_request_no"),
-        pl.when(pl.col("amount").is_not_null() & amount.is_null())
-        .then(format_text("amount: {} is not an amount with at most two decimals", pl.col("amount")))
+        pl.concat_str(
+            pl.when(pl.col("amount").is_null())
+            .then(pl.lit("amount: the transaction states none (an entry's total is never split among its details)"))
+            .when(amount.is_null())
+            .then(format_text("amount: {} is not an amount with at most two decimals", pl.col("amount"))),
+            _currency_error(pl.col("currency"), channel),
+            separator="; ",
+            ignore_nulls=True,
+        )
+        .replace("", None)
         .alias("_parse_error"),
     )
     canonical = canonical.select([*[pl.col(c).cast(t) for c, t in empty_records().schema.items()], "_parse_error"])
@@ -1073,7 +1133,7 @@ def _parse_iso20022(
         business_date=stated or business_date,
         rows=rows.height,
         records=good,
-        invalid=invalid,
+        invalid=_quoting_little(invalid),
     )
 
 

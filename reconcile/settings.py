@@ -27,7 +27,8 @@ class ChannelConfig:
     ``file_pattern``: a glob on the file name that says the file belongs to this channel.
     ``also_layouts``: other layouts the channel sends (Alipay: the account bill beside the
     business bill). ``settles``: False for files that are evidence, not settlement (a borrower's
-    own Alipay export): read and checked, their lines never move money.
+    own Alipay export): read and checked, their lines never move money. ``currency``: the one
+    currency its files may state (ISO 4217); a line in another is invalid, never read as yuan.
     """
 
     channel_id: str
@@ -37,6 +38,7 @@ class ChannelConfig:
     file_pattern: str
     also_layouts: tuple[str, ...] = ()
     settles: bool = True
+    currency: str = "CNY"
 
     @property
     def layouts(self) -> tuple[str, ...]:
@@ -54,7 +56,8 @@ class Settings:
     ``fallback_window_days``: how long before settlement an instruction may have been requested
     for the fallback pass to consider it; ``amount_tolerance_fen``: how far the amounts may differ;
     ``fallback_threshold``: the score (0–100) a candidate needs; ``ambiguity_margin``: candidates
-    scoring within this of the best make the match ambiguous.
+    scoring within this of the best make the match ambiguous. ``max_member_bytes``: the most a
+    zipped member may inflate to (a larger one refuses its zip).
     """
 
     channels: dict[str, ChannelConfig]
@@ -67,6 +70,7 @@ class Settings:
     ambiguity_margin: int = 10
     cutoff: dt.time = dt.time(9, 0)
     language: str = "zh"
+    max_member_bytes: int = 512 << 20
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,6 +95,7 @@ def settings_from_mapping(config: dict[str, Any], **overrides: Any) -> Settings:
             file_pattern=entry.get("file_pattern", f"*{channel_id}*"),
             also_layouts=tuple(entry.get("also_layouts", ())),
             settles=bool(entry.get("settles", True)),
+            currency=str(entry.get("currency", "CNY")).upper(),
         )
         for channel_id, entry in config.get("channels", {}).items()
     }

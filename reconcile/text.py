@@ -38,3 +38,15 @@ def printable_text(column: pl.Expr | str) -> pl.Expr:
     for code in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F]:
         escaped = escaped.str.replace_all(chr(code), f"\\x{code:02x}", literal=True)
     return pl.when(expr.str.contains(CONTROL_CHARACTERS)).then(escaped).otherwise(expr)
+
+
+#: The longest text a message or a kept raw line quotes of its input; the archived file keeps all.
+QUOTE_CHARS = 300
+
+
+def shortened(column: pl.Expr | str, limit: int = QUOTE_CHARS) -> pl.Expr:
+    """``column`` cut to ``limit`` characters, saying how long it was, so a 5 MB field never
+    travels into a message, a table or a workbook cell."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    cut = format_text("{}… (cut: {} characters)", expr.str.slice(0, limit), expr.str.len_chars().cast(pl.String))
+    return pl.when(expr.str.len_chars() > limit).then(cut).otherwise(expr)

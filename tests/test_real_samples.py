@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,17 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _parse(path: Path):  # type: ignore[no-untyped-def]
-    channel = SETTINGS.channels["iso20022"]
+def _parse(path: Path, currency: str = "EUR"):  # type: ignore[no-untyped-def]
+    """The SEPA samples are in euros: read by a channel configured for them."""
+    channel = replace(SETTINGS.channels["iso20022"], currency=currency)
     return parse_channel_file(path.name, path.read_bytes(), "0" * 64, channel, SETTINGS.layouts["iso20022"], None)
+
+
+def test_a_channel_in_yuan_reads_no_euro_as_yuan() -> None:
+    parsed = _parse(PAIN, currency="CNY")
+    assert parsed.rejected_reason is None and parsed.records.height == 0
+    assert parsed.invalid.height == 4
+    assert set(parsed.invalid["message"]) == {"currency: EUR is not this channel's currency (CNY)"}
 
 
 def test_pain002_sample_gives_four_rejections_with_their_reason_codes() -> None:
@@ -59,14 +68,22 @@ def test_iso_files_are_recognised_by_content_and_other_samples_are_not_taken_for
 def test_a_file_filed_under_another_date_is_rejected() -> None:
     import datetime as dt
 
-    channel = SETTINGS.channels["iso20022"]
+    channel = replace(SETTINGS.channels["iso20022"], currency="EUR")
     parsed = parse_channel_file(
         PAIN.name, PAIN.read_bytes(), "0" * 64, channel, SETTINGS.layouts["iso20022"], dt.date(2016, 10, 9)
     )
     assert parsed.rejected_reason is not None and "2016-10-08" in parsed.rejected_reason
 
 
-def test_recon_inspect_reports_what_the_product_makes_of_a_file() -> None:
+def test_recon_inspect_reports_what_the_product_makes_of_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said = json.loads(CliRunner().invoke(app, ["inspect", "--json", str(PAIN)]).output)
+    assert said["invalid_rows"] == 4 and said["by_status"] == []  # euros, and the channel is in yuan
+    config = tmp_path / "channels.toml"
+    packaged = (Path(__file__).parents[1] / "reconcile" / "channels.toml").read_text(encoding="utf-8")
+    config.write_text(packaged.replace("[channels.iso20022]\n", '[channels.iso20022]\ncurrency = "EUR"\n'), "utf-8")
+    monkeypatch.setenv("RECON_CHANNELS_FILE", str(config))
     result = CliRunner().invoke(app, ["inspect", "--json", str(PAIN)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
