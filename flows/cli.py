@@ -302,7 +302,7 @@ def inspect(
     try:
         reports = [
             _inspect_piece(p.name, p.data, settings, channel, _parse_date(date))
-            for p in unpack(file.name, data, settings.layouts)
+            for p in unpack(file.name, data, settings.layouts, settings.max_member_bytes)
         ]
     except DeliveryRejected as rejected:
         reports = [{"file": file.name, "rejected": str(rejected)}]
@@ -321,7 +321,7 @@ def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, d
     import hashlib
 
     from reconcile.ingest import parse_channel_file, set_aside_evidence
-    from reconcile.intake import claim
+    from reconcile.intake import claim, why_unrecognised
     from reconcile.money import fen_to_yuan_text
 
     claimed, layout_name = claim(name, data, settings)
@@ -329,7 +329,7 @@ def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, d
     report: dict[str, Any] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "channel": channel_id}
     if channel_id is None or channel_id not in settings.channels:
         report["rejected"] = (
-            f"unknown channel {channel_id!r}" if channel_id else "no configured layout recognises this file's content"
+            f"unknown channel {channel_id!r}" if channel_id else why_unrecognised(data)
         )
         return report
     config = settings.channels[channel_id]
@@ -460,11 +460,14 @@ def database_problem(error: BaseException, url: str) -> str | None:
 
 def main() -> None:
     """The ``recon`` command: a database that cannot be used is one clear line, not a traceback."""
+    from flows.config import ConfigError, load_config
+
     try:
         app()  # exits with the command's status; errors that are not the command line's come here
+    except ConfigError as error:
+        typer.secho(f"configuration: {error}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
     except Exception as error:
-        from flows.config import load_config
-
         said = database_problem(error, load_config().database_url)
         if said is None:
             raise

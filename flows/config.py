@@ -10,6 +10,7 @@
 | ``RECON_CHANNELS_FILE`` | packaged ``reconcile/channels.toml`` | channels and layouts |
 | ``RECON_ALLOCATION_ORDER`` | ``penalty,fee,interest,principal`` | the order a payment pays an installment's parts |
 | ``RECON_LANGUAGE`` | ``zh`` | workbook language (``zh`` or ``en``) |
+| ``RECON_MAX_MEMBER_MB`` | ``512`` | the most a zipped member may inflate to, in MB (a larger one refuses its zip) |
 """
 
 from __future__ import annotations
@@ -68,5 +69,20 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
         load_channel_config(Path(channels_file) if channels_file else PACKAGED_CHANNELS),
         allocation_order=order,
         language=env.get("RECON_LANGUAGE", "zh"),
+        max_member_bytes=_megabytes(env.get("RECON_MAX_MEMBER_MB", "512"), "RECON_MAX_MEMBER_MB") << 20,
     )
     return AppConfig(database_url=url, paths=paths, settings=settings)
+
+
+class ConfigError(ValueError):
+    """A setting's value cannot be used; the message names the variable and what it should be."""
+
+
+def _megabytes(text: str, name: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"{name} must be a whole number of megabytes above 0, not {text!r}")
+    return value

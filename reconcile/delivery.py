@@ -2,8 +2,11 @@
 
 Members are picked by content, not by position or name: each is recognised by a layout or
 ignored (summaries, read-me files). A zip is refused whole when a member's name tries to leave its
-folder, when two members hold the same kind of detail, when it is damaged, or when no member is a
-bill this product reads. Nothing is extracted to disk: members are read in memory.
+folder, when a member inflates past the bound (a zip bomb, or a bill larger than any channel
+sends), when two members hold the same kind of detail, when it is damaged, or when no member is a
+bill this product reads. Nothing is extracted to disk: members are read as streams, a member is
+recognised from its first 64 KiB (one of no interest is never inflated whole), and a recognised
+one is inflated in pieces, counted as they come, never trusting the sizes the zip claims.
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ from typing import Any
 from reconcile.ingest import identify_layout
 
 ZIP_MAGIC = b"PK\x03\x04"
-MAX_MEMBER_BYTES = 2 << 30
-MAX_RATIO = 200  # a member that inflates more than this is treated as a zip bomb
+#: The most a member may inflate to, unless configured (``RECON_MAX_MEMBER_MB``): a day's bill of a
+#: large merchant is some hundreds of MB.
+MAX_MEMBER_BYTES = 512 << 20
+MAX_RATIO = 200  # text compresses 5–20:1; a member that inflates more than this is treated as a bomb
+HEAD_BYTES = 64 << 10  # what recognising a member looks at
+CHUNK_BYTES = 4 << 20
 
 
 class DeliveryRejected(ValueError):
@@ -43,7 +50,9 @@ def _member_name(info: zipfile.ZipInfo) -> str:
         return info.filename
 
 
-def unpack(name: str, data: bytes, layouts: dict[str, dict[str, Any]]) -> list[Piece]:
+def unpack(
+    name: str, data: bytes, layouts: dict[str, dict[str, Any]], max_member_bytes: int = MAX_MEMBER_BYTES
+) -> list[Piece]:
     """The readable pieces of a delivery; raises :class:`DeliveryRejected` for a bad zip."""
     if not data.startswith(ZIP_MAGIC):
         return [Piece(name, data)]
@@ -59,15 +68,18 @@ def unpack(name: str, data: bytes, layouts: dict[str, dict[str, Any]]) -> list[P
         parts = PurePosixPath(member.replace("\\", "/")).parts
         if member.startswith(("/", "\\")) or ".." in parts or (parts and parts[0].endswith(":")):
             raise DeliveryRejected(f"member {member!r} tries to leave its folder; the zip is refused whole")
-        if info.file_size > MAX_MEMBER_BYTES or info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise DeliveryRejected(f"member {member!r} would inflate to {info.file_size} bytes; refused as unsafe")
+        bound = min(max_member_bytes, MAX_RATIO * max(info.compress_size, 1))
         try:
-            body = archive.read(info)
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as error:
+            with archive.open(info) as stream:
+                head = stream.read(HEAD_BYTES)
+                layout = identify_layout(head, layouts)
+                if layout is None:  # of no interest: never inflated further, whatever its size
+                    continue
+                if info.file_size > bound:
+                    raise DeliveryRejected(_too_large(member, info.file_size, info, max_member_bytes))
+                body = _inflate(stream, head, bound, member, info, max_member_bytes)
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError) as error:
             raise DeliveryRejected(f"member {member!r} cannot be read: {error}") from None
-        layout = identify_layout(body, layouts)
-        if layout is None:
-            continue
         if layout in seen:
             raise DeliveryRejected(
                 f"two members hold the same kind of detail ({seen[layout]!r} and {member!r}); which one is "
@@ -78,3 +90,22 @@ def unpack(name: str, data: bytes, layouts: dict[str, dict[str, Any]]) -> list[P
     if not pieces:
         raise DeliveryRejected("no member of the zip is a bill this product reads")
     return pieces
+
+
+def _inflate(stream: Any, head: bytes, bound: int, member: str, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """The rest of a member, piece by piece, refused as soon as it passes ``bound``."""
+    body = bytearray(head)
+    while chunk := stream.read(CHUNK_BYTES):
+        body += chunk
+        if len(body) > bound:
+            raise DeliveryRejected(_too_large(member, len(body), info, limit, at_least=True))
+    return bytes(body)
+
+
+def _too_large(member: str, size: int, info: zipfile.ZipInfo, limit: int, at_least: bool = False) -> str:
+    ratio = size / max(info.compress_size, 1)
+    return (
+        f"member {member!r} inflates to {'more than ' if at_least else ''}{size:,} bytes from {info.compress_size:,} "
+        f"({ratio:,.0f}:1); refused as unsafe: a member may inflate to at most {limit / (1 << 20):g} MB "
+        f"and {MAX_RATIO}:1"
+    )

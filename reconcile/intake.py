@@ -20,6 +20,7 @@ import polars as pl
 from reconcile.codes import Outcome
 from reconcile.explain import explain
 from reconcile.ingest import (
+    LONGEST_LINE,
     ParsedFile,
     empty_invalid,
     empty_records,
@@ -38,6 +39,25 @@ UNRECOGNISED = (
     "no configured layout recognises this file's content (or several channels "
     "share its layout and none's file pattern fits its name)"
 )
+
+
+
+
+def why_unrecognised(data: bytes) -> str:
+    """Why no layout recognised a file: a line too long to be any channel's, when one of its first
+    lines is (layouts are recognised from the first 64 KiB), else that nothing recognises it."""
+    start = 0
+    for line_no in range(1, 201):
+        end = data.find(b"\n", start, start + LONGEST_LINE + 1)
+        if end < 0:
+            if len(data) - start > LONGEST_LINE:
+                return (
+                    f"line {line_no} is longer than {LONGEST_LINE:,} bytes: no channel file has lines that long, "
+                    "so no layout can recognise it"
+                )
+            break
+        start = end + 1
+    return UNRECOGNISED
 
 
 @dataclass(frozen=True)
@@ -150,7 +170,7 @@ def parse_files(files: list[DiscoveredFile], settings: Settings, day: dt.date) -
                     0,
                     empty_records(),
                     empty_invalid(),
-                    rejected_reason=found.rejection or UNRECOGNISED,
+                    rejected_reason=found.rejection or why_unrecognised(found.data),
                 )
             )
             continue

@@ -36,8 +36,15 @@ def record_key_expr() -> pl.Expr:
 
 
 def invalid_line_key_expr() -> pl.Expr:
-    """A line that failed validation: needs ``channel``, ``source_file``, ``line_no``."""
-    return format_text("{}|line|{}|{}", pl.col("channel"), pl.col("source_file"), pl.col("line_no"))
+    """A line that failed validation: needs ``channel``, ``source_file``, ``line_no``.
+
+    An XML file may hold several transactions on one line (a message written without line
+    breaks): the second and later invalid ones of a line are told apart by their place on it
+    (``…|1#2``), in the file's order.
+    """
+    line = format_text("{}|line|{}|{}", pl.col("channel"), pl.col("source_file"), pl.col("line_no"))
+    nth = pl.int_range(1, pl.len() + 1).over("channel", "source_file", "line_no")
+    return pl.when(nth > 1).then(format_text("{}#{}", line, nth)).otherwise(line)
 
 
 def instruction_key_expr(column: str | pl.Expr = "instruction_id") -> pl.Expr:

@@ -64,6 +64,41 @@ def test_unsafe_or_ambiguous_zips_are_refused_whole(members: tuple[tuple[str, by
         unpack("bills.zip", zipped(*members), SETTINGS.layouts)
 
 
+def test_a_member_of_no_interest_is_never_inflated_whatever_it_claims() -> None:
+    bomb = b"\0" * (300 << 20)  # compresses about 1000:1
+    data = zipped(("readme.txt", bomb), ("x_业务明细.csv", BILL))
+    assert len(data) < 1 << 20
+    assert [p.data for p in unpack("bills.zip", data, SETTINGS.layouts)] == [BILL]
+
+
+def test_a_bill_inflating_past_the_bound_refuses_its_zip() -> None:
+    large = generate_days(DAY, DAY, 3000, seed=2).files[DAY]["alipay_trade_20261127.csv"]  # 135 KiB
+    data = zipped(("x_业务明细.csv", large))
+    assert unpack("bills.zip", data, SETTINGS.layouts, max_member_bytes=256 << 10)[0].data == large
+    said = (
+        r"inflates to [\d,]+ bytes from [\d,]+ \(\d+:1\); refused as unsafe: a member may inflate to at most 0.125 MB"
+    )
+    with pytest.raises(DeliveryRejected, match=said):
+        unpack("bills.zip", data, SETTINGS.layouts, max_member_bytes=128 << 10)
+
+
+def test_a_bill_that_inflates_more_than_two_hundred_to_one_is_a_bomb() -> None:
+    padded = BILL.replace(b"\n", b" " * 4000 + b"\n", 3)  # the header lines stay readable
+    data = zipped(("x_业务明细.csv", padded + b" " * (40 << 20)))
+    with pytest.raises(DeliveryRejected, match=r"\([0-9,]{4,}:1\); refused as unsafe"):
+        unpack("bills.zip", data, SETTINGS.layouts)
+
+
+def test_a_member_whose_zip_understates_its_size_is_not_read_past_the_claim() -> None:
+    data = bytearray(zipped(("x_业务明细.csv", BILL)))
+    size = len(BILL).to_bytes(4, "little")
+    small = (1000).to_bytes(4, "little")
+    assert data.count(size) == 2  # the local header and the central directory
+    data = bytearray(bytes(data).replace(size, small))
+    with pytest.raises(DeliveryRejected, match=r"cannot be read: Bad CRC-32"):
+        unpack("bills.zip", bytes(data), SETTINGS.layouts)
+
+
 def test_a_damaged_zip_is_refused() -> None:
     data = zipped(("x_业务明细.csv", BILL))
     with pytest.raises(DeliveryRejected, match=r"damaged|cannot be read"):

@@ -109,3 +109,13 @@ def test_a_transaction_in_two_files_counts_once_or_waits_for_a_person() -> None:
     assert all(m.startswith(why) for _, _, m in messages)
     assert any("same facts: counted once" in note for note in b.notes)
     assert settle_repeats_across_files([first]) == [first]
+
+
+def test_invalid_transactions_sharing_a_line_have_keys_of_their_own() -> None:
+    from reconcile.keys import invalid_line_key_expr
+
+    lines = pl.DataFrame({"channel": ["iso", "iso", "iso", "iso"], "source_file": ["a.xml", "a.xml", "a.xml", "b.xml"],
+                          "line_no": [2, 2, 3, 2]})  # fmt: skip
+    assert lines.select(invalid_line_key_expr()).to_series().to_list() == [
+        "iso|line|a.xml|2", "iso|line|a.xml|2#2", "iso|line|a.xml|3", "iso|line|b.xml|2"
+    ]  # fmt: skip

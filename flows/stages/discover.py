@@ -80,7 +80,7 @@ def discover(inbox_day: Path, settings: Settings, filed: tuple[Path, ...] = ()) 
             continue
         data = received.path.read_bytes()
         try:
-            pieces = unpack(received.name, data, settings.layouts)
+            pieces = unpack(received.name, data, settings.layouts, settings.max_member_bytes)
         except DeliveryRejected as rejected:
             digest = hashlib.sha256(data).hexdigest()
             found.append(
