@@ -26,9 +26,15 @@ SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
 
 def _quiet_prefect() -> None:
+    import logging
+
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if os.environ.get("RECON_LOG_LEVEL", "WARNING").upper() not in ("DEBUG", "INFO"):
+        # the task and flow run logs still reach the Prefect server; the command says the outcome itself
+        for name in ("prefect.task_runs", "prefect.flow_runs"):
+            logging.getLogger(name).propagate = False
 
 
 def _parse_date(text: str | None) -> dt.date | None:
@@ -111,17 +117,11 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
 def init() -> None:
     """Create the database or upgrade it to the newest schema."""
     from flows.config import load_config
-    from flows.store import upgrade_database
+    from flows.store import safe_url, upgrade_database
 
     config = load_config()
     upgrade_database(config.database_url)
-    typer.echo(f"database ready: {_safe_url(config.database_url)}")
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    typer.echo(f"database ready: {safe_url(config.database_url)}")
 
 
 @app.command()
@@ -445,22 +445,22 @@ def status(contract_no: str, as_json: bool = typer.Option(False, "--json")) -> N
 DATABASE_UNAVAILABLE = 7
 
 
-def database_problem(error: BaseException, url: str) -> str | None:
-    """One line for a database that is unreachable, missing or not initialised (host and database,
-    never the password), or None when ``error`` is something else."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    if not isinstance(error, OperationalError | ProgrammingError):
-        return None
-    first = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error).splitlines()[0]
-    if "no such table" in first or ("does not exist" in first and "relation" in first):
-        return f"the database {_safe_url(url)} is not initialised: run `recon init` ({first})"
-    return f"cannot use the database {_safe_url(url)}: {first}"
-
-
 def main() -> None:
-    """The ``recon`` command: a database that cannot be used is one clear line, not a traceback."""
+    """The ``recon`` command: a database that cannot be used is one clear line, not a traceback.
+    ``RECON_LOG_LEVEL`` (e.g. ``DEBUG``) says how much of the run's log goes to stderr (default:
+    warnings)."""
+    import logging
+
+    given = os.environ.get("RECON_LOG_LEVEL", "WARNING")
+    level = given.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        typer.secho(f"configuration: RECON_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {given!r}", err=True,
+                    fg=typer.colors.RED)  # fmt: skip
+        sys.exit(2)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("recon").setLevel(level)  # Prefect configures the root logger its own way
     from flows.config import ConfigError, load_config
+    from flows.store import database_problem
 
     try:
         app()  # exits with the command's status; errors that are not the command line's come here

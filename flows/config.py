@@ -10,6 +10,7 @@
 | ``RECON_CHANNELS_FILE`` | packaged ``reconcile/channels.toml`` | channels and layouts |
 | ``RECON_ALLOCATION_ORDER`` | ``penalty,fee,interest,principal`` | the order a payment pays an installment's parts |
 | ``RECON_LANGUAGE`` | ``zh`` | workbook language (``zh`` or ``en``) |
+| ``RECON_LOG_LEVEL`` | ``WARNING`` | how much of a run's log the ``recon`` command writes to stderr |
 | ``RECON_MAX_MEMBER_MB`` | ``512`` | the most a zipped member may inflate to, in MB (a larger one refuses its zip) |
 """
 

@@ -8,6 +8,8 @@ database (a date's facts are replaced in one transaction), not in Prefect's cach
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 from typing import Any
 
 from prefect import flow, task
@@ -17,7 +19,29 @@ from prefect.cache_policies import NO_CACHE
 from flows import runner
 from flows.config import load_config
 from flows.store import upgrade_database
+from reconcile.masking import mask_numbers_in_text
 from reconcile.settings import BUSINESS_TZ
+
+
+class OneLineFailures(logging.Filter):
+    """Prefect logs a failed task with its traceback, whose last line is the exception's text: for
+    a database error, the statement and its parameters (records, accounts). Each record of the run
+    loggers keeps one line instead, the failure as :func:`flows.runner.failure_text` says it, and
+    any card, ID or phone number in a message is masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        message = record.getMessage()
+        if error is not None:
+            url = os.environ.get("RECON_DATABASE_URL", "sqlite://")
+            message = f"{message.split(' with exception', 1)[0]}: {runner.failure_text(error, url)}"
+            record.exc_info, record.exc_text = None, None
+        record.msg, record.args = mask_numbers_in_text(message), ()
+        return True
+
+
+for _name in ("prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_name).addFilter(OneLineFailures())
 
 
 def yesterday_in_shanghai() -> dt.date:

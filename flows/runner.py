@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,10 +27,11 @@ from flows.stages.archive import file_away
 from flows.stages.discover import Discovery, discover
 from flows.stages.load import load_file_history, load_state
 from flows.stages.write import write_day
-from flows.store import connect
+from flows.store import connect, database_problem
 from flows.workbook import write_workbook
 from reconcile.ingest import ParsedFile
 from reconcile.intake import DiscoveredFile, all_outcomes, parse_files, skip_counted_elsewhere, unmapped_failures
+from reconcile.masking import mask_numbers_in_text
 from reconcile.matching import MatchInput, MatchResult, match_day
 from reconcile.summary import is_balanced, money_totals, outcome_counts
 
@@ -132,8 +134,21 @@ def _one_date_or_its_failure(
     except DateLocked:
         raise
     except Exception as error:
-        log.error("%s: not reconciled: %s: %s", day, type(error).__name__, error)
-        return {"business_date": day.isoformat(), "status": "FAILED", "error": f"{type(error).__name__}: {error}"}
+        said = failure_text(error, config.database_url)
+        log.error("%s: not reconciled: %s", day, said)
+        log.debug("where it failed:\n%s", "".join(traceback.format_tb(error.__traceback__)))
+        return {"business_date": day.isoformat(), "status": "FAILED", "error": said}
+
+
+def failure_text(error: BaseException, url: str) -> str:
+    """What a failed date says, in one line: a database error by host, database and the driver's
+    first line (its statement and parameters hold records and accounts); anything else by its type
+    and first line, numbers masked."""
+    said = database_problem(error, url)
+    if said is not None:
+        return said
+    lines = str(error).strip().splitlines()
+    return mask_numbers_in_text(f"{type(error).__name__}: {lines[0] if lines else ''}".strip())
 
 
 def reconcile_one_date(
@@ -147,7 +162,7 @@ def reconcile_one_date(
             return _reconcile_locked(config, engine, day, run_id, workbook, stages)
         except Exception as error:
             # the write is one transaction: nothing of this run was applied; never left RUNNING
-            runs.fail_run(engine, run_id, f"{type(error).__name__}: {error}")
+            runs.fail_run(engine, run_id, failure_text(error, config.database_url))
             raise
         finally:
             engine.dispose()
@@ -234,7 +249,7 @@ def _reconcile_locked(
         try:
             summary["workbook"] = str(write_workbook(path, summary, exceptions, config.settings.language))
         except Exception as error:  # the books are committed; the workbook can be written again
-            errors.append(f"workbook: {type(error).__name__}: {error}")
+            errors.append(f"workbook: {failure_text(error, config.database_url)}")
         timings["workbook"] = time.perf_counter() - clock
     summary["errors"] = errors
     for said in errors:

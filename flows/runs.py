@@ -46,16 +46,23 @@ def finish_run(engine: Engine, run_id: str, summary: dict[str, Any]) -> None:
 
 def fail_run(engine: Engine, run_id: str, error: str) -> None:
     """Mark a run that could not finish FAILED with its reason (if the database still answers:
-    otherwise the next run of the date marks it ABANDONED)."""
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                update(Run)
-                .where(Run.run_id == run_id, Run.status == "RUNNING")
-                .values(status="FAILED", finished_at=dt.datetime.now(dt.UTC), summary={"error": error})
-            )
-    except Exception as unreachable:  # the database itself may be what failed
-        log.warning("run %s could not be marked FAILED: %s", run_id, unreachable)
+    otherwise the next run of the date marks it ABANDONED). The pool's connections may have died
+    with the failure (a database restart): once more on fresh ones before giving up."""
+    for attempt in (1, 2):
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    update(Run)
+                    .where(Run.run_id == run_id, Run.status == "RUNNING")
+                    .values(status="FAILED", finished_at=dt.datetime.now(dt.UTC), summary={"error": error})
+                )
+            return
+        except Exception as unreachable:  # the database itself may be what failed
+            engine.dispose()
+            if attempt == 2:
+                said = str(unreachable).strip().splitlines()
+                log.warning("run %s could not be marked FAILED: %s: %s", run_id, type(unreachable).__name__,
+                            said[0] if said else "")  # fmt: skip
 
 
 def latest_reconciled_date(conn: Connection) -> dt.date | None:

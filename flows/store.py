@@ -31,6 +31,30 @@ def upgrade_database(url: str) -> None:
     engine.dispose()
 
 
+def safe_url(url: str) -> str:
+    """The URL as it may be shown: host and database, never the password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def database_problem(error: BaseException, url: str) -> str | None:
+    """One line for a database that is unreachable, missing, not initialised or gone mid-run (host
+    and database, never the password, never the statement or its parameters, which hold the
+    records), or None when ``error`` is not the database's."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(error, DBAPIError):
+        return None
+    said = str(error.orig).strip() if error.orig is not None else ""
+    first = said.splitlines()[0] if said else type(error.orig or error).__name__
+    if "no such table" in first or ("does not exist" in first and "relation" in first):
+        return f"the database {safe_url(url)} is not initialised: run `recon init` ({first})"
+    if error.connection_invalidated or "terminating connection" in first or "closed the connection" in first:
+        return f"the database {safe_url(url)} went away during the run: {first}"
+    return f"cannot use the database {safe_url(url)}: {first}"
+
+
 def connect(url: str) -> Engine:
     return make_engine(url)
 

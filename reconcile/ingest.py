@@ -38,7 +38,7 @@ import polars as pl
 from reconcile.codes import FAILURE_WORDS, FailureReason
 from reconcile.gb18030 import gb18030_to_marked_utf8, gb18030_to_utf8
 from reconcile.iso20022 import ISO_REASONS, NotIso20022, message_kind, parse_iso20022
-from reconcile.masking import mask_numbers_in_text_expr
+from reconcile.masking import mask_numbers_in_text, mask_numbers_in_text_expr
 from reconcile.money import YUAN_PATTERN, AmountError, fen_to_yuan_text, yuan_expr_to_fen, yuan_text_to_fen
 from reconcile.settings import BUSINESS_TZ, ChannelConfig, Settings
 from reconcile.text import CONTROL_CHARACTERS, format_text, printable_text, shortened
@@ -204,7 +204,7 @@ def parse_channel_file(
     """
     try:
         return _parse(name, data, sha256, channel, layout, business_date)
-    except FileRejected as rejection:
+    except FileRejected as rejection:  # a reason may quote the file: never a full card, ID or phone
         return ParsedFile(
             source_file=name,
             sha256=sha256,
@@ -214,7 +214,7 @@ def parse_channel_file(
             rows=0,
             records=empty_records(),
             invalid=empty_invalid(),
-            rejected_reason=str(rejection),
+            rejected_reason=mask_numbers_in_text(str(rejection)),
         )
 
 

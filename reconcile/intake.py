@@ -170,15 +170,13 @@ def parse_files(files: list[DiscoveredFile], settings: Settings, day: dt.date) -
                     0,
                     empty_records(),
                     empty_invalid(),
-                    rejected_reason=found.rejection or why_unrecognised(found.data),
+                    rejected_reason=mask_numbers_in_text(found.rejection or why_unrecognised(found.data)),
                 )
             )
             continue
         channel = settings.channels[found.channel]
         layout = settings.layouts[found.layout or channel.layout]
-        result = parse_channel_file(found.name, found.data, found.sha256, channel, layout, day)
-        if result.rejected_reason is not None:  # a reason may quote the file: never a full card or ID
-            result = replace(result, rejected_reason=mask_numbers_in_text(result.rejected_reason))
+        result = parse_channel_file(found.name, found.data, found.sha256, channel, layout, day)  # reasons masked
         if result.rejected_reason is None:
             accepted[found.sha256] = result
         parsed.append(result)

@@ -31,3 +31,13 @@ def test_init_against_a_missing_postgresql_database(tmp_path: Path) -> None:
     assert done.returncode == 7, done.stderr
     assert "recon_no_such_database" in done.stderr and "does not exist" in done.stderr
     assert "s3cret" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'recon.db'}"
+    for variable, value in (("RECON_MAX_MEMBER_MB", "lots"), ("RECON_LOG_LEVEL", "loud")):
+        env = {"PATH": "/usr/bin:/bin", "RECON_HOME": str(tmp_path), "RECON_DATABASE_URL": url, variable: value}
+        done = subprocess.run([str(RECON), "status", "C1"], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"configuration: {variable} must be") and repr(value) in done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

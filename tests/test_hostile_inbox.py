@@ -76,7 +76,9 @@ def _hostile_files(days: SyntheticDays) -> tuple[dict[str, bytes], dict[str, str
     long_first_line[1] += b"|" + b"9" * (5 << 20)
     bill = next(n for n in files if n.startswith("alipay_trade"))
     padded = files[bill].replace(b"\n", b" " * 4000 + b"\n", 3) + b" " * (40 << 20)
-    entries = [("E-9", "300.00", [detail("X1", "100.00"), detail("X2", "120.00"), detail("X3", "80.00")])]
+    details = [detail("X1", "100.00"), detail("X2", "120.00"), detail("X3", "80.00"),
+               detail("'; DROP TABLE loans; --", "5.00")]  # SQL travels as parameters, never as text  # fmt: skip
+    entries = [("E-9", "305.00", details)]
     hostile = {
         "x" * 240 + ".txt": b"not a bank file\n",
         "forged\nicbc: ACCEPTED.txt": b"nothing\n",
@@ -137,8 +139,8 @@ def test_a_hostile_inbox_beside_a_good_day(recon_env: dict[str, str], tmp_path: 
     summaries = reconcile_dates(config, [DAY])
     assert [(s["business_date"], s["status"]) for s in summaries] == [(str(DAY), "SUCCEEDED"), (str(NEXT), "SUCCEEDED")]
     summary = summaries[0]
-    # the only money the hostile files bring: the camt.054 entry's three details (300 yuan), held
-    camt_fen = 30_000
+    # the only money the hostile files bring: the camt.054 entry's four details (305 yuan), held
+    camt_fen = 30_500
     before = clean[str(DAY)]["fen"]
     assert summary["balanced"]
     assert summary["fen"] == {**before, "received": before["received"] + camt_fen, "held": before["held"] + camt_fen}
@@ -165,7 +167,7 @@ def test_a_hostile_inbox_beside_a_good_day(recon_env: dict[str, str], tmp_path: 
     found = {int(key.rsplit("|", 1)[1]) for key in bad_lines["subject_key"]}
     assert set(checks) <= found
     camt = stored.filter(stored["subject_key"].str.starts_with("iso20022|debit|E-9/"))
-    assert sorted(camt["subject_key"]) == ["iso20022|debit|E-9/1|", "iso20022|debit|E-9/2|", "iso20022|debit|E-9/3|"]
+    assert sorted(camt["subject_key"]) == [f"iso20022|debit|E-9/{n}|" for n in (1, 2, 3, 4)]
     eur = stored.filter(stored["subject_key"].str.starts_with("iso20022|line|pain_eur.xml|"))
     assert eur.height == 3 and set(eur["outcome"]) == {"INVALID_RECORD"}
     _assert_each_line_says_why(url, copy, checks)

@@ -109,3 +109,22 @@ def test_xml_beyond_the_parsers_limits_is_refused_naming_the_limit(inner: bytes,
     assert identify_layout(data, SETTINGS.layouts) == "iso20022"  # recognised, so refused with its own reason
     parsed = _read(data)
     assert parsed.rejected_reason is not None and parsed.rejected_reason.startswith(reason), parsed.rejected_reason
+
+
+def test_a_delimited_layout_with_a_currency_column_checks_each_line() -> None:
+    import copy
+
+    layout = copy.deepcopy(SETTINGS.layouts["offline_repayments"])
+    layout["fields"]["currency"] = {"column": "币种", "map": {"人民币": "CNY", "美元": "USD"}}
+    data = (
+        "门店编号,经办人,收款流水号,合同号,还款金额,收款时间,币种\n"
+        "S1,甲,T1,C1,10.00,2026-11-27 08:00:00,人民币\n"
+        "S1,甲,T2,C2,20.00,2026-11-27 08:01:00,美元\n"
+        "S1,甲,T3,C3,30.00,2026-11-27 08:02:00,\n"
+    ).encode()
+    parsed = parse_channel_file("offline_20261127.csv", data, "0" * 64, SETTINGS.channels["offline"], layout, DAY)
+    assert parsed.rejected_reason is None
+    assert parsed.records["channel_txn_id"].to_list() == ["T1", "T3"]  # a blank currency is the channel's
+    assert parsed.invalid.select("line_no", "message").rows() == [
+        (3, "currency: USD is not this channel's currency (CNY)")
+    ]
