@@ -368,6 +368,41 @@ def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, d
 
 
 @app.command()
+def report(
+    date: str = typer.Option(..., "--date", help="business date YYYY-MM-DD"),
+    lang: str | None = typer.Option(None, "--lang", help="zh (default: RECON_LANGUAGE) or en"),
+    out: Path | None = typer.Option(None, "--out", help="where to write it (default: the reports folder)"),
+) -> None:
+    """Write a date's workbook again from the database (its last successful run)."""
+    from flows import runs
+    from flows.config import load_config
+    from flows.store import connect
+    from flows.workbook import write_workbook
+
+    day = _parse_date(date)
+    assert day is not None
+    config = load_config()
+    language = lang or config.settings.language
+    if language not in ("zh", "en"):
+        raise typer.BadParameter(f"{language!r} is not a language of the workbook: zh or en", param_hint="--lang")
+    engine = connect(config.database_url)
+    try:
+        summary = runs.latest_summary(engine, day)
+        if summary is None:
+            typer.secho(f"{day}: not reconciled yet (no successful run): run `recon run --date {day}`", err=True,
+                        fg=typer.colors.RED)  # fmt: skip
+            raise typer.Exit(2)
+        exceptions = runs.exceptions_for_workbook(engine, day)
+    finally:
+        engine.dispose()
+    names = {c: channel.name(language) for c, channel in config.settings.channels.items()}
+    path = out or config.paths.reports / f"recon_{day:%Y%m%d}_{summary['run_id']}_{language}.xlsx"
+    written = write_workbook(path, summary, exceptions, language, names, current=out is None)
+    acting = exceptions.filter(pl.col("severity") != "LOW").height
+    typer.echo(f"{day}: workbook {written} ({acting} exceptions to act on)")
+
+
+@app.command()
 def status(contract_no: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """A contract's repayment trail: installments and every payment or reversal (PII masked)."""
     from flows.config import load_config

@@ -7,6 +7,7 @@ when ``flows.nightly`` runs it, so the order of work is written once.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -33,7 +34,7 @@ from reconcile.ingest import ParsedFile
 from reconcile.intake import DiscoveredFile, all_outcomes, parse_files, skip_counted_elsewhere, unmapped_failures
 from reconcile.masking import mask_numbers_in_text
 from reconcile.matching import MatchInput, MatchResult, match_day
-from reconcile.summary import is_balanced, money_totals, outcome_counts
+from reconcile.summary import is_balanced, money_by_channel, money_totals, outcome_counts, subject_counts
 
 log = logging.getLogger("recon")
 CASCADE_WAIT_SECONDS = 3600.0
@@ -225,6 +226,7 @@ def _reconcile_locked(
                 "status": p.status,
                 "reason": p.rejected_reason or p.skipped,
                 "notes": list(p.notes),
+                "control_totals": [dataclasses.asdict(t) | {"agrees": t.agrees} for t in p.control_totals],
                 **{k: v for k, v in history[p.sha256].items() if k in ("seen_before", "replaces_sha256")},
             }
             for p in parsed
@@ -233,7 +235,9 @@ def _reconcile_locked(
         "failures_unmapped": unmapped_failures(parsed),
         "records": records,
         "outcomes": outcome_counts(outcomes),
+        "subjects": subject_counts(outcomes),
         "fen": fen,
+        "fen_by_channel": money_by_channel(outcomes),
         "balanced": is_balanced(fen),
         "installments": runs.installment_counts(engine),
         "exceptions_open": runs.open_exception_count(engine),
@@ -247,7 +251,9 @@ def _reconcile_locked(
         exceptions = runs.exceptions_for_workbook(engine, day)
         path = config.paths.reports / f"recon_{day:%Y%m%d}_{run_id}.xlsx"
         try:
-            summary["workbook"] = str(write_workbook(path, summary, exceptions, config.settings.language))
+            language = config.settings.language
+            names = {c: channel.name(language) for c, channel in config.settings.channels.items()}
+            summary["workbook"] = str(write_workbook(path, summary, exceptions, language, names))
         except Exception as error:  # the books are committed; the workbook can be written again
             errors.append(f"workbook: {failure_text(error, config.database_url)}")
         timings["workbook"] = time.perf_counter() - clock

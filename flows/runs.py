@@ -133,3 +133,15 @@ def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
     return frame.with_columns(age_days=(pl.lit(day) - pl.col("business_date")).dt.total_days()).sort(
         "outcome", "business_date", "exception_key"
     )
+
+
+def latest_summary(engine: Engine, day: dt.date) -> dict[str, Any] | None:
+    """The summary of the date's last successful run (what its books are now), or None."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(Run.summary)
+            .where(Run.business_date == day, Run.status == "SUCCEEDED")
+            .order_by(Run.finished_at.desc())
+            .limit(1)
+        ).scalar()
+    return dict(found) if found else None

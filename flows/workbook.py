@@ -1,38 +1,75 @@
-"""The finance workbook (openpyxl, write-only): a summary that ties out to the fen, one sheet per
-exception type, money in yuan, frozen headers, filters, a resolution drop-down, PII masked, and no
-cell a spreadsheet could execute. Written under a temporary name and renamed when complete.
+"""The finance workbook (openpyxl, write-only), in Chinese by default or English.
+
+- A summary sheet. It ties out for each channel and for the day (received = applied + held,
+  reversed = unapplied + released), each check shown. It explains every count (records,
+  instructions without a result, rejected files and missing channels add up to the outcomes) and
+  lists the outcomes with their amounts. It lists the files with their control totals in yuan and
+  ages the open exceptions (0–1, 2–3, 4–7, 8–30, over 30 days).
+- One sheet per kind of exception a person must act on (MEDIUM and HIGH). Each row has a short id
+  to read out on the phone, the facts, the explanation and the suggested action, then the
+  reviewer's columns: a resolution from a drop-down that refuses anything else, a note, the
+  reviewer and the date. The exception key is kept, hidden, for the machine. Each sheet ends
+  with a total row.
+- An instructions sheet (填写说明).
+
+Money is numbers in yuan with a ``#,##0.00`` format. Every sheet prints landscape, fitted to the
+page width, with its header row repeated. Accounts are masked, and text a spreadsheet would run
+as a formula is written as text. The LOW exceptions (failed debits to retry, partial and late
+payments) are counted on the summary and listed in a CSV beside the workbook, with a byte-order
+mark so that Excel on Chinese Windows reads it. Each file is written under a temporary name, then
+renamed; ``recon_YYYYMMDD.xlsx`` is always the date's current workbook, and each run's own stays
+beside it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import shutil
 import unicodedata
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from flows.faults import checkpoint
-from reconcile.codes import OUTCOME_ZH, Outcome
-from reconcile.masking import mask_account, mask_account_expr
-from reconcile.money import fen_expr_to_yuan_text, fen_to_yuan_text
+from flows.words import INSTRUCTIONS, code_label, in_language, label, outcome_label, resolution_labels
+from reconcile.codes import Outcome
+from reconcile.masking import mask_account, mask_account_expr, mask_numbers_in_text_expr
+from reconcile.money import fen_expr_to_yuan_text
 from reconcile.text import printable_text
 
-RESOLUTIONS = ("REFUNDED", "APPLIED_MANUALLY", "CHANNEL_CORRECTED", "WRITTEN_OFF", "NO_ACTION", "OTHER")
-HEADERS = {
-    "zh": ["异常键", "业务日期", "账龄(天)", "状态", "严重度", "渠道", "合同号", "期次", "指令号", "渠道流水号",
-           "金额(元)", "挂账(元)", "账户(脱敏)", "说明", "建议操作", "文件", "行号", "处理结果", "处理说明"],
-    "en": ["exception key", "business date", "age (days)", "status", "severity", "channel", "contract",
-           "installment", "instruction", "channel txn", "amount (yuan)", "held (yuan)", "account (masked)",
-           "explanation", "suggested action", "file", "line", "resolution", "resolution note"],
-}  # fmt: skip
-RESOLUTION_COLUMN = "R"
+#: The exception sheets' columns, in order; the reviewer fills the four before the hidden key.
+COLUMNS = ("short_id", "business_date", "age_days", "status", "severity", "channel", "contract_no",
+           "installment_no", "instruction_id", "channel_txn_id", "amount_yuan", "held_yuan", "account",
+           "explanation", "action", "source_file", "line_no", "resolution", "note", "reviewer", "reviewed_on",
+           "exception_key")  # fmt: skip
+REVIEWER_COLUMNS = ("resolution", "note", "reviewer", "reviewed_on")
+FREE_TEXT = ("explanation_zh", "explanation_en", "suggested_action")
+MONEY_COLUMNS = ("amount_yuan", "held_yuan")
+MONEY_FORMAT = "#,##0.00"
+AGE_BUCKETS = ((0, 1, "0–1"), (2, 3, "2–3"), (4, 7, "4–7"), (8, 30, "8–30"), (31, None, "> 30"))
 _RISKY_START = ("=", "+", "-", "@", "\t", "\r")
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_REVIEW_FILL = PatternFill("solid", fgColor="FFF2CC")
+
+
+def column_letter(name: str) -> str:
+    return get_column_letter(COLUMNS.index(name) + 1)
+
+
+def short_id(exception_key: str) -> str:
+    """A short name of an exception to read out on the phone (``E7KQ-2M4X``): from its key, so the
+    same exception has the same id in every workbook."""
+    digest = base64.b32encode(hashlib.sha256(exception_key.encode()).digest()).decode()[:8]
+    return f"{digest[:4]}-{digest[4:]}"
 
 
 def display_width(text: str) -> int:
@@ -40,7 +77,12 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _cell(sheet: Any, value: Any, bold: bool = False) -> WriteOnlyCell:
+def yuan(fen: int | None) -> Decimal | None:
+    """Fen as an exact number of yuan for a cell (never through a float)."""
+    return None if fen is None else Decimal(int(fen)).scaleb(-2)
+
+
+def _cell(sheet: Any, value: Any, bold: bool = False, money: bool = False, fill: PatternFill | None = None) -> Any:
     cell = WriteOnlyCell(sheet, value=value)
     if _risky(value):
         cell.data_type = "s"
@@ -48,44 +90,65 @@ def _cell(sheet: Any, value: Any, bold: bool = False) -> WriteOnlyCell:
     if bold:
         cell.font = Font(bold=True)
         cell.fill = _HEADER_FILL
+    if money:
+        cell.number_format = MONEY_FORMAT
+    if fill is not None:
+        cell.fill = fill
     return cell
 
 
-def _yuan(fen: int | None) -> str:
-    return "" if fen is None else fen_to_yuan_text(int(fen))
+def _print_setup(sheet: Any) -> None:
+    """Landscape, as wide as the page, the header row on every page."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = "9"  # A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = "1:1"
 
 
-def write_workbook(path: Path, summary: dict[str, Any], exceptions: pl.DataFrame, language: str = "zh") -> Path:
-    """Write the workbook for a run; returns the final path (complete only once it exists).
-
-    Exceptions a person must act on (severity MEDIUM and HIGH) get a sheet per type; the LOW ones
-    (failed debits to retry, partial and late payments) are counted on the summary sheet and listed
-    in full in a CSV beside the workbook (``….detail.csv``), which costs a fraction of xlsx rows.
-    """
+def write_workbook(
+    path: Path,
+    summary: dict[str, Any],
+    exceptions: pl.DataFrame,
+    language: str = "zh",
+    channel_names: dict[str, str] | None = None,
+    current: bool = True,
+) -> Path:
+    """Write the workbook for a run; returns the final path (complete only once it exists). With
+    ``current``, the date's current workbook (``recon_YYYYMMDD.xlsx`` beside it) becomes this one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # a control character in any text (an id, a memo quoted in an explanation) is refused by a cell
+    names = channel_names or {}
+    # a control character in any text (an id, a memo quoted in an explanation) is refused by a cell;
+    # and free text never shows a card, ID or phone number whole, whoever wrote it
     exceptions = exceptions.with_columns(
         [printable_text(c).alias(c) for c, t in exceptions.schema.items() if t == pl.String]
-    )
+    ).with_columns([mask_numbers_in_text_expr(c).alias(c) for c in FREE_TEXT if c in exceptions.columns])
     actionable = exceptions.filter(pl.col("severity") != "LOW")
     informational = exceptions.filter(pl.col("severity") == "LOW")
     detail = path.with_name(path.stem + ".detail.csv")
     _write_detail_csv(detail, exceptions)
     partial = path.with_name(f".{path.name}.partial")
     book = Workbook(write_only=True)
-    _summary_sheet(book, summary, language, informational, detail.name)
+    _summary_sheet(book, summary, language, actionable, informational, detail.name, names)
     for code in Outcome:
         rows = actionable.filter(pl.col("outcome") == code.value)
         if rows.height:
-            _exception_sheet(book, code, rows, language)
+            _exception_sheet(book, code, rows, language, names)
+    _instructions_sheet(book, language)
     book.save(partial)
     checkpoint("workbook_saved")
     os.replace(partial, path)
+    stable = path.with_name(f"recon_{str(summary['business_date']).replace('-', '')}.xlsx")
+    if current and stable != path:
+        shutil.copyfile(path, stable.with_name(f".{stable.name}.partial"))
+        os.replace(stable.with_name(f".{stable.name}.partial"), stable)
     return path
 
 
 def _write_detail_csv(path: Path, exceptions: pl.DataFrame) -> None:
-    """Every exception, accounts masked, amounts in yuan; written whole, then renamed."""
+    """Every exception, accounts masked, amounts in yuan; UTF-8 with a byte-order mark (Excel on
+    Chinese Windows reads a CSV without one as GBK); written whole, then renamed."""
     partial = path.with_name(f".{path.name}.partial")
     risky = r"^[=+\-@\t\r]"
     exceptions.with_columns(account_masked=mask_account_expr("account_masked")).with_columns(
@@ -97,106 +160,195 @@ def _write_detail_csv(path: Path, exceptions: pl.DataFrame) -> None:
         fen_expr_to_yuan_text(pl.col("amount_fen").fill_null(0)).alias("amount_yuan"),
         fen_expr_to_yuan_text(pl.col("held_fen").fill_null(0)).alias("held_yuan"),
         "account_masked", "explanation_zh", "explanation_en", "suggested_action", "source_file", "line_no",
-    ).write_csv(partial)  # fmt: skip
+    ).write_csv(partial, include_bom=True)  # fmt: skip
     os.replace(partial, path)
 
 
+def _header(sheet: Any, titles: list[str]) -> None:
+    sheet.append([_cell(sheet, title, bold=True) for title in titles])
+
+
 def _summary_sheet(
-    book: Workbook, summary: dict[str, Any], language: str, informational: pl.DataFrame, detail_name: str
+    book: Workbook,
+    summary: dict[str, Any],
+    language: str,
+    actionable: pl.DataFrame,
+    informational: pl.DataFrame,
+    detail_name: str,
+    names: dict[str, str],
 ) -> None:
-    zh = language == "zh"
-    sheet = book.create_sheet("总览" if zh else "Summary")
-    sheet.column_dimensions["A"].width = 28
-    sheet.column_dimensions["B"].width = 40
-    sheet.freeze_panes = "A2"
-    sheet.append([_cell(sheet, "项目" if zh else "item", True), _cell(sheet, "值" if zh else "value", True)])
-    labels = {
-        "received": ("实收金额(元)", "received (yuan)"),
-        "applied": ("入账金额(元)", "applied (yuan)"),
-        "held": ("挂账金额(元)", "held (yuan)"),
-        "reversed": ("退款冲正(元)", "reversed (yuan)"),
-        "unapplied": ("冲回入账(元)", "unapplied (yuan)"),
-        "released": ("释放挂账(元)", "released (yuan)"),
-    }
-    for key, value in (
-        ("业务日期" if zh else "business date", summary["business_date"]),
-        ("运行号" if zh else "run id", summary["run_id"]),
-        ("记录数" if zh else "records", summary["records"]),
-    ):
-        sheet.append([_cell(sheet, key), _cell(sheet, str(value))])
-    for key, (label_zh, label_en) in labels.items():
-        sheet.append([_cell(sheet, label_zh if zh else label_en), _cell(sheet, _yuan(summary["fen"][key]))])
-    sheet.append(
-        [
-            _cell(sheet, "轧平" if zh else "balanced"),
-            _cell(sheet, "是" if summary["balanced"] and zh else ("否" if zh else str(summary["balanced"]))),
-        ]
-    )
+    def say(key: str) -> str:
+        return label(key, language)
+
+    sheet = book.create_sheet(say("summary"))
+    _print_setup(sheet)
+    for column, width in zip("ABCDEFGHIJ", (30, 16, 16, 16, 22, 16, 16, 16, 22, 60), strict=True):
+        sheet.column_dimensions[column].width = width
+    _header(sheet, [say("item"), say("value")])
+    sheet.append([say("business_date"), str(summary["business_date"])])
+    sheet.append([say("run_id"), str(summary["run_id"])])
+    sheet.append([say("balanced"), say("yes") if summary["balanced"] else say("no")])
+
+    # the tie-out: per channel, then the day
     sheet.append([])
-    sheet.append([_cell(sheet, "结果" if zh else "outcome", True), _cell(sheet, "笔数" if zh else "count", True)])
+    _header(sheet, [say("tie_out"), say("received"), say("applied"), say("held"), say("check_received"),
+                    say("reversed"), say("unapplied"), say("released"), say("check_reversed")])  # fmt: skip
+    by_channel: dict[str, dict[str, int]] = summary.get("fen_by_channel") or {}
+    for channel, fen in [*by_channel.items(), (say("day_total"), summary["fen"])]:
+        shown = names.get(channel, channel)
+        sheet.append([_cell(sheet, shown, bold=channel == say("day_total")), *_tie_out_cells(sheet, fen, say)])
+
+    # what the counts are: records and the other subjects add up to the outcomes
+    sheet.append([])
+    _header(sheet, [say("counts"), say("count")])
+    subjects: dict[str, int] = summary.get("subjects") or {}
+    for key, subject in (("records", "record"), ("instruction", "instruction"), ("file", "file"),
+                         ("missing_channel", "channel")):  # fmt: skip
+        sheet.append([say(key), int(subjects.get(subject, 0))])
+    sheet.append([_cell(sheet, say("outcomes_total"), bold=True), _cell(sheet, sum(summary["outcomes"].values()),
+                                                                          bold=True)])  # fmt: skip
+
+    # the outcomes, with the money of the exceptions among them
+    sheet.append([])
+    _header(sheet, [say("outcome"), say("code"), say("count"), say("amount")])
+    amounts = _amounts_by_outcome(pl.concat([actionable, informational], how="diagonal_relaxed"))
     for code, count in summary["outcomes"].items():
-        label = f"{OUTCOME_ZH[Outcome(code)]} {code}" if zh else code
-        sheet.append([_cell(sheet, label), _cell(sheet, int(count))])
+        fen = amounts.get(code)
+        sheet.append([outcome_label(Outcome(code), language), code, int(count),
+                      _cell(sheet, yuan(fen), money=True) if fen is not None else None])  # fmt: skip
     sheet.append([])
-    sheet.append(
-        [
-            _cell(sheet, "低风险异常(明细见 CSV)" if zh else "low-severity exceptions (detail in CSV)", True),
-            _cell(sheet, detail_name, True),
-        ]
-    )
-    by_outcome = informational.group_by("outcome").agg(pl.len(), pl.col("amount_fen").sum()).sort("outcome")
-    for row in by_outcome.iter_rows(named=True):
-        label = f"{OUTCOME_ZH[Outcome(row['outcome'])]} {row['outcome']}" if zh else row["outcome"]
-        sheet.append([_cell(sheet, label), _cell(sheet, f"{row['len']} / {_yuan(row['amount_fen'])}")])
+    _header(sheet, [say("low_detail"), say("code"), say("count"), say("amount"), detail_name])
+    for row in informational.group_by("outcome").agg(pl.len(), pl.col("amount_fen").sum()).sort("outcome").rows():
+        code, count, fen = row
+        sheet.append([outcome_label(Outcome(code), language), code, int(count), _cell(sheet, yuan(fen), money=True)])
+
+    # the open exceptions by age
     sheet.append([])
-    sheet.append([_cell(sheet, "文件" if zh else "file", True), _cell(sheet, "状态" if zh else "status", True)])
+    _header(sheet, [say("ageing"), say("count"), say("amount")])
+    open_rows = actionable.filter(pl.col("status") == "OPEN")
+    for low, high, name in AGE_BUCKETS:
+        in_bucket = open_rows.filter(
+            (pl.col("age_days") >= low) & ((pl.col("age_days") <= high) if high is not None else pl.lit(True))
+        )
+        fen = int(in_bucket["amount_fen"].fill_null(0).sum())
+        sheet.append([name, in_bucket.height, _cell(sheet, yuan(fen), money=True)])
+
+    # the files, with their control totals
+    sheet.append([])
+    _header(sheet, [say("file_name"), say("channel"), say("status"), say("rows"), say("stated"), say("counted"),
+                    say("reason")])  # fmt: skip
     for item in summary["files"]:
         said = "; ".join([item.get("reason") or "", *item.get("notes", [])]).strip("; ")
-        sheet.append([_cell(sheet, item["name"]), _cell(sheet, f"{item['status']} {said}".strip())])
+        totals = item.get("control_totals") or []
+        stated = "; ".join(f"{t['stated_count']} / {yuan(t['stated_fen']):,.2f}" for t in totals)
+        counted = "; ".join(f"{t['counted']} / {yuan(t['summed_fen']):,.2f}" for t in totals)
+        sheet.append([_cell(sheet, item["name"]), names.get(item.get("channel") or "", item.get("channel") or ""),
+                      code_label(item["status"], language), int(item.get("rows") or 0), stated, counted,
+                      _cell(sheet, said)])  # fmt: skip
 
 
-def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language: str) -> None:
+def _tie_out_cells(sheet: Any, fen: dict[str, int], say: Any) -> list[Any]:
+    agrees_in = fen["received"] == fen["applied"] + fen["held"]
+    agrees_out = fen["reversed"] == fen["unapplied"] + fen["released"]
+    money = [_cell(sheet, yuan(fen[key]), money=True) for key in ("received", "applied", "held")]
+    back = [_cell(sheet, yuan(fen[key]), money=True) for key in ("reversed", "unapplied", "released")]
+    return [*money, say("ok") if agrees_in else say("off"), *back, say("ok") if agrees_out else say("off")]
+
+
+def _amounts_by_outcome(exceptions: pl.DataFrame) -> dict[str, int]:
+    if exceptions.height == 0:
+        return {}
+    sums = exceptions.group_by("outcome").agg(pl.col("amount_fen").fill_null(0).sum())
+    return {code: int(fen) for code, fen in sums.rows()}
+
+
+def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language: str, names: dict[str, str]) -> None:
     zh = language == "zh"
-    sheet = book.create_sheet(f"{OUTCOME_ZH[code]}" if zh else code.value[:31])
-    headers = HEADERS["zh" if zh else "en"]
+    sheet = book.create_sheet(outcome_label(code, language)[:31])
+    _print_setup(sheet)
     records = rows.sort("exception_key").to_dicts()
     values = [
-        [
-            r["exception_key"],
-            str(r["business_date"]),
-            r["age_days"],
-            r["status"],
-            r["severity"],
-            r["channel"] or "",
-            r["contract_no"] or "",
-            r["installment_no"] if r["installment_no"] is not None else "",
-            r["instruction_id"] or "",
-            r["channel_txn_id"] or "",
-            _yuan(r["amount_fen"]),
-            _yuan(r["held_fen"]),
-            mask_account(r["account_masked"]) if r.get("account_masked") else "",
-            r["explanation_zh"] if zh else r["explanation_en"],
-            r["suggested_action"],
-            r["source_file"] or "",
-            r["line_no"] if r["line_no"] is not None else "",
-            "",
-            "",
-        ]
+        {
+            "short_id": short_id(r["exception_key"]),
+            "business_date": str(r["business_date"]),
+            "age_days": r["age_days"],
+            "status": code_label(r["status"], language),
+            "severity": code_label(r["severity"], language),
+            "channel": names.get(r["channel"] or "", r["channel"] or ""),
+            "contract_no": r["contract_no"] or "",
+            "installment_no": r["installment_no"] if r["installment_no"] is not None else "",
+            "instruction_id": r["instruction_id"] or "",
+            "channel_txn_id": r["channel_txn_id"] or "",
+            "amount_yuan": yuan(r["amount_fen"]),
+            "held_yuan": yuan(r["held_fen"]),
+            "account": mask_account(r["account_masked"]) if r.get("account_masked") else "",
+            "explanation": r["explanation_zh"] if zh else r["explanation_en"],
+            "action": in_language(r["suggested_action"], language),
+            "source_file": r["source_file"] or "",
+            "line_no": r["line_no"] if r["line_no"] is not None else "",
+            "exception_key": r["exception_key"],
+        }
         for r in records
     ]
-    for index, header in enumerate(headers):
-        longest = max([display_width(str(v[index])) for v in values[:200]] + [display_width(header)])
-        sheet.column_dimensions[chr(ord("A") + index)].width = min(max(longest + 2, 8), 80)
-    sheet.freeze_panes = "A2"
+    headers = [label(name, language) for name in COLUMNS]
+    for index, name in enumerate(COLUMNS):
+        longest = max([display_width(str(v.get(name) or "")) for v in values[:200]] + [display_width(headers[index])])
+        width = min(max(longest + 2, 8), 60 if name == "explanation" else 40)
+        if name in ("note", "reviewer", "reviewed_on"):
+            width = {"note": 40, "reviewer": 12, "reviewed_on": 14}[name]
+        sheet.column_dimensions[get_column_letter(index + 1)].width = width
+    sheet.column_dimensions[column_letter("exception_key")].hidden = True
+    sheet.freeze_panes = "B2"
     last = len(values) + 1
-    last_column = chr(ord("A") + len(headers) - 1)
-    sheet.auto_filter.ref = f"A1:{last_column}{last}"
-    choices = DataValidation(type="list", formula1='"' + ",".join(RESOLUTIONS) + '"', allow_blank=True)
-    choices.add(f"{RESOLUTION_COLUMN}2:{RESOLUTION_COLUMN}{max(last, 2)}")
+    sheet.auto_filter.ref = f"A1:{column_letter('exception_key')}{last}"
+    choices = DataValidation(
+        type="list",
+        formula1='"' + ",".join(resolution_labels(language)) + '"',
+        allow_blank=True,
+        showErrorMessage=True,
+        errorStyle="stop",
+        error=label("resolution_error", language),
+        showInputMessage=True,
+        prompt=label("resolution_prompt", language),
+    )
+    resolution = column_letter("resolution")
+    choices.add(f"{resolution}2:{resolution}{max(last, 2)}")  # every row, and only the rows
     sheet.data_validations.append(choices)
-    sheet.append([_cell(sheet, h, True) for h in headers])
-    for row in values:
-        sheet.append([_cell(sheet, v) if _risky(v) else v for v in row])
+    _header(sheet, headers)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for value in values:
+        row = []
+        for name in COLUMNS:
+            item = value.get(name)
+            if name in MONEY_COLUMNS:
+                row.append(_cell(sheet, item, money=True))
+            elif name in REVIEWER_COLUMNS:
+                row.append(_cell(sheet, None, fill=_REVIEW_FILL))
+            elif name == "explanation":
+                cell = _cell(sheet, item)
+                cell.alignment = wrap
+                row.append(cell)
+            else:
+                row.append(_cell(sheet, item) if _risky(item) else item)
+        sheet.append(row)
+    total = [None] * len(COLUMNS)
+    total[0] = _cell(sheet, f"{label('total', language)} {len(values)}", bold=True)
+    for name in MONEY_COLUMNS:
+        fen = sum(int(r[name.replace("_yuan", "_fen")] or 0) for r in records)
+        total[COLUMNS.index(name)] = _cell(sheet, yuan(fen), bold=True, money=True)
+    sheet.append(total)
+
+
+def _instructions_sheet(book: Workbook, language: str) -> None:
+    sheet = book.create_sheet(label("instructions", language))
+    _print_setup(sheet)
+    sheet.column_dimensions["A"].width = 110
+    _header(sheet, [label("instructions", language)])
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for line in INSTRUCTIONS[language]:
+        cell = _cell(sheet, line)
+        cell.alignment = wrap
+        sheet.append([cell])
 
 
 def _risky(value: Any) -> bool:

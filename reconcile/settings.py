@@ -29,6 +29,7 @@ class ChannelConfig:
     business bill). ``settles``: False for files that are evidence, not settlement (a borrower's
     own Alipay export): read and checked, their lines never move money. ``currency``: the one
     currency its files may state (ISO 4217); a line in another is invalid, never read as yuan.
+    ``name_zh``, ``name_en``: what people call it, for the workbook.
     """
 
     channel_id: str
@@ -39,6 +40,12 @@ class ChannelConfig:
     also_layouts: tuple[str, ...] = ()
     settles: bool = True
     currency: str = "CNY"
+    name_zh: str = ""
+    name_en: str = ""
+
+    def name(self, language: str) -> str:
+        """What people call the channel, in ``language`` (its id when not configured)."""
+        return (self.name_zh if language == "zh" else self.name_en) or self.channel_id
 
     @property
     def layouts(self) -> tuple[str, ...]:
@@ -96,6 +103,8 @@ def settings_from_mapping(config: dict[str, Any], **overrides: Any) -> Settings:
             also_layouts=tuple(entry.get("also_layouts", ())),
             settles=bool(entry.get("settles", True)),
             currency=str(entry.get("currency", "CNY")).upper(),
+            name_zh=str(entry.get("name", {}).get("zh", "")),
+            name_en=str(entry.get("name", {}).get("en", "")),
         )
         for channel_id, entry in config.get("channels", {}).items()
     }

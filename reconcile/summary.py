@@ -24,6 +24,20 @@ def money_totals(outcomes: pl.DataFrame) -> dict[str, int]:
     }
 
 
+def money_by_channel(outcomes: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """:func:`money_totals` for each channel with records, so each channel ties out on its own."""
+    records = outcomes.filter(pl.col("subject") == "record")
+    channels = sorted(c for c in records["channel"].unique().to_list() if c is not None)
+    return {channel: money_totals(records.filter(pl.col("channel") == channel)) for channel in channels}
+
+
+def subject_counts(outcomes: pl.DataFrame) -> dict[str, int]:
+    """Outcomes by what they are about: records, instructions without a record, files, channels
+    that sent nothing. The record count plus the others is the outcome count."""
+    counts = outcomes.group_by("subject").len().sort("subject")
+    return {row["subject"]: int(row["len"]) for row in counts.iter_rows(named=True)}
+
+
 def is_balanced(fen: dict[str, int]) -> bool:
     return fen["received"] == fen["applied"] + fen["held"] and fen["reversed"] == fen["unapplied"] + fen["released"]
 

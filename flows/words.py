@@ -1,0 +1,184 @@
+"""The workbook's words in Chinese (the default) and English: labels, and each code a reviewer
+reads (outcome, status, severity, file status, resolution). Codes stay in columns of their own
+where a machine reads them back."""
+
+from __future__ import annotations
+
+from reconcile.codes import OUTCOME_ZH, Outcome
+
+LANGUAGES = ("zh", "en")
+
+OUTCOME_EN: dict[Outcome, str] = {
+    Outcome.MATCHED: "matched",
+    Outcome.PARTIAL_PAYMENT: "partial payment",
+    Outcome.OVERPAYMENT: "overpayment",
+    Outcome.DUPLICATE_DEBIT: "duplicate debit",
+    Outcome.DEBIT_FAILED: "debit failed",
+    Outcome.UNMATCHED_DEBIT: "unmatched debit",
+    Outcome.AMBIGUOUS_MATCH: "ambiguous match",
+    Outcome.AMOUNT_MISMATCH: "amount mismatch",
+    Outcome.ACCOUNT_MISMATCH: "account mismatch",
+    Outcome.STATUS_MISMATCH: "status mismatch",
+    Outcome.MISSING_RESULT: "missing result",
+    Outcome.REVERSAL: "reversal",
+    Outcome.LATE_PAYMENT: "late payment",
+    Outcome.INVALID_RECORD: "invalid record",
+    Outcome.FILE_REJECTED: "file rejected",
+    Outcome.MISSING_FILE: "missing file",
+}
+
+#: code → (Chinese, English)
+CODES: dict[str, tuple[str, str]] = {
+    "OPEN": ("未处理", "open"),
+    "RESOLVED": ("已处理", "resolved"),
+    "HIGH": ("高", "high"),
+    "MEDIUM": ("中", "medium"),
+    "LOW": ("低", "low"),
+    "ACCEPTED": ("已接收", "accepted"),
+    "REJECTED": ("已拒收", "rejected"),
+    "SKIPPED": ("已跳过(重复)", "skipped (a copy)"),
+}
+
+#: The resolutions a reviewer may choose: code → (Chinese, English, whether a note is mandatory).
+RESOLUTIONS: dict[str, tuple[str, str, bool]] = {
+    "REFUNDED": ("已退款给借款人", "refunded to the borrower", False),
+    "APPLIED_MANUALLY": ("已手工入账", "applied by hand", True),
+    "CHANNEL_CORRECTED": ("渠道已更正", "corrected by the channel", False),
+    "WRITTEN_OFF": ("已核销", "written off", True),
+    "NO_ACTION": ("无需处理", "no action needed", False),
+    "OTHER": ("其他(须填写说明)", "other (a note is required)", True),
+}
+
+#: (Chinese, English) of every label the workbook writes.
+LABELS: dict[str, tuple[str, str]] = {
+    "summary": ("总览", "Summary"),
+    "instructions": ("填写说明", "Instructions"),
+    "item": ("项目", "item"),
+    "value": ("值", "value"),
+    "business_date": ("业务日期", "business date"),
+    "run_id": ("运行号", "run id"),
+    "balanced": ("是否轧平", "balanced"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "tie_out": ("资金勾稽(元)", "tie-out (yuan)"),
+    "channel": ("渠道", "channel"),
+    "received": ("实收", "received"),
+    "applied": ("入账", "applied"),
+    "held": ("挂账", "held"),
+    "check_received": ("实收 = 入账 + 挂账", "received = applied + held"),
+    "reversed": ("退款冲正", "reversed"),
+    "unapplied": ("冲回入账", "unapplied"),
+    "released": ("释放挂账", "released"),
+    "check_reversed": ("冲正 = 冲回 + 释放", "reversed = unapplied + released"),
+    "day_total": ("全日合计", "whole day"),
+    "ok": ("相符", "agrees"),
+    "off": ("不符", "DISAGREES"),
+    "counts": ("笔数说明", "what the counts are"),
+    "records": ("渠道记录", "channel records"),
+    "instruction": ("无回盘的代扣指令", "instructions without a result"),
+    "file": ("被拒收的文件", "files rejected whole"),
+    "missing_channel": ("未送达文件的渠道", "channels that sent no file"),
+    "outcomes_total": ("结果合计(= 以上各项之和)", "outcomes (= the sum of the above)"),
+    "outcome": ("结果", "outcome"),
+    "code": ("代码", "code"),
+    "count": ("笔数", "count"),
+    "amount": ("金额(元)", "amount (yuan)"),
+    "total": ("合计", "total"),
+    "low_detail": ("低风险(明细见 CSV 文件)", "low severity (listed in the CSV file)"),
+    "files": ("文件", "files"),
+    "file_name": ("文件名", "file"),
+    "status": ("状态", "status"),
+    "rows": ("行数", "lines"),
+    "stated": ("文件声明(笔/元)", "stated (count / yuan)"),
+    "counted": ("实际(笔/元)", "counted (count / yuan)"),
+    "reason": ("原因与说明", "reason and notes"),
+    "ageing": ("未处理异常账龄", "open exceptions by age"),
+    "age_bucket": ("账龄(天)", "age (days)"),
+    "short_id": ("编号", "id"),
+    "age_days": ("账龄(天)", "age (days)"),
+    "severity": ("严重度", "severity"),
+    "contract_no": ("合同号", "contract"),
+    "installment_no": ("期次", "installment"),
+    "instruction_id": ("指令号", "instruction"),
+    "channel_txn_id": ("渠道流水号", "channel txn"),
+    "amount_yuan": ("金额(元)", "amount (yuan)"),
+    "held_yuan": ("挂账(元)", "held (yuan)"),
+    "account": ("账户(脱敏)", "account (masked)"),
+    "explanation": ("说明", "explanation"),
+    "action": ("建议操作", "suggested action"),
+    "source_file": ("文件", "file"),
+    "line_no": ("行号", "line"),
+    "resolution": ("处理结果", "resolution"),
+    "note": ("处理说明", "note"),
+    "reviewer": ("处理人", "reviewer"),
+    "reviewed_on": ("处理日期", "date"),
+    "exception_key": ("异常键(系统用,勿改)", "exception key (for the system, do not edit)"),
+    "resolution_prompt": ("请从下拉列表选择", "choose from the list"),
+    "resolution_error": ("只能选择列表中的处理结果", "only a resolution from the list is allowed"),
+}
+
+INSTRUCTIONS: dict[str, list[str]] = {
+    "zh": [
+        "本工作簿列出需要人工处理的异常(严重度为中、高),每类异常一张表;低风险异常的明细在同名的 CSV 文件中。",
+        "请只填写每行最后的四列:处理结果(从下拉列表选择)、处理说明、处理人、处理日期。",
+        "处理结果为“已手工入账”“已核销”“其他”时,必须填写处理说明。",
+        "编号是异常的简短编号,可在电话中念出;“异常键”列供系统核对,请勿修改。",
+        "金额、账号、合同号等列受保护:修改后导入将被拒绝。",
+        "填写完成后保存,交系统导入;同一工作簿重复导入不会重复生效。",
+        "账户号码已脱敏;以 = + - @ 开头的文本按文本显示,不会作为公式执行。",
+    ],
+    "en": [
+        "This workbook lists the exceptions a person must act on (severity medium and high), one sheet per kind; "
+        "the low-severity ones are listed in the CSV file of the same name.",
+        "Fill in only the last four columns of a row: resolution (from the drop-down), note, reviewer, date.",
+        "A note is required for 'applied by hand', 'written off' and 'other'.",
+        "The id is a short name of the exception to read out on the phone; the exception key column is for the "
+        "system: do not edit it.",
+        "Amounts, accounts, contracts and ids are protected: a changed one makes the import refuse the workbook.",
+        "Save it and hand it to the system to import; importing the same workbook twice changes nothing.",
+        "Accounts are masked; text starting with = + - @ is shown as text, never run as a formula.",
+    ],
+}
+
+
+def label(key: str, language: str) -> str:
+    zh, en = LABELS[key]
+    return zh if language == "zh" else en
+
+
+def code_label(code: str | None, language: str) -> str:
+    """A code in the workbook's language (the code itself when it has no translation)."""
+    if code is None:
+        return ""
+    if code in CODES:
+        return CODES[code][0 if language == "zh" else 1]
+    if code in Outcome.__members__:
+        return outcome_label(Outcome(code), language)
+    return code
+
+
+def outcome_label(outcome: Outcome, language: str) -> str:
+    return OUTCOME_ZH[outcome] if language == "zh" else OUTCOME_EN[outcome]
+
+
+def resolution_labels(language: str) -> list[str]:
+    return [zh if language == "zh" else en for zh, en, _ in RESOLUTIONS.values()]
+
+
+def resolution_code(text: str) -> str | None:
+    """The resolution code a reviewer's choice stands for (in either language, or the code)."""
+    cleaned = text.strip()
+    for code, (zh, en, _) in RESOLUTIONS.items():
+        if cleaned in (code, zh, en):
+            return code
+    return None
+
+
+def in_language(text: str | None, language: str) -> str:
+    """A bilingual text written ``中文 / English`` (suggested actions): the part in ``language``."""
+    if not text:
+        return ""
+    if " / " not in text:
+        return text
+    zh, en = text.split(" / ", 1)
+    return zh if language == "zh" else en
