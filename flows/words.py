@@ -141,6 +141,22 @@ INSTRUCTIONS: dict[str, list[str]] = {
 }
 
 
+#: What a control total counts: (Chinese, English).
+APPLIES_TO: dict[str, tuple[str, str]] = {
+    "all": ("全部", "all"),
+    "success": ("成功", "successes"),
+    "debit": ("扣款", "debits"),
+    "refund": ("退款", "refunds"),
+    "income": ("收入", "income"),
+    "expense": ("支出", "expense"),
+}
+
+
+def applies_to_label(applies_to: str, language: str) -> str:
+    zh, en = APPLIES_TO.get(applies_to, (applies_to, applies_to))
+    return zh if language == "zh" else en
+
+
 def label(key: str, language: str) -> str:
     zh, en = LABELS[key]
     return zh if language == "zh" else en

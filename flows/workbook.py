@@ -40,7 +40,15 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from flows.faults import checkpoint
-from flows.words import INSTRUCTIONS, code_label, in_language, label, outcome_label, resolution_labels
+from flows.words import (
+    INSTRUCTIONS,
+    applies_to_label,
+    code_label,
+    in_language,
+    label,
+    outcome_label,
+    resolution_labels,
+)
 from reconcile.codes import Outcome
 from reconcile.masking import mask_account, mask_account_expr, mask_numbers_in_text_expr
 from reconcile.money import fen_expr_to_yuan_text
@@ -182,7 +190,7 @@ def _summary_sheet(
 
     sheet = book.create_sheet(say("summary"))
     _print_setup(sheet)
-    for column, width in zip("ABCDEFGHIJ", (30, 16, 16, 16, 22, 16, 16, 16, 22, 60), strict=True):
+    for column, width in zip("ABCDEFGHI", (30, 16, 16, 16, 34, 34, 16, 16, 24), strict=True):
         sheet.column_dimensions[column].width = width
     _header(sheet, [say("item"), say("value")])
     sheet.append([say("business_date"), str(summary["business_date"])])
@@ -240,8 +248,13 @@ def _summary_sheet(
     for item in summary["files"]:
         said = "; ".join([item.get("reason") or "", *item.get("notes", [])]).strip("; ")
         totals = item.get("control_totals") or []
-        stated = "; ".join(f"{t['stated_count']} / {yuan(t['stated_fen']):,.2f}" for t in totals)
-        counted = "; ".join(f"{t['counted']} / {yuan(t['summed_fen']):,.2f}" for t in totals)
+        kinds = [applies_to_label(t["applies_to"], language) for t in totals]
+        stated = "; ".join(
+            f"{k} {t['stated_count']} / {yuan(t['stated_fen']):,.2f}" for k, t in zip(kinds, totals, strict=True)
+        )
+        counted = "; ".join(
+            f"{k} {t['counted']} / {yuan(t['summed_fen']):,.2f}" for k, t in zip(kinds, totals, strict=True)
+        )
         sheet.append([_cell(sheet, item["name"]), names.get(item.get("channel") or "", item.get("channel") or ""),
                       code_label(item["status"], language), int(item.get("rows") or 0), stated, counted,
                       _cell(sheet, said)])  # fmt: skip

@@ -128,7 +128,13 @@ def test_the_summary_ties_out_per_channel_and_explains_every_count(tmp_path: Pat
         1,
     ]
     assert by_first["结果合计(= 以上各项之和)"][1] == 6 == sum(SUMMARY["outcomes"].values())
-    assert by_first["icbc_result_20261127.txt"][1:6] == ["工商银行", "已接收", 2, "2 / 1,234.56", "2 / 1,234.56"]
+    assert by_first["icbc_result_20261127.txt"][1:6] == [
+        "工商银行",
+        "已接收",
+        2,
+        "全部 2 / 1,234.56",
+        "全部 2 / 1,234.56",
+    ]
     assert by_first["0–1"][1] == 1 and by_first["> 30"][1] == 0
 
 
