@@ -13,7 +13,6 @@ from typing import Any
 
 import polars as pl
 import typer
-from sqlalchemy import select
 
 app = typer.Typer(
     help="Auto-debit repayment reconciliation.",
@@ -328,9 +327,7 @@ def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, d
     channel_id = channel or claimed
     report: dict[str, Any] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "channel": channel_id}
     if channel_id is None or channel_id not in settings.channels:
-        report["rejected"] = (
-            f"unknown channel {channel_id!r}" if channel_id else why_unrecognised(data)
-        )
+        report["rejected"] = f"unknown channel {channel_id!r}" if channel_id else why_unrecognised(data)
         return report
     config = settings.channels[channel_id]
     layout = settings.layouts[layout_name if layout_name in config.layouts else config.layout]
@@ -403,77 +400,35 @@ def report(
 
 
 @app.command()
-def status(contract_no: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """A contract's repayment trail: installments and every payment or reversal (PII masked)."""
+def status(
+    contract_no: str,
+    lang: str | None = typer.Option(None, "--lang", help="zh (default: RECON_LANGUAGE) or en"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """A contract's trail (customer service): the schedule and what each part has had paid, every
+    debit instruction with the channel's result, the ledger, held money and open exceptions; money
+    in yuan, times in Asia/Shanghai, personal data masked. The number's case and spaces are ignored."""
     from flows.config import load_config
-    from flows.db import ChannelRecord, Installment, Loan
+    from flows.contract import contract_report, report_lines, word
     from flows.store import connect
-    from reconcile.masking import mask_account, mask_name
 
     config = load_config()
+    language = lang or config.settings.language
+    if language not in ("zh", "en"):
+        raise typer.BadParameter(f"{language!r} is not a language: zh or en", param_hint="--lang")
     engine = connect(config.database_url)
-    with engine.connect() as conn:
-        loan = conn.execute(select(Loan).where(Loan.contract_no == contract_no)).mappings().first()
-        if loan is None:
-            typer.echo(f"no contract {contract_no}", err=True)
-            raise typer.Exit(2)
-        installments = (
-            conn.execute(
-                select(Installment).where(Installment.contract_no == contract_no).order_by(Installment.installment_no)
-            )
-            .mappings()
-            .all()
-        )
-        trail = (
-            conn.execute(
-                select(ChannelRecord).where(ChannelRecord.contract_no == contract_no).order_by(ChannelRecord.settled_at)
-            )
-            .mappings()
-            .all()
-        )
-    engine.dispose()
-    report = {
-        "contract_no": contract_no,
-        "borrower": mask_name(loan["borrower_name"]),
-        "bound": f"{loan['bound_channel']} {mask_account(loan['bound_account'])}",
-        "status": loan["status"],
-        "installments": [
-            {
-                "no": i["installment_no"],
-                "due_date": str(i["due_date"]),
-                "status": i["status"],
-                "due_fen": sum(i[f"{p}_due_fen"] for p in ("principal", "interest", "fee", "penalty")),
-                "paid_fen": sum(i[f"{p}_paid_fen"] for p in ("principal", "interest", "fee", "penalty")),
-            }
-            for i in installments
-        ],
-        "trail": [
-            {
-                "business_date": str(r["business_date"]),
-                "channel": r["channel"],
-                "kind": r["record_kind"],
-                "settled_at": str(r["settled_at"]),
-                "amount_fen": r["amount_fen"],
-                "outcome": r["outcome"],
-                "applied_fen": r["applied_fen"],
-                "held_fen": r["held_fen"],
-                "file": r["source_file"],
-                "line": r["line_no"],
-            }
-            for r in trail
-        ],
-    }
+    try:
+        with engine.connect() as conn:
+            report = contract_report(conn, contract_no, language)
+    finally:
+        engine.dispose()
+    if report is None:
+        typer.echo(f"{word('no_contract', language)} {contract_no.strip()!r}", err=True)
+        raise typer.Exit(2)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"{contract_no} {report['borrower']} {report['bound']} {report['status']}")
-    for i in report["installments"]:
-        typer.echo(f"  #{i['no']:<3} due {i['due_date']} {i['status']:<15} due {i['due_fen']} paid {i['paid_fen']} fen")
-    for r in report["trail"]:
-        typer.echo(
-            f"  {r['settled_at']} {r['channel']} {r['kind']} {r['amount_fen']} fen → {r['outcome']} "
-            f"({r['file']}:{r['line']})"
-        )
+    typer.echo("\n".join(report_lines(report, language)))
 
 
 #: Exit status when the database cannot be reached or is not initialised.

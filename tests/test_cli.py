@@ -48,12 +48,40 @@ def test_import_then_status_shows_a_masked_repayment_trail(generated: Path) -> N
     loans = pl.read_csv(generated / "snapshot" / "loans.csv", infer_schema=False)
     contract = instructions.filter(pl.col("channel") == "icbc")["contract_no"][0]
     assert paid.height > 0
-    result = runner.invoke(app, ["status", "--json", contract])
+    result = runner.invoke(app, ["status", "--json", f"  {contract.lower()} "])  # as a person types it
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     loan = loans.filter(pl.col("contract_no") == contract).row(0, named=True)
+    assert report["contract_no"] == contract
     assert loan["bound_account"] not in result.output and loan["borrower_name"] not in result.output
-    assert report["trail"] and report["trail"][0]["file"].startswith("icbc_result_")
+    results = [d for d in report["instructions"] if d.get("file")]
+    assert results and results[0]["file"].startswith("icbc_result_") and results[0]["requested_at"].endswith("+08:00")
+    ledger = report["ledger"]
+    assert all(e["settled_at"].endswith("+08:00") and "." in e["amount_yuan"] for e in ledger)
+    assert all(i["due_yuan"] == f"{sum(float(v['due_yuan']) for v in i['parts'].values()):.2f}"
+               for i in report["installments"])  # fmt: skip
+    # the contract with an open exception shows it, explained; in English on asking
+    from sqlalchemy import create_engine, select
+
+    from flows.db import ExceptionItem
+
+    engine = create_engine(load_config().database_url)
+    with engine.connect() as conn:
+        open_one = conn.execute(
+            select(ExceptionItem.contract_no, ExceptionItem.outcome).where(
+                ExceptionItem.status == "OPEN", ExceptionItem.contract_no.is_not(None), ExceptionItem.severity != "LOW"
+            )
+        ).first()
+    engine.dispose()
+    assert open_one is not None
+    english = runner.invoke(app, ["status", "--lang", "en", open_one[0]])
+    assert english.exit_code == 0 and "open exceptions:" in english.output
+    from flows.words import outcome_label
+    from reconcile.codes import Outcome
+
+    assert outcome_label(Outcome(open_one[1]), "en") in english.output.split("open exceptions:")[1]
+    unknown = runner.invoke(app, ["status", "C-NOT-THERE"])
+    assert unknown.exit_code == 2 and "没有合同 'C-NOT-THERE'" in unknown.output
 
 
 def test_a_bad_snapshot_exits_2_naming_file_and_line(generated: Path) -> None:
