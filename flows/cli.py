@@ -390,13 +390,47 @@ def report(
                         fg=typer.colors.RED)  # fmt: skip
             raise typer.Exit(2)
         exceptions = runs.exceptions_for_workbook(engine, day)
+        database_id = runs.database_id(engine)
     finally:
         engine.dispose()
     names = {c: channel.name(language) for c, channel in config.settings.channels.items()}
     path = out or config.paths.reports / f"recon_{day:%Y%m%d}_{summary['run_id']}_{language}.xlsx"
-    written = write_workbook(path, summary, exceptions, language, names, current=out is None)
+    written = write_workbook(path, summary, exceptions, language, names, current=out is None, database_id=database_id)
     acting = exceptions.filter(pl.col("severity") != "LOW").height
     typer.echo(f"{day}: workbook {written} ({acting} exceptions to act on)")
+
+
+@app.command("review-import")
+def review_import(
+    workbook: Path = typer.Argument(..., help="the reviewed workbook (.xlsx) this product wrote"),
+    reviewer: str = typer.Option(..., "--reviewer", help="who imports it (recorded in the audit)"),
+) -> None:
+    """Apply the resolutions of a reviewed workbook, all or nothing, with an audit record; the
+    workbook is refused whole, naming every problem's sheet and cell. Importing it again changes nothing."""
+    from flows.config import load_config
+    from flows.review import ReviewRefused, apply_decisions, read_decisions
+    from flows.store import connect
+
+    if not workbook.is_file():
+        typer.secho(f"{workbook}: no such file", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2)
+    config = load_config()
+    names = {lang: {c: ch.name(lang) for c, ch in config.settings.channels.items()} for lang in ("zh", "en")}
+    engine = connect(config.database_url)
+    try:
+        sha, day, decisions = read_decisions(workbook, engine, names)
+        done = apply_decisions(engine, sha, day, decisions, reviewer.strip() or "unknown")
+    except ReviewRefused as refused:
+        for problem in refused.problems:
+            typer.secho(problem, err=True, fg=typer.colors.RED)
+        typer.secho(f"{workbook.name}: refused, {refused}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"{workbook.name} ({day}, sha256 {sha[:12]}): {done.applied} resolution(s) applied, "
+        f"{done.unchanged} already so, {done.decided} decided in all"
+    )
 
 
 @app.command()

@@ -237,6 +237,36 @@ class Run(Base):
     timings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class DatabaseIdentity(Base):
+    """One row: this database's id, written into each workbook so a reviewed workbook is imported
+    only into the books it came from."""
+
+    __tablename__ = "database_identity"
+    database_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ExceptionReview(Base):
+    """The audit of a reviewer's resolution: who, when, from which workbook (SHA-256), what changed."""
+
+    __tablename__ = "exception_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    exception_key: Mapped[str] = mapped_column(String(200), index=True)
+    workbook_sha256: Mapped[str] = mapped_column(String(64))
+    workbook_date: Mapped[dt.date] = mapped_column(Date)
+    sheet: Mapped[str] = mapped_column(String(31))
+    row_no: Mapped[int] = mapped_column(Integer)
+    resolution_code: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(100))
+    reviewed_on: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    imported_by: Mapped[str] = mapped_column(String(100))
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status_before: Mapped[str] = mapped_column(String(10))
+    resolution_before: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note_before: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys on, WAL and a busy timeout, PostgreSQL UTC."""
     if url.startswith("sqlite"):

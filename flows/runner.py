@@ -253,7 +253,8 @@ def _reconcile_locked(
         try:
             language = config.settings.language
             names = {c: channel.name(language) for c, channel in config.settings.channels.items()}
-            summary["workbook"] = str(write_workbook(path, summary, exceptions, language, names))
+            written = write_workbook(path, summary, exceptions, language, names, database_id=runs.database_id(engine))
+            summary["workbook"] = str(written)
         except Exception as error:  # the books are committed; the workbook can be written again
             errors.append(f"workbook: {failure_text(error, config.database_url)}")
         timings["workbook"] = time.perf_counter() - clock

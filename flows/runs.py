@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, func, select, update
 
-from flows.db import ExceptionItem, Installment, Run, table_of
+from flows.db import DatabaseIdentity, ExceptionItem, Installment, Run, table_of
 from flows.store import connect, read_frame
 
 log = logging.getLogger("recon")
@@ -114,6 +114,7 @@ WORKBOOK_SCHEMA = {
     "suggested_action": pl.String,
     "source_file": pl.String,
     "line_no": pl.Int64,
+    "facts": pl.String,
 }
 
 
@@ -123,11 +124,14 @@ def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
     stay out: they are informational, listed in full in their own date's detail file, and would
     make every workbook grow with the history."""
     table = table_of(ExceptionItem)
+    # a resolved exception leaves the workbook; one that reopens comes back
     older_open = (table.c.status == "OPEN") & (table.c.business_date < day) & (table.c.severity != "LOW")
     with engine.connect() as conn:
         frame = read_frame(
             conn,
-            select(*[table.c[c] for c in WORKBOOK_SCHEMA]).where((table.c.business_date == day) | older_open),
+            select(*[table.c[c] for c in WORKBOOK_SCHEMA]).where(
+                ((table.c.business_date == day) & (table.c.status == "OPEN")) | older_open
+            ),
             WORKBOOK_SCHEMA,
         )
     return frame.with_columns(age_days=(pl.lit(day) - pl.col("business_date")).dt.total_days()).sort(
@@ -145,3 +149,9 @@ def latest_summary(engine: Engine, day: dt.date) -> dict[str, Any] | None:
             .limit(1)
         ).scalar()
     return dict(found) if found else None
+
+
+def database_id(engine: Engine) -> str:
+    """This database's id (written into each workbook)."""
+    with engine.connect() as conn:
+        return str(conn.execute(select(DatabaseIdentity.database_id)).scalar_one())

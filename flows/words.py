@@ -113,6 +113,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "reviewer": ("处理人", "reviewer"),
     "reviewed_on": ("处理日期", "date"),
     "exception_key": ("异常键(系统用,勿改)", "exception key (for the system, do not edit)"),
+    "facts": ("写出时的事实(系统用,勿改)", "facts when written (for the system, do not edit)"),
     "resolution_prompt": ("请从下拉列表选择", "choose from the list"),
     "resolution_error": ("只能选择列表中的处理结果", "only a resolution from the list is allowed"),
 }

@@ -58,7 +58,12 @@ from reconcile.text import printable_text
 COLUMNS = ("short_id", "business_date", "age_days", "status", "severity", "channel", "contract_no",
            "installment_no", "instruction_id", "channel_txn_id", "amount_yuan", "held_yuan", "account",
            "explanation", "action", "source_file", "line_no", "resolution", "note", "reviewer", "reviewed_on",
-           "exception_key")  # fmt: skip
+           "exception_key", "facts")  # fmt: skip
+#: What a reviewer may not change: the import compares them with the books.
+PROTECTED = ("short_id", "business_date", "channel", "contract_no", "installment_no", "instruction_id",
+             "channel_txn_id", "amount_yuan", "held_yuan", "account", "source_file", "line_no")  # fmt: skip
+HIDDEN = ("exception_key", "facts")
+META_SHEET = "_recon"
 REVIEWER_COLUMNS = ("resolution", "note", "reviewer", "reviewed_on")
 FREE_TEXT = ("explanation_zh", "explanation_en", "suggested_action")
 MONEY_COLUMNS = ("amount_yuan", "held_yuan")
@@ -122,16 +127,13 @@ def write_workbook(
     language: str = "zh",
     channel_names: dict[str, str] | None = None,
     current: bool = True,
+    database_id: str = "",
 ) -> Path:
     """Write the workbook for a run; returns the final path (complete only once it exists). With
     ``current``, the date's current workbook (``recon_YYYYMMDD.xlsx`` beside it) becomes this one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     names = channel_names or {}
-    # a control character in any text (an id, a memo quoted in an explanation) is refused by a cell;
-    # and free text never shows a card, ID or phone number whole, whoever wrote it
-    exceptions = exceptions.with_columns(
-        [printable_text(c).alias(c) for c, t in exceptions.schema.items() if t == pl.String]
-    ).with_columns([mask_numbers_in_text_expr(c).alias(c) for c in FREE_TEXT if c in exceptions.columns])
+    exceptions = prepared(exceptions)
     actionable = exceptions.filter(pl.col("severity") != "LOW")
     informational = exceptions.filter(pl.col("severity") == "LOW")
     detail = path.with_name(path.stem + ".detail.csv")
@@ -144,6 +146,7 @@ def write_workbook(
         if rows.height:
             _exception_sheet(book, code, rows, language, names)
     _instructions_sheet(book, language)
+    _meta_sheet(book, summary, language, database_id)
     book.save(partial)
     checkpoint("workbook_saved")
     os.replace(partial, path)
@@ -152,6 +155,15 @@ def write_workbook(
         shutil.copyfile(path, stable.with_name(f".{stable.name}.partial"))
         os.replace(stable.with_name(f".{stable.name}.partial"), stable)
     return path
+
+
+def prepared(exceptions: pl.DataFrame) -> pl.DataFrame:
+    """The exceptions as cells may hold them: a control character in any text (an id, a memo quoted
+    in an explanation) is refused by a cell, and free text never shows a card, ID or phone number
+    whole, whoever wrote it."""
+    return exceptions.with_columns(
+        [printable_text(c).alias(c) for c, t in exceptions.schema.items() if t == pl.String]
+    ).with_columns([mask_numbers_in_text_expr(c).alias(c) for c in FREE_TEXT if c in exceptions.columns])
 
 
 def _write_detail_csv(path: Path, exceptions: pl.DataFrame) -> None:
@@ -275,34 +287,36 @@ def _amounts_by_outcome(exceptions: pl.DataFrame) -> dict[str, int]:
     return {code: int(fen) for code, fen in sums.rows()}
 
 
+def row_values(r: dict[str, Any], language: str, names: dict[str, str]) -> dict[str, Any]:
+    """What an exception's row shows, by column (the import compares the protected ones with it)."""
+    return {
+        "short_id": short_id(r["exception_key"]),
+        "business_date": str(r["business_date"]),
+        "age_days": r.get("age_days"),
+        "status": code_label(r["status"], language),
+        "severity": code_label(r["severity"], language),
+        "channel": names.get(r["channel"] or "", r["channel"] or ""),
+        "contract_no": r["contract_no"] or "",
+        "installment_no": r["installment_no"] if r["installment_no"] is not None else "",
+        "instruction_id": r["instruction_id"] or "",
+        "channel_txn_id": r["channel_txn_id"] or "",
+        "amount_yuan": yuan(r["amount_fen"]),
+        "held_yuan": yuan(r["held_fen"]),
+        "account": mask_account(r["account_masked"]) if r.get("account_masked") else "",
+        "explanation": r["explanation_zh"] if language == "zh" else r["explanation_en"],
+        "action": in_language(r["suggested_action"], language),
+        "source_file": r["source_file"] or "",
+        "line_no": r["line_no"] if r["line_no"] is not None else "",
+        "exception_key": r["exception_key"],
+        "facts": r.get("facts") or "",
+    }
+
+
 def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language: str, names: dict[str, str]) -> None:
-    zh = language == "zh"
     sheet = book.create_sheet(outcome_label(code, language)[:31])
     _print_setup(sheet)
     records = rows.sort("exception_key").to_dicts()
-    values = [
-        {
-            "short_id": short_id(r["exception_key"]),
-            "business_date": str(r["business_date"]),
-            "age_days": r["age_days"],
-            "status": code_label(r["status"], language),
-            "severity": code_label(r["severity"], language),
-            "channel": names.get(r["channel"] or "", r["channel"] or ""),
-            "contract_no": r["contract_no"] or "",
-            "installment_no": r["installment_no"] if r["installment_no"] is not None else "",
-            "instruction_id": r["instruction_id"] or "",
-            "channel_txn_id": r["channel_txn_id"] or "",
-            "amount_yuan": yuan(r["amount_fen"]),
-            "held_yuan": yuan(r["held_fen"]),
-            "account": mask_account(r["account_masked"]) if r.get("account_masked") else "",
-            "explanation": r["explanation_zh"] if zh else r["explanation_en"],
-            "action": in_language(r["suggested_action"], language),
-            "source_file": r["source_file"] or "",
-            "line_no": r["line_no"] if r["line_no"] is not None else "",
-            "exception_key": r["exception_key"],
-        }
-        for r in records
-    ]
+    values = [row_values(r, language, names) for r in records]
     headers = [label(name, language) for name in COLUMNS]
     for index, name in enumerate(COLUMNS):
         longest = max([display_width(str(v.get(name) or "")) for v in values[:200]] + [display_width(headers[index])])
@@ -310,10 +324,11 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
         if name in ("note", "reviewer", "reviewed_on"):
             width = {"note": 40, "reviewer": 12, "reviewed_on": 14}[name]
         sheet.column_dimensions[get_column_letter(index + 1)].width = width
-    sheet.column_dimensions[column_letter("exception_key")].hidden = True
+    for name in HIDDEN:
+        sheet.column_dimensions[column_letter(name)].hidden = True
     sheet.freeze_panes = "B2"
     last = len(values) + 1
-    sheet.auto_filter.ref = f"A1:{column_letter('exception_key')}{last}"
+    sheet.auto_filter.ref = f"A1:{column_letter('facts')}{last}"
     choices = DataValidation(
         type="list",
         formula1='"' + ",".join(resolution_labels(language)) + '"',
@@ -350,6 +365,16 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
         fen = sum(int(r[name.replace("_yuan", "_fen")] or 0) for r in records)
         total[COLUMNS.index(name)] = _cell(sheet, yuan(fen), bold=True, money=True)
     sheet.append(total)
+
+
+def _meta_sheet(book: Workbook, summary: dict[str, Any], language: str, database_id: str) -> None:
+    """A hidden sheet saying whose workbook this is, for ``recon review-import``."""
+    sheet = book.create_sheet(META_SHEET)
+    sheet.sheet_state = "hidden"
+    for key, value in (("format", "recon-review-1"), ("database_id", database_id),
+                       ("business_date", str(summary["business_date"])), ("run_id", str(summary["run_id"])),
+                       ("language", language)):  # fmt: skip
+        sheet.append([key, value])
 
 
 def _instructions_sheet(book: Workbook, language: str) -> None:

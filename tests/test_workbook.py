@@ -141,8 +141,9 @@ def test_the_summary_ties_out_per_channel_and_explains_every_count(tmp_path: Pat
 def test_every_label_and_code_is_in_the_workbooks_language(tmp_path: Path) -> None:
     _, zh = _book(tmp_path / "zh")
     _, en = _book(tmp_path / "en", "en")
-    assert zh.sheetnames == ["总览", "无法匹配", "填写说明"]
-    assert en.sheetnames == ["Summary", "unmatched debit", "Instructions"]
+    assert zh.sheetnames == ["总览", "无法匹配", "填写说明", "_recon"]  # the last one hidden, for the import
+    assert en.sheetnames == ["Summary", "unmatched debit", "Instructions", "_recon"]
+    assert zh["_recon"].sheet_state == "hidden" and zh["总览"].sheet_state == "visible"
     zh_row = [c.value for c in zh["无法匹配"][2]]
     en_row = [c.value for c in en["unmatched debit"][2]]
     status, severity, channel = (COLUMNS.index(c) for c in ("status", "severity", "channel"))
@@ -170,19 +171,19 @@ def test_the_resolution_drop_down_covers_every_row_and_refuses_anything_else(tmp
 
 def test_print_setup_short_ids_hidden_key_masking_and_inert_formulas(tmp_path: Path) -> None:
     _, book = _book(tmp_path)
-    for sheet in book.worksheets:
+    for sheet in book.worksheets[:-1]:  # the visible ones
         assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
         assert sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.print_title_rows == "$1:$1"
     sheet = book["无法匹配"]
     row = [c for c in sheet[2]]
     assert row[0].value == short_id("UNMATCHED_DEBIT|alipay|x0") and len(row[0].value) == 9
-    assert sheet.column_dimensions[column_letter("exception_key")].hidden
+    assert all(sheet.column_dimensions[column_letter(c)].hidden for c in ("exception_key", "facts"))
     assert row[COLUMNS.index("exception_key")].value == "UNMATCHED_DEBIT|alipay|x0"
     texts = [str(c.value) for s in book.worksheets for r in s.iter_rows() for c in r if c.value is not None]
     assert "622202******1234" in texts and not any("6222021234561234" in t for t in texts)
     risky = [c for c in row if isinstance(c.value, str) and c.value.startswith(("=", "-"))]
     assert risky and all(c.data_type == "s" and c.quotePrefix for c in risky)
-    assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref == f"A1:{column_letter('exception_key')}2"
+    assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref == f"A1:{column_letter('facts')}2"
     assert not list(tmp_path.glob(".*partial"))
 
 
@@ -229,4 +230,4 @@ def test_each_sheet_of_ten_rows_prints_on_one_page(tmp_path: Path) -> None:
     assert pdf.exists(), done.stderr
     pages = next(line for line in subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
                  .splitlines() if line.startswith("Pages:"))  # fmt: skip
-    assert int(pages.split()[1]) == len(book.sheetnames)
+    assert int(pages.split()[1]) == len([s for s in book.worksheets if s.sheet_state == "visible"])
