@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, func, select, update
 
-from flows.db import DatabaseIdentity, ExceptionItem, Installment, Run, table_of
+from flows.db import DatabaseIdentity, ExceptionItem, ExceptionReview, Installment, Run, table_of
 from flows.store import connect, read_frame
 
 log = logging.getLogger("recon")
@@ -115,14 +115,16 @@ WORKBOOK_SCHEMA = {
     "source_file": pl.String,
     "line_no": pl.Int64,
     "facts": pl.String,
+    "resolution_note": pl.String,
 }
 
 
 def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
-    """The date's exceptions plus every older one still open that a person must act on (MEDIUM,
-    HIGH), with its age in days. Older LOW ones (failed debits to retry, partial and late payments)
-    stay out: they are informational, listed in full in their own date's detail file, and would
-    make every workbook grow with the history."""
+    """The date's open exceptions plus every older one still open that a person must act on
+    (MEDIUM, HIGH), with its age in days and, for one that reopened after a reviewer resolved it,
+    the earlier resolution (``earlier_resolution``). Older LOW ones (failed debits to retry, partial
+    and late payments) stay out: they are informational, listed in full in their own date's detail
+    file, and would make every workbook grow with the history."""
     table = table_of(ExceptionItem)
     # a resolved exception leaves the workbook; one that reopens comes back
     older_open = (table.c.status == "OPEN") & (table.c.business_date < day) & (table.c.severity != "LOW")
@@ -134,8 +136,21 @@ def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
             ),
             WORKBOOK_SCHEMA,
         )
-    return frame.with_columns(age_days=(pl.lit(day) - pl.col("business_date")).dt.total_days()).sort(
-        "outcome", "business_date", "exception_key"
+        reviews = read_frame(
+            conn,
+            select(ExceptionReview.id, ExceptionReview.exception_key, ExceptionReview.resolution_code),
+            {"id": pl.Int64, "exception_key": pl.String, "resolution_code": pl.String},
+        )
+    latest = reviews.sort("id").group_by("exception_key").agg(pl.col("resolution_code").last().alias("_reviewed"))
+    reopened = pl.col("resolution_note").str.starts_with("reopened by").fill_null(False)
+    return (
+        frame.join(latest, on="exception_key", how="left")
+        .with_columns(
+            age_days=(pl.lit(day) - pl.col("business_date")).dt.total_days(),
+            earlier_resolution=pl.when(reopened).then(pl.col("_reviewed")),
+        )
+        .drop("_reviewed")
+        .sort("outcome", "business_date", "exception_key")
     )
 
 

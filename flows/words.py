@@ -114,6 +114,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "reviewed_on": ("处理日期", "date"),
     "exception_key": ("异常键(系统用,勿改)", "exception key (for the system, do not edit)"),
     "facts": ("写出时的事实(系统用,勿改)", "facts when written (for the system, do not edit)"),
+    "reopened": ("重新打开", "reopened"),
+    "was": ("原处理:", "was:"),
     "resolution_prompt": ("请从下拉列表选择", "choose from the list"),
     "resolution_error": ("只能选择列表中的处理结果", "only a resolution from the list is allowed"),
 }
@@ -180,6 +182,11 @@ def outcome_label(outcome: Outcome, language: str) -> str:
 
 def resolution_labels(language: str) -> list[str]:
     return [zh if language == "zh" else en for zh, en, _ in RESOLUTIONS.values()]
+
+
+def resolution_label(code: str, language: str) -> str:
+    zh, en, _ = RESOLUTIONS.get(code, (code, code, False))
+    return zh if language == "zh" else en
 
 
 def resolution_code(text: str) -> str | None:

@@ -47,6 +47,7 @@ from flows.words import (
     in_language,
     label,
     outcome_label,
+    resolution_label,
     resolution_labels,
 )
 from reconcile.codes import Outcome
@@ -287,13 +288,21 @@ def _amounts_by_outcome(exceptions: pl.DataFrame) -> dict[str, int]:
     return {code: int(fen) for code, fen in sums.rows()}
 
 
+def _status(r: dict[str, Any], language: str) -> str:
+    """Open, resolved, or reopened after a reviewer's resolution (which it names)."""
+    earlier = r.get("earlier_resolution")
+    if earlier and r["status"] == "OPEN":
+        return f"{label('reopened', language)} ({label('was', language)} {resolution_label(earlier, language)})"
+    return code_label(r["status"], language)
+
+
 def row_values(r: dict[str, Any], language: str, names: dict[str, str]) -> dict[str, Any]:
     """What an exception's row shows, by column (the import compares the protected ones with it)."""
     return {
         "short_id": short_id(r["exception_key"]),
         "business_date": str(r["business_date"]),
         "age_days": r.get("age_days"),
-        "status": code_label(r["status"], language),
+        "status": _status(r, language),
         "severity": code_label(r["severity"], language),
         "channel": names.get(r["channel"] or "", r["channel"] or ""),
         "contract_no": r["contract_no"] or "",

@@ -132,3 +132,20 @@ def test_a_reviewed_workbook_round_trip_and_every_refusal(recon_env: dict[str, s
     changed = _import(_fill(latest, tmp_path / "changed.xlsx", {f"{RESOLUTION}2": "无需处理"}))
     assert changed.exit_code == 2 and "the exception changed since the workbook was written" in changed.output
     assert "→ held 9.99" in changed.output
+
+    # one that reopens (its facts changed after a reviewer resolved it) comes back, marked, with the
+    # earlier resolution
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            update(ExceptionItem)
+            .where(ExceptionItem.exception_key == second)
+            .values(status="OPEN", resolution_code=None, resolution_note="reopened by run r9: facts changed")
+        )
+    engine.dispose()
+    report = CliRunner().invoke(app, ["report", "--date", DAY.isoformat(), "--out", str(tmp_path / "again.xlsx")])
+    assert report.exit_code == 0, report.output
+    rows = [r for s in load_workbook(tmp_path / "again.xlsx", read_only=True).worksheets[1:-2]
+            for r in s.iter_rows(min_row=2, values_only=True) if len(r) > COLUMNS.index("exception_key")]  # fmt: skip
+    marked = next(r for r in rows if r[COLUMNS.index("exception_key")] == second)
+    assert marked[COLUMNS.index("status")] == "重新打开 (原处理: 已核销)"
