@@ -25,11 +25,11 @@ from typing import Any
 import polars as pl
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from flows.db import ExceptionItem, ExceptionReview, table_of
 from flows.runs import WORKBOOK_SCHEMA, database_id
-from flows.store import read_frame
+from flows.store import insert_frame, read_frame, update_from_frame
 from flows.words import RESOLUTIONS, label, resolution_code
 from flows.workbook import COLUMNS, META_SHEET, PROTECTED, prepared, row_values
 
@@ -188,33 +188,49 @@ class Imported:
 
 
 def apply_decisions(engine: Engine, sha: str, day: dt.date, decisions: list[Decision], imported_by: str) -> Imported:
-    """Each decision applied to its exception with an audit row, in one transaction; a decision the
-    exception already carries (the same workbook imported again) changes nothing."""
+    """Each decision applied to its exception with an audit row, in one transaction and in bulk; a
+    decision the exception already carries (the same workbook imported again) changes nothing."""
     table = table_of(ExceptionItem)
-    applied = unchanged = 0
     now = dt.datetime.now(dt.UTC)
+    chosen = pl.DataFrame(
+        [(d.exception_key, d.sheet, d.row_no, d.resolution_code, d.note, d.reviewer or imported_by, d.reviewed_on)
+         for d in decisions],
+        schema={"exception_key": pl.String, "sheet": pl.String, "row_no": pl.Int64, "resolution_code": pl.String,
+                "note": pl.String, "reviewer": pl.String, "reviewed_on": pl.String},
+        orient="row",
+    )  # fmt: skip
+    schema = {"exception_key": pl.String, "status": pl.String, "resolution_code": pl.String,
+              "resolution_note": pl.String}  # fmt: skip
     with engine.begin() as conn:
-        for d in decisions:
-            status, code, note = conn.execute(
-                select(table.c.status, table.c.resolution_code, table.c.resolution_note).where(
-                    table.c.exception_key == d.exception_key
-                )
-            ).one()
-            if status == "RESOLVED" and code == d.resolution_code and (note or None) == d.note:
-                unchanged += 1
-                continue
-            conn.execute(
-                update(table)
-                .where(table.c.exception_key == d.exception_key)
-                .values(status="RESOLVED", resolution_code=d.resolution_code, resolution_note=d.note)
-            )
-            conn.execute(
-                table_of(ExceptionReview)
-                .insert()
-                .values(exception_key=d.exception_key, workbook_sha256=sha, workbook_date=day, sheet=d.sheet,
-                        row_no=d.row_no, resolution_code=d.resolution_code, note=d.note,
-                        reviewer=d.reviewer or imported_by, reviewed_on=d.reviewed_on, imported_by=imported_by,
-                        imported_at=now, status_before=status, resolution_before=code, note_before=note)
-            )  # fmt: skip
-            applied += 1
-    return Imported(sha, applied, unchanged, len(decisions))
+        keys = chosen["exception_key"].to_list()
+        found = [
+            read_frame(conn, select(*[table.c[c] for c in schema]).where(table.c.exception_key.in_(batch)), schema)
+            for batch in (keys[i : i + 5000] for i in range(0, len(keys), 5000))
+        ]
+        before = pl.concat(found) if found else pl.DataFrame(schema=schema)
+        both = chosen.join(before.rename({"resolution_code": "code_before", "resolution_note": "note_before",
+                                          "status": "status_before"}), on="exception_key")  # fmt: skip
+        same = (
+            (pl.col("status_before") == "RESOLVED")
+            & pl.col("code_before").eq_missing(pl.col("resolution_code"))
+            & pl.col("note_before").eq_missing(pl.col("note"))
+        )
+        changing = both.filter(~same)
+        update_from_frame(
+            conn,
+            table,
+            changing.select("exception_key", pl.lit("RESOLVED").alias("status"), "resolution_code",
+                            pl.col("note").alias("resolution_note")),
+            ["exception_key"],
+        )  # fmt: skip
+        insert_frame(
+            conn,
+            table_of(ExceptionReview),
+            changing.select(
+                "exception_key", pl.lit(sha).alias("workbook_sha256"), pl.lit(day).alias("workbook_date"), "sheet",
+                "row_no", "resolution_code", "note", "reviewer", "reviewed_on",
+                pl.lit(imported_by).alias("imported_by"), pl.lit(now).alias("imported_at"), "status_before",
+                pl.col("code_before").alias("resolution_before"), "note_before",
+            ),
+        )  # fmt: skip
+    return Imported(sha, changing.height, both.height - changing.height, len(decisions))
