@@ -36,6 +36,14 @@ def _quiet_prefect() -> None:
             logging.getLogger(name).propagate = False
 
 
+def _language(asked: str | None, configured: str) -> str:
+    """The language of a workbook or a trail: ``--lang``, else ``RECON_LANGUAGE``."""
+    language = asked or configured
+    if language not in ("zh", "en"):
+        raise typer.BadParameter(f"{language!r} is not a language this product writes: zh or en", param_hint="--lang")
+    return language
+
+
 def _parse_date(text: str | None) -> dt.date | None:
     if text is None:
         return None
@@ -379,9 +387,7 @@ def report(
     day = _parse_date(date)
     assert day is not None
     config = load_config()
-    language = lang or config.settings.language
-    if language not in ("zh", "en"):
-        raise typer.BadParameter(f"{language!r} is not a language of the workbook: zh or en", param_hint="--lang")
+    language = _language(lang, config.settings.language)
     engine = connect(config.database_url)
     try:
         summary = runs.latest_summary(engine, day)
@@ -447,9 +453,7 @@ def status(
     from flows.store import connect
 
     config = load_config()
-    language = lang or config.settings.language
-    if language not in ("zh", "en"):
-        raise typer.BadParameter(f"{language!r} is not a language: zh or en", param_hint="--lang")
+    language = _language(lang, config.settings.language)
     engine = connect(config.database_url)
     try:
         with engine.connect() as conn:

@@ -4,6 +4,8 @@ where a machine reads them back."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from reconcile.codes import OUTCOME_ZH, Outcome
 
 LANGUAGES = ("zh", "en")
@@ -206,3 +208,69 @@ def in_language(text: str | None, language: str) -> str:
         return text
     zh, en = text.split(" / ", 1)
     return zh if language == "zh" else en
+
+
+def _yuan_of(fen: str) -> str:
+    value = int(fen)
+    sign = "-" if value < 0 else ""
+    return f"{sign}{abs(value) // 100:,}.{abs(value) % 100:02d}"
+
+
+#: A file's reason, as the reader says it in English → its Chinese (money in yuan). Tried in order;
+#: a reason none fits is shown as it is.
+REASONS_ZH: tuple[tuple[str, Any], ...] = (
+    (
+        r"^control totals disagree \((?P<k>\w+)\): the file states (?P<n>\d+) rows and (?P<f>-?\d+) fen, its rows hold "
+        r"(?P<m>\d+) and (?P<g>-?\d+) fen(?P<rest>.*)$",
+        lambda m: (
+            f"控制总数不符({APPLIES_TO.get(m['k'], (m['k'],))[0]}):文件声明 {m['n']} 笔 {_yuan_of(m['f'])} 元,"
+            f"实际读到 {m['m']} 笔 {_yuan_of(m['g'])} 元{m['rest']}"
+        ),
+    ),
+    (
+        r"^the file is for business date (?P<a>[\d-]+), but it was filed under (?P<b>[\d-]+)$",
+        lambda m: f"文件的业务日期是 {m['a']},却放在 {m['b']} 的目录下",
+    ),
+    (r"^no configured layout recognises", lambda m: "无法识别:没有任何已配置的文件格式与其内容相符"),
+    (
+        r"^line (?P<n>\d+) is longer than (?P<b>[\d,]+) bytes",
+        lambda m: f"第 {m['n']} 行超过 {m['b']} 字节:渠道文件没有这么长的行,无法识别",
+    ),
+    (
+        r"^the same bytes as (?P<f>.+) in this delivery: counted once$",
+        lambda m: f"与本批的 {m['f']} 内容完全相同:只计一次",
+    ),
+    (r"^a symbolic link: not followed", lambda m: "符号链接:不予跟随(请直接送达文件本身)"),
+    (r"^the header lacks the columns (?P<c>.+)$", lambda m: f"表头缺少列:{m['c']}"),
+    (r"^the file is empty$", lambda m: "文件为空"),
+    (r"^the file is binary", lambda m: "文件是二进制内容,不是文本"),
+    (r"^the file has a header but no records", lambda m: "文件只有表头,没有记录,也没有控制总数"),
+    (r"^the summary line \(batch totals\) is missing", lambda m: "缺少汇总行(批次合计):文件可能不完整"),
+    (r"^the footer with the control totals is missing", lambda m: "缺少带控制总数的文件尾:文件可能不完整"),
+    (r"^the file does not state its business date", lambda m: "文件未在约定位置写明业务日期"),
+    (r"^the XML declares a document type", lambda m: "XML 含有文档类型声明(<!DOCTYPE>):拒收(ISO 20022 报文没有)"),
+    (r"^the XML nests elements deeper than 256 levels", lambda m: "XML 嵌套超过 256 层:拒收"),
+    (r"^the XML holds a text of more than 10 MB", lambda m: "XML 中单个文本超过 10 MB:拒收"),
+    (r"^the XML is malformed at line (?P<n>\d+)", lambda m: f"XML 格式错误(第 {m['n']} 行)"),
+    (r"^the zip is damaged", lambda m: "压缩包已损坏"),
+    (r"^member (?P<m>'.*') tries to leave its folder", lambda m: f"压缩包成员 {m['m']} 的路径越出目录:整个压缩包拒收"),
+    (r"^member (?P<m>'.*') inflates to", lambda m: f"压缩包成员 {m['m']} 解压后过大(疑似压缩炸弹):整个压缩包拒收"),
+    (
+        r"^two members hold the same kind of detail",
+        lambda m: "压缩包中有两个同类明细文件,无法判断哪个正确:整个压缩包拒收",
+    ),
+    (r"^no member of the zip is a bill", lambda m: "压缩包中没有本系统能读取的账单"),
+)
+
+
+def reason_in(text: str | None, language: str) -> str:
+    """A file's reason in ``language`` (the English sentence kept where no translation fits)."""
+    import re
+
+    if not text or language != "zh":
+        return text or ""
+    for pattern, chinese in REASONS_ZH:
+        found = re.match(pattern, text)
+        if found:
+            return str(chinese(found))
+    return text

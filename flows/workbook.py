@@ -47,6 +47,7 @@ from flows.words import (
     in_language,
     label,
     outcome_label,
+    reason_in,
     resolution_label,
     resolution_labels,
 )
@@ -259,7 +260,7 @@ def _summary_sheet(
     _header(sheet, [say("file_name"), say("channel"), say("status"), say("rows"), say("stated"), say("counted"),
                     say("reason")])  # fmt: skip
     for item in summary["files"]:
-        said = "; ".join([item.get("reason") or "", *item.get("notes", [])]).strip("; ")
+        said = "; ".join([reason_in(item.get("reason"), language), *item.get("notes", [])]).strip("; ")
         totals = item.get("control_totals") or []
         kinds = [applies_to_label(t["applies_to"], language) for t in totals]
         stated = "; ".join(

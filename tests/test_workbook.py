@@ -231,3 +231,27 @@ def test_each_sheet_of_ten_rows_prints_on_one_page(tmp_path: Path) -> None:
     pages = next(line for line in subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
                  .splitlines() if line.startswith("Pages:"))  # fmt: skip
     assert int(pages.split()[1]) == len([s for s in book.worksheets if s.sheet_state == "visible"])
+
+
+def test_a_files_reason_is_in_the_workbooks_language_with_money_in_yuan(tmp_path: Path) -> None:
+    from reconcile.intake import UNRECOGNISED
+    from reconcile.iso20022 import DTD_REFUSED
+
+    reasons = [
+        "control totals disagree (all): the file states 62 rows and 39645944 fen, its rows hold 62 and 39645943 fen",
+        UNRECOGNISED,
+        DTD_REFUSED,
+        "the file is for business date 2026-11-27, but it was filed under 2026-11-28",
+    ]
+    files = [{"name": f"f{i}.txt", "channel": "icbc", "status": "REJECTED", "rows": 0, "reason": r, "notes": []}
+             for i, r in enumerate(reasons)]  # fmt: skip
+    summary = {**SUMMARY, "files": files}
+    shown = {}
+    for language in ("zh", "en"):
+        path = write_workbook(tmp_path / language / "r.xlsx", summary, exceptions(), language, NAMES)
+        rows = [[c.value for c in row] for row in load_workbook(path).worksheets[0].iter_rows()]
+        shown[language] = [next(r[6] for r in rows if r[0] == f"f{i}.txt") for i in range(len(reasons))]
+    assert shown["en"] == reasons
+    assert shown["zh"][0] == "控制总数不符(全部):文件声明 62 笔 396,459.44 元,实际读到 62 笔 396,459.43 元"
+    assert shown["zh"][1].startswith("无法识别") and shown["zh"][2].startswith("XML 含有文档类型声明")
+    assert shown["zh"][3] == "文件的业务日期是 2026-11-27,却放在 2026-11-28 的目录下"
