@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/bench_ingest.py --records 1000000
 	$(BIN)/python bench/bench_gb18030.py --records 1000000
 	$(BIN)/python bench/bench_matcher.py --records 1000000
+	$(BIN)/python bench/bench_workbook.py --rows 100000
 
 clean:
 	rm -rf $(VENV) var
