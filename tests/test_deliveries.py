@@ -100,7 +100,9 @@ def test_copies_and_restated_bills_are_counted_once_and_said_so(recon_env: dict[
     assert again["outcomes"] == first["outcomes"] and again["fen"] == first["fen"]
     rows = [row for row in load_workbook(again["workbook"], read_only=True).worksheets[0].iter_rows(values_only=True)
             if len(row) > 6]  # the files: name, channel, status, lines, stated, counted, reason  # fmt: skip
-    assert any(row[2] == "已跳过(重复)" and str(row[6]).startswith("the same bytes as") for row in rows)
+    assert any(
+        row[2] == "已跳过(重复)" and str(row[6]).startswith("与本批的 ") and "只计一次" in str(row[6]) for row in rows
+    )
     assert any(row[2] == "已接收" and "restate" in str(row[6]) for row in rows)
     assert _books(url) == books
 
