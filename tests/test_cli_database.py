@@ -21,7 +21,7 @@ def test_status_before_init_says_run_init(tmp_path: Path) -> None:
     (tmp_path / "home").mkdir()
     done = _recon(tmp_path, f"sqlite:///{tmp_path / 'home' / 'recon.db'}", "status", "C1")
     assert done.returncode == 7, done.stderr
-    assert "is not initialised: run `recon init`" in done.stderr
+    assert "is not initialised (or older than this version): run `recon init`" in done.stderr
     assert "Traceback" not in done.stderr
 
 
