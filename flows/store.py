@@ -49,7 +49,8 @@ def database_problem(error: BaseException, url: str) -> str | None:
     said = str(error.orig).strip() if error.orig is not None else ""
     first = said.splitlines()[0] if said else type(error.orig or error).__name__
     if "no such table" in first or ("does not exist" in first and "relation" in first):
-        return f"the database {safe_url(url)} is not initialised (or older than this version): run `recon init` ({first})"
+        said = "is not initialised (or older than this version): run `recon init`"
+        return f"the database {safe_url(url)} {said} ({first})"
     if error.connection_invalidated or "terminating connection" in first or "closed the connection" in first:
         return f"the database {safe_url(url)} went away during the run: {first}"
     return f"cannot use the database {safe_url(url)}: {first}"
