@@ -330,7 +330,7 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
     headers = [label(name, language) for name in COLUMNS]
     for index, name in enumerate(COLUMNS):
         longest = max([display_width(str(v.get(name) or "")) for v in values[:200]] + [display_width(headers[index])])
-        width = min(max(longest + 2, 8), 60 if name == "explanation" else 40)
+        width = min(max(longest + 4, 8), 120 if name == "explanation" else 40)
         if name in ("note", "reviewer", "reviewed_on"):
             width = {"note": 40, "reviewer": 12, "reviewed_on": 14}[name]
         sheet.column_dimensions[get_column_letter(index + 1)].width = width
@@ -353,7 +353,8 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
     choices.add(f"{resolution}2:{resolution}{max(last, 2)}")  # every row, and only the rows
     sheet.data_validations.append(choices)
     _header(sheet, headers)
-    wrap = Alignment(wrap_text=True, vertical="top")
+    # explanations are not wrapped: a write-only sheet cannot size its rows, and wrapped text in a
+    # row of one line's height prints over itself; the column is wide enough for most
     for value in values:
         row = []
         for name in COLUMNS:
@@ -362,10 +363,6 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
                 row.append(_cell(sheet, item, money=True))
             elif name in REVIEWER_COLUMNS:
                 row.append(_cell(sheet, None, fill=_REVIEW_FILL))
-            elif name == "explanation":
-                cell = _cell(sheet, item)
-                cell.alignment = wrap
-                row.append(cell)
             else:
                 row.append(_cell(sheet, item) if _risky(item) else item)
         sheet.append(row)
