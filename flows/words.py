@@ -260,11 +260,33 @@ REASONS_ZH: tuple[tuple[str, Any], ...] = (
         lambda m: "压缩包中有两个同类明细文件,无法判断哪个正确:整个压缩包拒收",
     ),
     (r"^no member of the zip is a bill", lambda m: "压缩包中没有本系统能读取的账单"),
+    # the notes a file's reading leaves
+    (
+        r"^(?P<n>\d+) line\(s\) are neither debits nor refunds \((?P<k>.*)\) and were left aside$",
+        lambda m: f"{m['n']} 行既非扣款也非退款({m['k']}),已另行搁置",
+    ),
+    (
+        r"^(?P<n>\d+) line\(s\) restate (?P<f>.+) and were set aside \(counted there once\); (?P<m>\d+) line\(s\) "
+        r"only this file has$",
+        lambda m: f"{m['n']} 行与 {m['f']} 重复,已搁置(在该文件计一次);{m['m']} 行仅本文件有",
+    ),
+    (
+        r"^(?P<n>\d+) line\(s\) \((?P<y>[-\d.]+) yuan\) read as evidence: channel (?P<c>\S+) does not settle",
+        lambda m: f"{m['n']} 行({m['y']} 元)仅作为证据读取:渠道 {m['c']} 不结算资金,不计入金额",
+    ),
+    (
+        r"^(?P<n>\d+) line\(s\) repeat transactions another file of the delivery has with the same facts",
+        lambda m: f"{m['n']} 行与本批另一文件中的交易完全相同:只计一次",
+    ),
+    (
+        r"^(?P<n>\d+) line\(s\) differ from the same transaction in another file",
+        lambda m: f"{m['n']} 行与另一文件中的同一交易不一致:作为无效行待人工处理",
+    ),
 )
 
 
 def reason_in(text: str | None, language: str) -> str:
-    """A file's reason in ``language`` (the English sentence kept where no translation fits)."""
+    """A file's reason or note in ``language`` (the English sentence kept where no translation fits)."""
     import re
 
     if not text or language != "zh":

@@ -260,7 +260,7 @@ def _summary_sheet(
     _header(sheet, [say("file_name"), say("channel"), say("status"), say("rows"), say("stated"), say("counted"),
                     say("reason")])  # fmt: skip
     for item in summary["files"]:
-        said = "; ".join([reason_in(item.get("reason"), language), *item.get("notes", [])]).strip("; ")
+        said = "; ".join(reason_in(text, language) for text in [item.get("reason"), *item.get("notes", [])] if text)
         totals = item.get("control_totals") or []
         kinds = [applies_to_label(t["applies_to"], language) for t in totals]
         stated = "; ".join(

@@ -245,12 +245,17 @@ def test_a_files_reason_is_in_the_workbooks_language_with_money_in_yuan(tmp_path
     ]
     files = [{"name": f"f{i}.txt", "channel": "icbc", "status": "REJECTED", "rows": 0, "reason": r, "notes": []}
              for i, r in enumerate(reasons)]  # fmt: skip
+    note = "6 line(s) are neither debits nor refunds (收费) and were left aside"
+    files.append({"name": "noted.txt", "channel": "icbc", "status": "ACCEPTED", "rows": 9, "reason": None,
+                  "notes": [note]})  # fmt: skip
     summary = {**SUMMARY, "files": files}
-    shown = {}
+    shown, noted = {}, {}
     for language in ("zh", "en"):
         path = write_workbook(tmp_path / language / "r.xlsx", summary, exceptions(), language, NAMES)
         rows = [[c.value for c in row] for row in load_workbook(path).worksheets[0].iter_rows()]
         shown[language] = [next(r[6] for r in rows if r[0] == f"f{i}.txt") for i in range(len(reasons))]
+        noted[language] = next(r[6] for r in rows if r[0] == "noted.txt")
+    assert noted == {"zh": "6 行既非扣款也非退款(收费),已另行搁置", "en": note}
     assert shown["en"] == reasons
     assert shown["zh"][0] == "控制总数不符(全部):文件声明 62 笔 396,459.44 元,实际读到 62 笔 396,459.43 元"
     assert shown["zh"][1].startswith("无法识别") and shown["zh"][2].startswith("XML 含有文档类型声明")
