@@ -292,13 +292,17 @@ class Bench:
 
     # databases -----------------------------------------------------------------------------------
 
-    def database(self, kind: str, tag: str) -> Database:
-        name = f"bench_night_{tag}".replace("-", "_").lower()
+    def _fresh(self, kind: str, tag: str) -> Database:
+        """A database's name and an empty home folder for it (an old one of the same tag removed)."""
         home = self.work / "homes" / f"{kind}-{tag}"
         if home.exists():
             shutil.rmtree(home)
         home.mkdir(parents=True)
-        db = Database(kind, name, home)
+        return Database(kind, f"bench_night_{tag}".replace("-", "_").lower(), home)
+
+    def database(self, kind: str, tag: str) -> Database:
+        db = self._fresh(kind, tag)
+        name = db.name
         if kind == "postgresql":
             self.drop(db)
             with pg() as conn:
@@ -307,12 +311,8 @@ class Bench:
         return db
 
     def clone(self, base: Database, tag: str) -> Database:
-        name = f"bench_night_{tag}".replace("-", "_").lower()
-        home = self.work / "homes" / f"{base.kind}-{tag}"
-        if home.exists():
-            shutil.rmtree(home)
-        home.mkdir(parents=True)
-        db = Database(base.kind, name, home)
+        db = self._fresh(base.kind, tag)
+        name, home = db.name, db.home
         if base.kind == "sqlite":
             for suffix in ("", "-wal", "-shm"):
                 source = base.home / f"recon.db{suffix}"
@@ -856,8 +856,10 @@ def render(results: dict[str, Any]) -> str:
     w("- " + ", ".join(f"{k} {val}" for k, val in v.items()))
     codes = results.get("codes") or [m.get("code", "not recorded")]
     if any(code != "not recorded" for code in codes):
-        w("- code measured (at the start of each invocation, in the order of the command lines above): "
-          + "; ".join(codes))
+        w(
+            "- code measured (at the start of each invocation, in the order of the command lines above): "
+            + "; ".join(codes)
+        )
     w("")
 
     w("## The night, per database and size\n")
@@ -921,10 +923,12 @@ def render(results: dict[str, Any]) -> str:
               f"{f2(e['process_wall_s'], ' s')} | "
               + (f"{f2(p['process_wall_s'], ' s')} ({', '.join(f'{x:.2f}' for x in p['walls'])})" if p else "not run")
               + f" | {f2(cost, ' s')} |")  # fmt: skip
-    w("\nThe first empty-day run of a copy also turns the book's overdue installments `OVERDUE` (the night does "
-      "that work too); the runs after it do not, so the fastest is a rerun, and net times subtract that smaller "
-      "fixed cost. With a single empty-day run (`--repeat 1`) the `recon run` after it is a rerun and the "
-      "Prefect cost is not computed (–).")
+    w(
+        "\nThe first empty-day run of a copy also turns the book's overdue installments `OVERDUE` (the night does "
+        "that work too); the runs after it do not, so the fastest is a rerun, and net times subtract that smaller "
+        "fixed cost. With a single empty-day run (`--repeat 1`) the `recon run` after it is a rerun and the "
+        "Prefect cost is not computed (–)."
+    )
     w("\nThe Prefect cost is the `recon run` process against the plain child process for the same empty day: "
       "starting the temporary server, the flow and task engine, artifacts; a deployment on a running server "
       "pays no server start. `PREFECT_HOME` is the script's own, so the first `recon run` pays the server's "
@@ -1019,8 +1023,10 @@ def render(results: dict[str, Any]) -> str:
           f"(runs {', '.join(f'{x:.2f}' for x in last_one['walls'])})")  # fmt: skip
         w(f"- all days = **{rr['all']['wall_s'] / one['wall_s']:.1f}×** the first day alone, "
           f"{rr['all']['wall_s'] / last_one['wall_s']:.1f}× the last (target ≤ {rr['days']}×)")  # fmt: skip
-        w("- what grows from the first days to the last (mean of the last "
-          f"{k} minus the first {k}, in the rerun of all days): " + "; ".join(growth(rr, k)) + "\n")
+        w(
+            "- what grows from the first days to the last (mean of the last "
+            f"{k} minus the first {k}, in the rerun of all days): " + "; ".join(growth(rr, k)) + "\n"
+        )
 
     w("## Targets\n")
     w("| target | measured | met? |")
@@ -1244,9 +1250,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100k on both databases, 10 days of 20k, matcher 100k")
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed)")
     parser.add_argument("--results", default=None, help="also write the raw measurements as JSON here")
-    parser.add_argument("--render", action="append", default=None,
-                        help="only write docs/PERFORMANCE.md from --results files (repeat it to merge invocations: "
-                        "the fastest night of each size and database is kept, the rest comes from the last file)")
+    parser.add_argument(
+        "--render",
+        action="append",
+        default=None,
+        help="only write docs/PERFORMANCE.md from --results files (repeat it to merge invocations: "
+        "the fastest night of each size and database is kept, the rest comes from the last file)",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--days", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

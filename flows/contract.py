@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from flows.db import ChannelRecord, DebitInstruction, ExceptionItem, Installment, LedgerEntry, Loan
-from flows.words import code_label
+from flows.words import code_label, pick
 from reconcile.masking import mask_account, mask_name, mask_numbers_in_text
 from reconcile.money import fen_to_yuan_text
 from reconcile.settings import BUSINESS_TZ
@@ -45,8 +45,7 @@ WORDS: dict[str, tuple[str, str]] = {
 
 
 def word(key: str, language: str) -> str:
-    zh, en = WORDS.get(key, (key, key))
-    return zh if language == "zh" else en
+    return pick(WORDS.get(key, (key, key)), language)
 
 
 def normalise_contract(text: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from flows.db import ExceptionItem, ExceptionReview, table_of
 from flows.runs import WORKBOOK_SCHEMA, database_id
@@ -119,18 +119,21 @@ def read_decisions(
     return sha, dt.date.fromisoformat(meta["business_date"]), decisions
 
 
-def _exceptions(engine: Engine, keys: list[str]) -> dict[str, dict[str, Any]]:
+def _by_key(conn: Connection, schema: dict[str, Any], keys: list[str]) -> pl.DataFrame:
+    """The exceptions with these keys (columns ``schema``), read in batches a statement can hold."""
     table = table_of(ExceptionItem)
+    columns = [table.c[c] for c in schema]
+    found = [
+        read_frame(conn, select(*columns).where(table.c.exception_key.in_(keys[i : i + 5000])), schema)
+        for i in range(0, len(keys), 5000)
+    ]
+    return pl.concat(found) if found else pl.DataFrame(schema=schema)
+
+
+def _exceptions(engine: Engine, keys: list[str]) -> dict[str, dict[str, Any]]:
     schema = {**WORKBOOK_SCHEMA, "resolution_code": pl.String, "resolution_note": pl.String}
-    found: list[pl.DataFrame] = []
     with engine.connect() as conn:
-        for start in range(0, len(keys), 5000):
-            batch = keys[start : start + 5000]
-            found.append(read_frame(conn, select(*[table.c[c] for c in schema]).where(table.c.exception_key.in_(batch)),
-                                    schema))  # fmt: skip
-    if not found:
-        return {}
-    frame = prepared(pl.concat(found))
+        frame = prepared(_by_key(conn, schema, keys))
     return {row["exception_key"]: row for row in frame.to_dicts()}
 
 
@@ -202,12 +205,7 @@ def apply_decisions(engine: Engine, sha: str, day: dt.date, decisions: list[Deci
     schema = {"exception_key": pl.String, "status": pl.String, "resolution_code": pl.String,
               "resolution_note": pl.String}  # fmt: skip
     with engine.begin() as conn:
-        keys = chosen["exception_key"].to_list()
-        found = [
-            read_frame(conn, select(*[table.c[c] for c in schema]).where(table.c.exception_key.in_(batch)), schema)
-            for batch in (keys[i : i + 5000] for i in range(0, len(keys), 5000))
-        ]
-        before = pl.concat(found) if found else pl.DataFrame(schema=schema)
+        before = _by_key(conn, schema, chosen["exception_key"].to_list())
         both = chosen.join(before.rename({"resolution_code": "code_before", "resolution_note": "note_before",
                                           "status": "status_before"}), on="exception_key")  # fmt: skip
         same = (

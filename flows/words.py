@@ -4,6 +4,7 @@ where a machine reads them back."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from reconcile.codes import OUTCOME_ZH, Outcome
@@ -157,14 +158,17 @@ APPLIES_TO: dict[str, tuple[str, str]] = {
 }
 
 
+def pick(words: tuple[Any, ...], language: str) -> str:
+    """The Chinese or the English of a ``(Chinese, English, …)`` entry."""
+    return str(words[0] if language == "zh" else words[1])
+
+
 def applies_to_label(applies_to: str, language: str) -> str:
-    zh, en = APPLIES_TO.get(applies_to, (applies_to, applies_to))
-    return zh if language == "zh" else en
+    return pick(APPLIES_TO.get(applies_to, (applies_to, applies_to)), language)
 
 
 def label(key: str, language: str) -> str:
-    zh, en = LABELS[key]
-    return zh if language == "zh" else en
+    return pick(LABELS[key], language)
 
 
 def code_label(code: str | None, language: str) -> str:
@@ -172,23 +176,22 @@ def code_label(code: str | None, language: str) -> str:
     if code is None:
         return ""
     if code in CODES:
-        return CODES[code][0 if language == "zh" else 1]
+        return pick(CODES[code], language)
     if code in Outcome.__members__:
         return outcome_label(Outcome(code), language)
     return code
 
 
 def outcome_label(outcome: Outcome, language: str) -> str:
-    return OUTCOME_ZH[outcome] if language == "zh" else OUTCOME_EN[outcome]
+    return pick((OUTCOME_ZH[outcome], OUTCOME_EN[outcome]), language)
 
 
 def resolution_labels(language: str) -> list[str]:
-    return [zh if language == "zh" else en for zh, en, _ in RESOLUTIONS.values()]
+    return [pick(words, language) for words in RESOLUTIONS.values()]
 
 
 def resolution_label(code: str, language: str) -> str:
-    zh, en, _ = RESOLUTIONS.get(code, (code, code, False))
-    return zh if language == "zh" else en
+    return pick(RESOLUTIONS.get(code, (code, code, False)), language)
 
 
 def resolution_code(text: str) -> str | None:
@@ -206,8 +209,7 @@ def in_language(text: str | None, language: str) -> str:
         return ""
     if " / " not in text:
         return text
-    zh, en = text.split(" / ", 1)
-    return zh if language == "zh" else en
+    return pick(tuple(text.split(" / ", 1)), language)
 
 
 def _yuan_of(fen: str) -> str:
@@ -285,14 +287,15 @@ REASONS_ZH: tuple[tuple[str, Any], ...] = (
 )
 
 
+_REASONS_ZH = tuple((re.compile(pattern), chinese) for pattern, chinese in REASONS_ZH)
+
+
 def reason_in(text: str | None, language: str) -> str:
     """A file's reason or note in ``language`` (the English sentence kept where no translation fits)."""
-    import re
-
     if not text or language != "zh":
         return text or ""
-    for pattern, chinese in REASONS_ZH:
-        found = re.match(pattern, text)
+    for pattern, chinese in _REASONS_ZH:
+        found = pattern.match(text)
         if found:
             return str(chinese(found))
     return text
