@@ -5,7 +5,7 @@ All or nothing. The workbook is refused whole, naming the sheet and cell of ever
 - it belongs to another database;
 - an exception id is unknown;
 - a resolution is not one of the allowed ones;
-- a mandatory note is missing;
+- a resolution has no note (every one needs a note);
 - a protected cell (ids, amounts, accounts, contract, file and line) was changed;
 - an exception changed in the books since the workbook was written (the row then says from what
   to what).
@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, select
 from flows.db import ExceptionItem, ExceptionReview, table_of
 from flows.runs import WORKBOOK_SCHEMA, database_id
 from flows.store import insert_frame, read_frame, update_from_frame
-from flows.words import RESOLUTIONS, label, resolution_code
+from flows.words import label, resolution_code
 from flows.workbook import COLUMNS, META_SHEET, PROTECTED, prepared, row_values
 
 
@@ -173,7 +173,7 @@ def _check_row(
         problems.append(f"{cell('resolution')}: {chosen!r} is not an allowed resolution")
         return None
     note = _text(cells["note"]) or None
-    if RESOLUTIONS[code][2] and note is None:
+    if note is None:  # every resolution needs a note
         problems.append(f"{cell('note')}: a note is required for {chosen!r}")
         return None
     return Decision(key, title, number, code, note, _text(cells["reviewer"]) or None,

@@ -42,14 +42,15 @@ CODES: dict[str, tuple[str, str]] = {
     "SKIPPED": ("已跳过(重复)", "skipped (a copy)"),
 }
 
-#: The resolutions a reviewer may choose: code → (Chinese, English, whether a note is mandatory).
-RESOLUTIONS: dict[str, tuple[str, str, bool]] = {
-    "REFUNDED": ("已退款给借款人", "refunded to the borrower", False),
-    "APPLIED_MANUALLY": ("已手工入账", "applied by hand", True),
-    "CHANNEL_CORRECTED": ("渠道已更正", "corrected by the channel", False),
-    "WRITTEN_OFF": ("已核销", "written off", True),
-    "NO_ACTION": ("无需处理", "no action needed", False),
-    "OTHER": ("其他(须填写说明)", "other (a note is required)", True),
+#: The resolutions a reviewer may choose: code → (Chinese, English). Each needs a note (PRODUCT.md:
+#: an exception is resolved "with a resolution code and a mandatory note").
+RESOLUTIONS: dict[str, tuple[str, str]] = {
+    "REFUNDED": ("已退款给借款人", "refunded to the borrower"),
+    "APPLIED_MANUALLY": ("已手工入账", "applied by hand"),
+    "CHANNEL_CORRECTED": ("渠道已更正", "corrected by the channel"),
+    "WRITTEN_OFF": ("已核销", "written off"),
+    "NO_ACTION": ("无需处理", "no action needed"),
+    "OTHER": ("其他", "other"),
 }
 
 #: (Chinese, English) of every label the workbook writes.
@@ -127,7 +128,7 @@ INSTRUCTIONS: dict[str, list[str]] = {
     "zh": [
         "本工作簿列出需要人工处理的异常(严重度为中、高),每类异常一张表;低风险异常的明细在同名的 CSV 文件中。",
         "请只填写每行最后的四列:处理结果(从下拉列表选择)、处理说明、处理人、处理日期。",
-        "处理结果为“已手工入账”“已核销”“其他”时,必须填写处理说明。",
+        "每一项处理结果都必须填写处理说明。",
         "编号是异常的简短编号,可在电话中念出;“异常键”列供系统核对,请勿修改。",
         "金额、账号、合同号等列受保护:修改后导入将被拒绝。",
         "填写完成后保存,交系统导入;同一工作簿重复导入不会重复生效。",
@@ -137,7 +138,7 @@ INSTRUCTIONS: dict[str, list[str]] = {
         "This workbook lists the exceptions a person must act on (severity medium and high), one sheet per kind; "
         "the low-severity ones are listed in the CSV file of the same name.",
         "Fill in only the last four columns of a row: resolution (from the drop-down), note, reviewer, date.",
-        "A note is required for 'applied by hand', 'written off' and 'other'.",
+        "Every resolution needs a note.",
         "The id is a short name of the exception to read out on the phone; the exception key column is for the "
         "system: do not edit it.",
         "Amounts, accounts, contracts and ids are protected: a changed one makes the import refuse the workbook.",
@@ -191,13 +192,13 @@ def resolution_labels(language: str) -> list[str]:
 
 
 def resolution_label(code: str, language: str) -> str:
-    return pick(RESOLUTIONS.get(code, (code, code, False)), language)
+    return pick(RESOLUTIONS.get(code, (code, code)), language)
 
 
 def resolution_code(text: str) -> str | None:
     """The resolution code a reviewer's choice stands for (in either language, or the code)."""
     cleaned = text.strip()
-    for code, (zh, en, _) in RESOLUTIONS.items():
+    for code, (zh, en) in RESOLUTIONS.items():
         if cleaned in (code, zh, en):
             return code
     return None

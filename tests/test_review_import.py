@@ -80,7 +80,7 @@ def test_a_reviewed_workbook_round_trip_and_every_refusal(recon_env: dict[str, s
         "unknown": ({f"{KEY}2": "UNMATCHED_DEBIT|nowhere|x", f"{RESOLUTION}2": "无需处理"},
                     f"{name}!A2: exception "),
         "not allowed": ({f"{RESOLUTION}2": "退款了"}, f"{name}!{RESOLUTION}2: '退款了' is not an allowed resolution"),
-        "note missing": ({f"{RESOLUTION}2": "其他(须填写说明)"}, f"{name}!{NOTE}2: a note is required"),
+        "note missing": ({f"{RESOLUTION}2": "无需处理"}, f"{name}!{NOTE}2: a note is required"),
         "protected": ({f"{column_letter('amount_yuan')}2": 1.23, f"{RESOLUTION}3": "无需处理"},
                       f"{name}!{column_letter('amount_yuan')}2: a protected cell was changed"),
         "other database": ({f"{META_SHEET}!B2": "another-db", f"{RESOLUTION}2": "无需处理"},
@@ -92,14 +92,15 @@ def test_a_reviewed_workbook_round_trip_and_every_refusal(recon_env: dict[str, s
         assert said in done.output, (case, done.output)
         assert "refused" in done.output and _exceptions(url) == before, case
 
-    # a good review: two resolutions, one with its mandatory note
-    reviewed = _fill(written, tmp_path / "reviewed.xlsx", {f"{RESOLUTION}2": "无需处理", f"{RESOLUTION}3": "已核销",
-                                                           f"{NOTE}3": "金额过小,经主管批准核销"})  # fmt: skip
+    # a good review: two resolutions, each with its note
+    decided = {f"{RESOLUTION}2": "无需处理", f"{NOTE}2": "重复提醒,已核实", f"{RESOLUTION}3": "已核销",
+               f"{NOTE}3": "金额过小,经主管批准核销"}  # fmt: skip
+    reviewed = _fill(written, tmp_path / "reviewed.xlsx", decided)
     done = _import(reviewed)
     assert done.exit_code == 0, done.output
     assert "2 resolution(s) applied, 0 already so" in done.output
     after = _exceptions(url)
-    assert after[first] == ("RESOLVED", "NO_ACTION", None)
+    assert after[first] == ("RESOLVED", "NO_ACTION", "重复提醒,已核实")
     assert after[second] == ("RESOLVED", "WRITTEN_OFF", "金额过小,经主管批准核销")
     assert {k: v for k, v in after.items() if k not in (first, second)} == {
         k: v for k, v in before.items() if k not in (first, second)

@@ -42,7 +42,6 @@ PAID_SCHEMA = {"contract_no": pl.String, "installment_no": pl.Int64, **{f"{p}_pa
 LOAN_SCHEMA = {"contract_no": pl.String, "bound_channel": pl.String, "bound_account": pl.String, "grace_days": pl.Int64}
 
 
-
 def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings: Settings) -> MatchInput:
     """Instructions, installments (as settled before ``day``), loans and earlier payments."""
     records = accepted_records(parsed)
