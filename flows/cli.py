@@ -383,6 +383,7 @@ def report(
     from flows.config import load_config
     from flows.store import connect
     from flows.workbook import write_workbook
+    from reconcile.summary import is_balanced
 
     day = _parse_date(date)
     assert day is not None
@@ -397,6 +398,9 @@ def report(
             raise typer.Exit(2)
         exceptions = runs.exceptions_for_workbook(engine, day)
         database_id = runs.database_id(engine)
+        # held money as the ledger has it now: reviewers may have refunded or applied some since the run
+        summary["suspense"] = runs.suspense(engine, day, summary["fen"])
+        summary["balanced"] = is_balanced(summary["fen"]) and summary["suspense"]["agrees"]
     finally:
         engine.dispose()
     names = {c: channel.name(language) for c, channel in config.settings.channels.items()}
@@ -416,6 +420,7 @@ def review_import(
     from flows.config import load_config
     from flows.review import ReviewRefused, apply_decisions, read_decisions
     from flows.store import connect
+    from reconcile.money import fen_to_yuan_text
 
     if not workbook.is_file():
         typer.secho(f"{workbook}: no such file", err=True, fg=typer.colors.RED)
@@ -424,8 +429,9 @@ def review_import(
     names = {lang: {c: ch.name(lang) for c, ch in config.settings.channels.items()} for lang in ("zh", "en")}
     engine = connect(config.database_url)
     try:
-        sha, day, decisions = read_decisions(workbook, engine, names)
-        done = apply_decisions(engine, sha, day, decisions, reviewer.strip() or "unknown")
+        order = config.settings.allocation_order
+        sha, day, decisions = read_decisions(workbook, engine, names, order)
+        done = apply_decisions(engine, sha, day, decisions, reviewer.strip() or "unknown", order)
     except ReviewRefused as refused:
         for problem in refused.problems:
             typer.secho(problem, err=True, fg=typer.colors.RED)
@@ -437,6 +443,8 @@ def review_import(
         f"{workbook.name} ({day}, sha256 {sha[:12]}): {done.applied} resolution(s) applied, "
         f"{done.unchanged} already so, {done.decided} decided in all"
     )
+    for code, fen in sorted(done.moved_fen.items()):
+        typer.echo(f"  {code}: {fen_to_yuan_text(fen)} yuan moved out of suspense through the ledger")
 
 
 @app.command()

@@ -265,6 +265,12 @@ class ExceptionReview(Base):
     status_before: Mapped[str] = mapped_column(String(10))
     resolution_before: Mapped[str | None] = mapped_column(String(32), nullable=True)
     note_before: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # a resolution that moved held money (migration 0005): how much, onto which installment, and
+    # the run that voided it when a rerun of the date no longer held that money
+    moved_fen: Mapped[int | None] = mapped_column(Fen, nullable=True)
+    applied_to: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    voided_by_run: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 def make_engine(url: str) -> Engine:

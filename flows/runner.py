@@ -211,6 +211,7 @@ def _reconcile_locked(
     clock = time.perf_counter()
 
     fen = money_totals(outcomes)
+    held = runs.suspense(engine, day, fen)
     records = int(outcomes.filter(pl.col("subject") == "record").height)
     summary: dict[str, Any] = {
         "business_date": day.isoformat(),
@@ -238,7 +239,9 @@ def _reconcile_locked(
         "subjects": subject_counts(outcomes),
         "fen": fen,
         "fen_by_channel": money_by_channel(outcomes),
-        "balanced": is_balanced(fen),
+        # both proofs: the records' money identity, and the ledger's held money against the records
+        "balanced": is_balanced(fen) and held["agrees"],
+        "suspense": held,
         "installments": runs.installment_counts(engine),
         "exceptions_open": runs.open_exception_count(engine),
         "changes": changes,

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, func, select, update
 
-from flows.db import DatabaseIdentity, ExceptionItem, ExceptionReview, Installment, Run, table_of
+from flows.db import DatabaseIdentity, ExceptionItem, ExceptionReview, Installment, LedgerEntry, Run, table_of
 from flows.store import connect, read_frame
 
 log = logging.getLogger("recon")
@@ -93,6 +93,25 @@ def installment_counts(engine: Engine) -> dict[str, int]:
 def open_exception_count(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).where(ExceptionItem.status == "OPEN")).scalar_one())
+
+
+def suspense(engine: Engine, day: dt.date, fen: dict[str, int]) -> dict[str, Any]:
+    """The date's held money as its ledger has it now, against its records: what the records held
+    less what reversals released is what is still held, plus what reviewers refunded and applied by
+    hand (``reconcile/adjustments.py``), to the fen."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(LedgerEntry.kind, func.sum(LedgerEntry.held_fen))
+            .where(LedgerEntry.business_date == day)
+            .group_by(LedgerEntry.kind)
+        ).all()
+    held = {kind: int(total or 0) for kind, total in rows}
+    refunded = -held.get("release", 0)
+    applied = -held.get("manual", 0)
+    still = sum(held.values())
+    net = fen["held"] - fen["released"]
+    return {"held_net": net, "refunded_by_hand": refunded, "applied_by_hand": applied, "still_held": still,
+            "agrees": net == still + refunded + applied}  # fmt: skip
 
 
 WORKBOOK_SCHEMA = {

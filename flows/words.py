@@ -75,6 +75,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "released": ("释放挂账", "released"),
     "check_reversed": ("冲正 = 冲回 + 释放", "reversed = unapplied + released"),
     "day_total": ("全日合计", "whole day"),
+    "suspense": ("挂账(元)", "held money (yuan)"),
+    "held_net": ("挂账净额", "held, net of releases"),
+    "still_held": ("仍挂账", "still held"),
+    "refunded_by_hand": ("手工退款", "refunded by hand"),
+    "applied_by_hand": ("手工入账", "applied by hand"),
+    "check_suspense": ("挂账净额 = 仍挂账 + 手工退款 + 手工入账", "net held = still held + refunded + applied by hand"),
     "ok": ("相符", "agrees"),
     "off": ("不符", "DISAGREES"),
     "counts": ("笔数说明", "what the counts are"),
@@ -114,6 +120,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "line_no": ("行号", "line"),
     "resolution": ("处理结果", "resolution"),
     "note": ("处理说明", "note"),
+    "apply_contract": ("入账合同号", "apply to contract"),
+    "apply_installment": ("入账期次", "apply to installment"),
     "reviewer": ("处理人", "reviewer"),
     "reviewed_on": ("处理日期", "date"),
     "exception_key": ("异常键(系统用,勿改)", "exception key (for the system, do not edit)"),
@@ -127,8 +135,11 @@ LABELS: dict[str, tuple[str, str]] = {
 INSTRUCTIONS: dict[str, list[str]] = {
     "zh": [
         "本工作簿列出需要人工处理的异常(严重度为中、高),每类异常一张表;低风险异常的明细在同名的 CSV 文件中。",
-        "请只填写每行最后的四列:处理结果(从下拉列表选择)、处理说明、处理人、处理日期。",
+        "请只填写每行最后的几列:处理结果(从下拉列表选择)、入账合同号与入账期次(仅“已手工入账”时填写)、处理说明、处理人、处理日期。",
         "每一项处理结果都必须填写处理说明。",
+        "“已退款给借款人”与“已手工入账”会变动账务:前者把挂账金额作为已退款(在渠道文件之外退还)移出挂账;"
+        "后者把挂账金额记入指定合同的指定期次(期次留空时记入该合同最早未还清的一期,合同号留空时用异常所在合同),"
+        "该期须至少欠这么多。只对有挂账金额的异常可用;其他处理结果只记录决定,不动账。",
         "编号是异常的简短编号,可在电话中念出;“异常键”列供系统核对,请勿修改。",
         "金额、账号、合同号等列受保护:修改后导入将被拒绝。",
         "填写完成后保存,交系统导入;同一工作簿重复导入不会重复生效。",
@@ -137,8 +148,14 @@ INSTRUCTIONS: dict[str, list[str]] = {
     "en": [
         "This workbook lists the exceptions a person must act on (severity medium and high), one sheet per kind; "
         "the low-severity ones are listed in the CSV file of the same name.",
-        "Fill in only the last four columns of a row: resolution (from the drop-down), note, reviewer, date.",
+        "Fill in only the last columns of a row: resolution (from the drop-down), the contract and installment to "
+        "apply to (only for 'applied by hand'), note, reviewer, date.",
         "Every resolution needs a note.",
+        "'refunded to the borrower' and 'applied by hand' move the books: the first takes the held money out of "
+        "suspense as refunded (paid back outside the channel's files); the second applies it to the installment "
+        "named (blank: the contract's first installment still owing; no contract: the exception's own), which "
+        "must owe at least that much. Both need money held on the exception; the other resolutions record a "
+        "decision and move nothing.",
         "The id is a short name of the exception to read out on the phone; the exception key column is for the "
         "system: do not edit it.",
         "Amounts, accounts, contracts and ids are protected: a changed one makes the import refuse the workbook.",

@@ -59,14 +59,14 @@ from reconcile.text import printable_text
 #: The exception sheets' columns, in order; the reviewer fills the four before the hidden key.
 COLUMNS = ("short_id", "business_date", "age_days", "status", "severity", "channel", "contract_no",
            "installment_no", "instruction_id", "channel_txn_id", "amount_yuan", "held_yuan", "account",
-           "explanation", "action", "source_file", "line_no", "resolution", "note", "reviewer", "reviewed_on",
-           "exception_key", "facts")  # fmt: skip
+           "explanation", "action", "source_file", "line_no", "resolution", "apply_contract", "apply_installment",
+           "note", "reviewer", "reviewed_on", "exception_key", "facts")  # fmt: skip
 #: What a reviewer may not change: the import compares them with the books.
 PROTECTED = ("short_id", "business_date", "channel", "contract_no", "installment_no", "instruction_id",
              "channel_txn_id", "amount_yuan", "held_yuan", "account", "source_file", "line_no")  # fmt: skip
 HIDDEN = ("exception_key", "facts")
 META_SHEET = "_recon"
-REVIEWER_COLUMNS = ("resolution", "note", "reviewer", "reviewed_on")
+REVIEWER_COLUMNS = ("resolution", "apply_contract", "apply_installment", "note", "reviewer", "reviewed_on")
 FREE_TEXT = ("explanation_zh", "explanation_en", "suggested_action")
 MONEY_COLUMNS = ("amount_yuan", "held_yuan")
 MONEY_FORMAT = "#,##0.00"
@@ -220,6 +220,16 @@ def _summary_sheet(
         shown = names.get(channel, channel)
         sheet.append([_cell(sheet, shown, bold=channel == say("day_total")), *_tie_out_cells(sheet, fen, say)])
 
+    # held money: what the records held, less releases, is still held or was refunded or applied by hand
+    held = summary.get("suspense")
+    if held:
+        sheet.append([])
+        _header(sheet, [say("suspense"), say("held_net"), say("still_held"), say("refunded_by_hand"),
+                        say("applied_by_hand"), say("check_suspense")])  # fmt: skip
+        sheet.append([say("day_total"), *[_cell(sheet, yuan(held[k]), money=True) for k in
+                      ("held_net", "still_held", "refunded_by_hand", "applied_by_hand")],
+                      say("ok") if held["agrees"] else say("off")])  # fmt: skip
+
     # what the counts are: records and the other subjects add up to the outcomes
     sheet.append([])
     _header(sheet, [say("counts"), say("count")])
@@ -331,8 +341,9 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
     for index, name in enumerate(COLUMNS):
         longest = max([display_width(str(v.get(name) or "")) for v in values[:200]] + [display_width(headers[index])])
         width = min(max(longest + 4, 8), 120 if name == "explanation" else 40)
-        if name in ("note", "reviewer", "reviewed_on"):
-            width = {"note": 40, "reviewer": 12, "reviewed_on": 14}[name]
+        widths = {"note": 40, "reviewer": 12, "reviewed_on": 14, "apply_contract": 18, "apply_installment": 10}
+        if name in widths:
+            width = widths[name]
         sheet.column_dimensions[get_column_letter(index + 1)].width = width
     for name in HIDDEN:
         sheet.column_dimensions[column_letter(name)].hidden = True

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from reconcile.adjustments import PAYING_KINDS
 from reconcile.books import INSTALLMENT_KEY, PARTS, derive_installment_state
 from reconcile.ingest import ParsedFile
 from reconcile.intake import accepted_records, all_outcomes, instruction_window, invalid_lines, memo_contracts
@@ -66,7 +67,7 @@ def reconcile_in_memory(
         .group_by(INSTALLMENT_KEY)
         .agg(
             *[pl.col(f"{p}_fen").sum().alias(f"{p}_paid_fen") for p in PARTS],
-            pl.col("settled_at").filter(pl.col("kind") == "payment").max().alias("paid_at"),
+            pl.col("settled_at").filter(pl.col("kind").is_in(PAYING_KINDS)).max().alias("paid_at"),
         )
     )
     derived = derive_installment_state(installments, paid, day)

@@ -17,6 +17,7 @@ from flows.db import (
     OPEN_STATUSES_SQL,
     ChannelRecord,
     ExceptionItem,
+    ExceptionReview,
     Installment,
     LedgerEntry,
     Loan,
@@ -26,6 +27,7 @@ from flows.db import (
 from flows.faults import checkpoint
 from flows.runs import latest_reconciled_date
 from flows.store import insert_frame, read_frame, same_keys, stage_frame, update_from_frame
+from reconcile.adjustments import MOVES_BOOKS, PAYING_KINDS, RUN_KINDS, TXN, voided
 from reconcile.books import (
     INSTALLMENT_KEY,
     PAID_STATUSES,
@@ -96,23 +98,26 @@ def write_day(
     parsed: list[ParsedFile],
     now: dt.datetime,
 ) -> dict[str, Any]:
-    """Replace the date's records and ledger, derive installment and loan state, keep exceptions."""
+    """Replace the date's records and ledger (the run's entries; a reviewer's stay while the money
+    they moved is still held), derive installment and loan state, keep exceptions."""
+    run_made = and_(LedgerEntry.business_date == day, LedgerEntry.kind.in_(RUN_KINDS))
     with engine.begin() as conn:
         before_ledger = read_frame(
-            conn,
-            select(*[table_of(LedgerEntry).c[c] for c in LEDGER_DIFF_SCHEMA]).where(LedgerEntry.business_date == day),
-            LEDGER_DIFF_SCHEMA,
+            conn, select(*[table_of(LedgerEntry).c[c] for c in LEDGER_DIFF_SCHEMA]).where(run_made), LEDGER_DIFF_SCHEMA
         )
         conn.execute(delete(ChannelRecord).where(ChannelRecord.business_date == day))
-        conn.execute(delete(LedgerEntry).where(LedgerEntry.business_date == day))
+        conn.execute(delete(LedgerEntry).where(run_made))
         checkpoint("after_delete")
         insert_frame(conn, table_of(ChannelRecord), channel_record_rows(outcomes, parsed, day))
         checkpoint("after_records")
         insert_frame(conn, table_of(LedgerEntry), ledger.with_columns(business_date=pl.lit(day), run_id=pl.lit(run_id)))
         checkpoint("after_ledger")
+        undone = void_reviewers_entries(conn, ledger, day, run_id, now)
         register_files(conn, parsed, day, run_id, now)
         touched = (
-            pl.concat([before_ledger.select(INSTALLMENT_KEY), ledger.select(INSTALLMENT_KEY)]).drop_nulls().unique()
+            pl.concat([before_ledger.select(INSTALLMENT_KEY), ledger.select(INSTALLMENT_KEY), undone])
+            .drop_nulls()
+            .unique()
         )
         write_installment_state(conn, touched, day)
         checkpoint("after_installments")
@@ -123,6 +128,74 @@ def write_day(
         "exceptions": exception_changes,
         "ledger": ledger_changes(before_ledger, ledger.select(list(LEDGER_DIFF_SCHEMA))),
     }
+
+
+REVIEWED_SCHEMA = {
+    "channel": pl.String,
+    "channel_txn_id": pl.String,
+    "kind": pl.String,
+    "contract_no": pl.String,
+    "installment_no": pl.Int64,
+    "held_fen": pl.Int64,
+}
+
+
+def void_reviewers_entries(
+    conn: Connection, ledger: pl.DataFrame, day: dt.date, run_id: str, now: dt.datetime
+) -> pl.DataFrame:
+    """A reviewer's entries on the date (a refund or an application by hand) whose money the run no
+    longer holds there are removed, their audit rows marked voided by this run, and their resolved
+    exceptions reopened; returns the installments they had touched."""
+    table = table_of(LedgerEntry)
+    reviewed = read_frame(
+        conn,
+        select(*[table.c[c] for c in REVIEWED_SCHEMA]).where(
+            table.c.business_date == day, table.c.kind.not_in(RUN_KINDS)
+        ),
+        REVIEWED_SCHEMA,
+    )
+    if reviewed.height == 0:
+        return pl.DataFrame(schema={k: REVIEWED_SCHEMA[k] for k in INSTALLMENT_KEY})
+    ours = ledger.join(reviewed.select(TXN).unique(), on=TXN, how="semi").select(list(REVIEWED_SCHEMA))
+    gone = voided(pl.concat([ours, reviewed]))
+    if gone.height == 0:
+        return pl.DataFrame(schema={k: REVIEWED_SCHEMA[k] for k in INSTALLMENT_KEY})
+    staged = stage_frame(conn, "stage_voided", gone.select(TXN), table)
+    same_txn = and_(staged.c.channel == table.c.channel, staged.c.channel_txn_id == table.c.channel_txn_id)
+    conn.execute(
+        delete(table).where(
+            table.c.business_date == day,
+            table.c.kind.not_in(RUN_KINDS),
+            select(staged.c.channel).where(same_txn).exists(),
+        )
+    )
+    items = table_of(ExceptionItem)
+    keys = read_frame(
+        conn,
+        select(items.c.exception_key)
+        .join(staged, and_(staged.c.channel == items.c.channel, staged.c.channel_txn_id == items.c.channel_txn_id))
+        .where(items.c.business_date == day),
+        {"exception_key": pl.String},
+    )
+    staged.drop(conn)
+    note = (
+        f"reopened by run {run_id}: the money its resolution moved is no longer held on {day}; the entries were undone"
+    )
+    reopened = keys.with_columns(
+        status=pl.lit("OPEN"), resolution_code=pl.lit(None, pl.String), resolution_note=pl.lit(note)
+    )
+    moving = ", ".join(repr(c) for c in MOVES_BOOKS)
+    update_from_frame(
+        conn, items, reopened, ["exception_key"], f"status = 'RESOLVED' AND exceptions.resolution_code IN ({moving})"
+    )
+    reviews = table_of(ExceptionReview)
+    conn.execute(
+        reviews.update()
+        .where(reviews.c.exception_key.in_(keys["exception_key"].to_list()), reviews.c.moved_fen.is_not(None),
+               reviews.c.voided_at.is_(None))
+        .values(voided_at=now, voided_by_run=run_id)
+    )  # fmt: skip
+    return reviewed.join(gone, on=TXN, how="semi").select(INSTALLMENT_KEY)
 
 
 def channel_record_rows(outcomes: pl.DataFrame, parsed: list[ParsedFile], day: dt.date) -> pl.DataFrame:
@@ -188,7 +261,7 @@ def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.dat
                 ledger.c.contract_no,
                 ledger.c.installment_no,
                 *[func.sum(ledger.c[f"{p}_fen"]).label(f"{p}_paid_fen") for p in PARTS],
-                func.max(ledger.c.settled_at).filter(ledger.c.kind == "payment").label("paid_at"),
+                func.max(ledger.c.settled_at).filter(ledger.c.kind.in_(PAYING_KINDS)).label("paid_at"),
             )
             .join(staged, same_keys(staged, ledger, INSTALLMENT_KEY))
             .group_by(ledger.c.contract_no, ledger.c.installment_no),
