@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from flows.db import ChannelRecord, DebitInstruction, ExceptionItem, Installment, LedgerEntry, Loan
-from flows.words import code_label, pick
+from flows.words import code_label, explanation_in, pick
 from reconcile.masking import mask_account, mask_name, mask_numbers_in_text
 from reconcile.money import fen_to_yuan_text
 from reconcile.settings import BUSINESS_TZ
@@ -138,7 +138,9 @@ def contract_report(conn: Connection, typed: str, language: str = "zh") -> dict[
                 "outcome_label": code_label(x["outcome"], language),
                 "severity": x["severity"],
                 "amount_yuan": _yuan(x["amount_fen"]),
-                "explanation": mask_numbers_in_text(x["explanation_zh"] if language == "zh" else x["explanation_en"]),
+                "explanation": mask_numbers_in_text(
+                    explanation_in(x["explanation_zh"], "zh") if language == "zh" else x["explanation_en"]
+                ),
             }
             for x in exceptions
         ],

@@ -302,10 +302,66 @@ REASONS_ZH: tuple[tuple[str, Any], ...] = (
         r"^(?P<n>\d+) line\(s\) differ from the same transaction in another file",
         lambda m: f"{m['n']} 行与另一文件中的同一交易不一致:作为无效行待人工处理",
     ),
+    # why a line is invalid (the reader's and the validator's words)
+    (
+        r"^(?P<f>\w+): (?P<v>.*) is not a time of the form (?P<p>\S+)$",
+        lambda m: f"{_field(m['f'])} {m['v']} 不是 {m['p']} 格式的时间",
+    ),
+    (
+        r"^amount: (?P<v>.*) is not an amount with at most two decimals$",
+        lambda m: f"金额 {m['v']} 不是最多两位小数的金额",
+    ),
+    (
+        r"^(?P<f>\w+): (?P<v>.*) / (?P<w>.*) is not an amount$",
+        lambda m: f"{_field(m['f'])} {m['v']} / {m['w']} 不是金额",
+    ),
+    (r"^(?P<f>\w+): unknown value (?P<v>.*)$", lambda m: f"{_field(m['f'])} 的取值 {m['v']} 未知"),
+    (
+        r"^currency: (?P<v>.*) is not this channel's currency \((?P<c>\w+)\)$",
+        lambda m: f"币种 {m['v']} 不是该渠道的币种({m['c']}),不能按人民币读取",
+    ),
+    (
+        r"^reference: (?P<v>.*) is in E-notation",
+        lambda m: f"参考号 {m['v']} 是科学计数法(被电子表格软件破坏),已不是原编号",
+    ),
+    (r"^transaction (?P<t>.*) appears more than once in the file$", lambda m: f"交易 {m['t']} 在文件中出现不止一次"),
+    (r"^(?P<f>\w+): (?P<v>.*) failed (?P<k>.+)$", lambda m: f"{_field(m['f'])} {m['v']} 未通过校验 {m['k']}"),
+    (r"^(?P<f>\w+): (?P<v>.*) is not (?P<k>.+)$", lambda m: f"{_field(m['f'])} {m['v']} 不是{_kind(m['k'])}"),
+    (
+        r"^line too long: (?P<n>\d+) bytes \(a line of a channel file is at most (?P<m>\d+)\)$",
+        lambda m: f"行过长:{m['n']} 字节(渠道文件的一行最多 {m['m']} 字节)",
+    ),
+    (r"^(?P<n>\d+) bytes where the layout has (?P<m>\d+)$", lambda m: f"本行 {m['n']} 字节,文件格式规定 {m['m']} 字节"),
 )
+
+#: The names of a record's fields, for the reasons a line is invalid.
+FIELDS_ZH = {
+    "settled_at": "结算时间", "amount": "金额", "amount_fen": "金额", "reference": "参考号", "status": "状态",
+    "channel_txn_id": "渠道流水号", "account": "账号", "account_shown": "账号", "record_kind": "记录类型",
+    "failure_code": "失败代码", "currency": "币种", "contract_no": "合同号", "installment_no": "期次",
+}  # fmt: skip
+KINDS_ZH = {"an integer number of fen": "以分为单位的整数金额", "an amount in yuan": "以元为单位的金额"}
+
+
+def _field(name: str) -> str:
+    return FIELDS_ZH.get(name, name)
+
+
+def _kind(kind: str) -> str:
+    return KINDS_ZH.get(kind, kind)
 
 
 _REASONS_ZH = tuple((re.compile(pattern), chinese) for pattern, chinese in REASONS_ZH)
+
+
+def explanation_in(text: str | None, language: str) -> str:
+    """An exception's explanation in ``language``: the Chinese one names a file's or a line's
+    reason as the reader said it (English), after a full-width colon; each of its ``; ``-separated
+    parts is translated where a translation fits."""
+    if not text or language != "zh" or "：" not in text:
+        return text or ""
+    head, tail = text.split("：", 1)
+    return f"{head}：{'; '.join(reason_in(part, 'zh') for part in tail.split('; '))}"
 
 
 def reason_in(text: str | None, language: str) -> str:

@@ -260,3 +260,32 @@ def test_a_files_reason_is_in_the_workbooks_language_with_money_in_yuan(tmp_path
     assert shown["zh"][0] == "控制总数不符(全部):文件声明 62 笔 396,459.44 元,实际读到 62 笔 396,459.43 元"
     assert shown["zh"][1].startswith("无法识别") and shown["zh"][2].startswith("XML 含有文档类型声明")
     assert shown["zh"][3] == "文件的业务日期是 2026-11-27,却放在 2026-11-28 的目录下"
+
+
+def test_why_a_line_is_invalid_is_said_in_chinese_in_the_chinese_explanation() -> None:
+    from flows.words import explanation_in
+
+    said = {
+        "settled_at: 20261399250000 is not a time of the form %Y%m%d%H%M%S": "结算时间 20261399250000 不是 "
+        "%Y%m%d%H%M%S 格式的时间",
+        "amount: 12.345 is not an amount with at most two decimals": "金额 12.345 不是最多两位小数的金额",
+        "amount_fen: 1x / 2 is not an amount": "金额 1x / 2 不是金额",
+        "status: 9 unknown value": None,  # not a reason the reader gives: kept as it is
+        "status: unknown value 9": "状态 的取值 9 未知",
+        "currency: USD is not this channel's currency (CNY)": "币种 USD 不是该渠道的币种(CNY),不能按人民币读取",
+        "reference: 4.00123E+27 is in E-notation (spreadsheet damage), not an id": "参考号 4.00123E+27 是科学计数法"
+        "(被电子表格软件破坏),已不是原编号",
+        "transaction T1 appears more than once in the file": "交易 T1 在文件中出现不止一次",
+        "amount: 1.2.3 is not an amount in yuan": "金额 1.2.3 不是以元为单位的金额",
+        "amount: 12.5 is not an integer number of fen": "金额 12.5 不是以分为单位的整数金额",
+        "line too long: 70000 bytes (a line of a channel file is at most 65536)": "行过长:70000 字节"
+        "(渠道文件的一行最多 65536 字节)",
+        "80 bytes where the layout has 96": "本行 80 字节,文件格式规定 96 字节",
+    }
+    for english, chinese in said.items():
+        shown = explanation_in(f"f.txt 第 3 行无效：{english}", "zh")
+        assert shown == f"f.txt 第 3 行无效：{chinese or english}", english
+        assert explanation_in(f"f.txt line 3 is invalid: {english}", "en") == f"f.txt line 3 is invalid: {english}"
+    both = explanation_in("f.txt 第 3 行无效：transaction T1 appears more than once in the file; amount: 1.001 is not "
+                          "an amount with at most two decimals", "zh")  # fmt: skip
+    assert both == "f.txt 第 3 行无效：交易 T1 在文件中出现不止一次; 金额 1.001 不是最多两位小数的金额"
