@@ -8,6 +8,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,51 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     typer.echo(f"  installments {summary['installments']}  open exceptions {summary['exceptions_open']}")
     if summary.get("workbook"):
         typer.echo(f"  workbook {summary['workbook']}")
+    cascaded = summary.get("cascaded") or []
+    if cascaded:
+        said = ", ".join(f"{c['business_date']} ({'balanced' if c.get('balanced') else c.get('status')})"
+                         for c in cascaded)  # fmt: skip
+        typer.echo(f"  later dates reconciled again (their books depend on this one): {said}")
+
+
+STAGES_SHOWN = ("discover", "parse", "load", "match", "write", "archive", "workbook")
+
+
+@contextmanager
+def _showing_progress() -> Iterator[None]:
+    """Each date and its stages on the terminal (stderr) while a run works; nothing elsewhere."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flows import progress
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                    transient=False)  # fmt: skip
+    shown: dict[Any, Any] = {}
+
+    def on_stage(day: Any, stage: str) -> None:
+        if day not in shown:
+            shown[day] = bars.add_task(f"{day}  {stage}", total=len(STAGES_SHOWN))
+        task = shown[day]
+        if stage == "done":
+            bars.update(task, description=f"{day}  done", completed=len(STAGES_SHOWN))
+        elif stage == "failed":
+            bars.update(task, description=f"[red]{day}  failed[/red]")
+            bars.stop_task(task)
+        else:
+            position = STAGES_SHOWN.index(stage) if stage in STAGES_SHOWN else 0
+            bars.update(task, description=f"{day}  {stage}", completed=position)
+
+    stop = progress.listen(on_stage)
+    try:
+        with bars:
+            yield
+    finally:
+        stop()
 
 
 @app.command()
@@ -220,7 +267,8 @@ def run(
     from flows.runner import DatesFailed
 
     try:
-        summary = reconcile_business_date(_parse_date(date), workbook, wait_seconds=wait)
+        with _showing_progress():
+            summary = reconcile_business_date(_parse_date(date), workbook, wait_seconds=wait)
     except DateLocked as locked:
         typer.echo(str(locked), err=True)
         raise typer.Exit(4) from None
@@ -244,17 +292,23 @@ def rerun(
 ) -> None:
     """Reconcile every date of a range again."""
     _quiet_prefect()
-    from flows.nightly import reconcile_date_range
+    from pydantic import ValidationError
+
+    from flows.nightly import DateRange, reconcile_date_range
 
     start, end = _parse_date(first), _parse_date(last)
     assert start is not None and end is not None
-    if end < start:
-        raise typer.BadParameter(f"--to {end} is before --from {start}")
+    try:
+        dates = DateRange(first=start, last=end)
+    except ValidationError as error:
+        raise typer.BadParameter("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors()),
+                                 param_hint="--from/--to") from None  # fmt: skip
     from flows.locks import DateLocked
     from flows.runner import DatesFailed
 
     try:
-        summaries = reconcile_date_range(start, end)
+        with _showing_progress():
+            summaries = reconcile_date_range(dates)
     except DateLocked as locked:
         typer.echo(str(locked), err=True)
         raise typer.Exit(4) from None
@@ -265,6 +319,8 @@ def rerun(
         typer.echo(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
     else:
         for summary in summaries:
+            if summary["business_date"] > end.isoformat():
+                typer.echo(f"(reconciled again because it comes after the range: {summary['business_date']})")
             _print_summary(summary, False)
     if not all(s["balanced"] for s in summaries):
         raise typer.Exit(3)
@@ -487,16 +543,16 @@ def main() -> None:
     warnings)."""
     import logging
 
-    given = os.environ.get("RECON_LOG_LEVEL", "WARNING")
-    level = given.upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        typer.secho(f"configuration: RECON_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {given!r}", err=True,
-                    fg=typer.colors.RED)  # fmt: skip
+    from flows.config import ConfigError, load_config, read_settings
+    from flows.store import database_problem
+
+    try:  # every setting checked once, before any command: each bad value named
+        level = read_settings().log_level
+    except ConfigError as error:
+        typer.secho(f"configuration: {error}", err=True, fg=typer.colors.RED)
         sys.exit(2)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("recon").setLevel(level)  # Prefect configures the root logger its own way
-    from flows.config import ConfigError, load_config
-    from flows.store import database_problem
 
     try:
         app()  # exits with the command's status; errors that are not the command line's come here

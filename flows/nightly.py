@@ -1,8 +1,12 @@
 """The Prefect flows: one business date (nightly) and a date range (rerun).
 
-Wiring only: the order of work is ``flows.runner``; here each stage becomes a Prefect task so
-runs are observable in the UI and publish their summary as artifacts. Idempotency lives in the
-database (a date's facts are replaced in one transaction), not in Prefect's cache: no task caches.
+Wiring only: the order of work is ``flows.runner``; here each stage becomes a Prefect task named
+by what it does, so runs are observable in the UI, and each date publishes its summary as
+artifacts (money in yuan, exceptions by type and age, a link to the workbook; no personal data).
+The tasks that touch files or the database retry with growing waits; matching does not (it is
+pure). A range runs each date as a subflow of its own, in order, goes on past a date that failed
+and ends failed naming every one. Idempotency lives in the database (a date's facts are replaced in
+one transaction), not in Prefect's cache: no task caches.
 """
 
 from __future__ import annotations
@@ -10,17 +14,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from flows import runner
+from flows import runner, runs
 from flows.config import load_config
-from flows.store import upgrade_database
+from flows.locks import DateLocked
+from flows.store import connect, upgrade_database
 from reconcile.masking import mask_numbers_in_text
+from reconcile.money import fen_to_yuan_text
 from reconcile.settings import BUSINESS_TZ
+
+#: The most dates one rerun may cover (a quarter).
+MAX_RANGE_DAYS = 92
+#: Tasks that touch files or the database retry, waiting longer each time (seconds).
+RETRY_DELAYS = [2.0, 10.0]
 
 
 class OneLineFailures(logging.Filter):
@@ -48,39 +63,125 @@ def yesterday_in_shanghai() -> dt.date:
     return dt.datetime.now(BUSINESS_TZ).date() - dt.timedelta(days=1)
 
 
+class DateRange(BaseModel):
+    """The dates a rerun covers: ``first`` to ``last`` inclusive, at most :data:`MAX_RANGE_DAYS`
+    of them, none after today in Asia/Shanghai."""
+
+    model_config = ConfigDict(frozen=True)
+
+    first: dt.date
+    last: dt.date
+
+    @model_validator(mode="after")
+    def _sensible(self) -> DateRange:
+        today = dt.datetime.now(BUSINESS_TZ).date()
+        if self.last < self.first:
+            raise ValueError(f"the range ends ({self.last}) before it starts ({self.first})")
+        if self.span > MAX_RANGE_DAYS:
+            raise ValueError(f"the range covers {self.span} days; at most {MAX_RANGE_DAYS} at once")
+        if self.last > today:
+            raise ValueError(f"{self.last} is in the future (today is {today} in Asia/Shanghai)")
+        return self
+
+    @property
+    def span(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def days(self) -> list[dt.date]:
+        return [self.first + dt.timedelta(days=i) for i in range(self.span)]
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """A date's summary for people: balanced or not, money in yuan, outcome counts, the files."""
+    fen, held = summary["fen"], summary.get("suspense") or {}
+    lines = [
+        f"# Reconciliation {summary['business_date']}",
+        "",
+        f"**{'balanced' if summary['balanced'] else 'NOT BALANCED'}** · run `{summary['run_id']}` · "
+        f"{summary['records']} records · {summary['exceptions_open']} exceptions open",
+        "",
+        "| money | yuan |",
+        "| --- | ---: |",
+        *[f"| {name} | {fen_to_yuan_text(value)} |" for name, value in fen.items()],
+        *[f"| {name.replace('_', ' ')} | {fen_to_yuan_text(held[name])} |"
+          for name in ("still_held", "refunded_by_hand", "applied_by_hand") if name in held],
+        "",
+        "| outcome | count |",
+        "| --- | ---: |",
+        *[f"| {code} | {count} |" for code, count in summary["outcomes"].items()],
+        "",
+        "| file | channel | status | rows | reason |",
+        "| --- | --- | --- | ---: | --- |",
+        *[f"| {f['name']} | {f['channel'] or ''} | {f['status']} | {f['rows']} | {f.get('reason') or ''} |"
+          for f in summary["files"]],
+    ]  # fmt: skip
+    warning = (summary.get("inbox") or {}).get("warning")
+    if warning:
+        lines += ["", f"**Warning**: {warning}"]
+    return mask_numbers_in_text("\n".join(lines))
+
+
 @task(cache_policy=NO_CACHE, name="publish-artifacts")
 def publish_artifacts(summary: dict[str, Any]) -> None:
+    """The summary (markdown, yuan), the open exceptions by type and age (a table of numbers) and a
+    link to the workbook, each keyed by the date so the UI shows their history."""
     day = summary["business_date"]
-    rows = [{"outcome": code, "count": str(count)} for code, count in summary["outcomes"].items()]
-    create_table_artifact(key=f"recon-outcomes-{day}", table=rows, description=f"Outcomes for {day}")
-    fen = summary["fen"]
-    create_markdown_artifact(
-        key=f"recon-money-{day}",
-        markdown="\n".join(
-            [f"# Reconciliation {day}", "", "| total | fen |", "| --- | ---: |"]
-            + [f"| {name} | {value} |" for name, value in fen.items()]
-            + ["", f"balanced: **{summary['balanced']}**", f"exceptions open: {summary['exceptions_open']}"]
-        ),
-    )
+    key = day.replace("-", "")
+    create_markdown_artifact(key=f"recon-summary-{key}", markdown=summary_markdown(summary),
+                             description=f"Reconciliation of {day}")  # fmt: skip
+    engine = connect(load_config().database_url)
+    try:
+        ages = runs.open_exceptions_by_age(engine, dt.date.fromisoformat(day))
+    finally:
+        engine.dispose()
+    create_table_artifact(key=f"recon-open-exceptions-{key}", table=ages,
+                          description=f"Open exceptions after {day}, by type and age in days")  # fmt: skip
+    if summary.get("workbook"):
+        path = Path(summary["workbook"])
+        create_link_artifact(key=f"recon-workbook-{key}", link=path.resolve().as_uri(), link_text=path.name,
+                             description=f"The exception workbook of {day}")  # fmt: skip
+
+
+def _touching_io(name: str, work: Callable[..., Any]) -> Any:
+    """A task over files or the database: retried with growing waits when it fails."""
+    return task(name=name, cache_policy=NO_CACHE, retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS,
+                retry_jitter_factor=0.5)(work)  # fmt: skip
 
 
 TASK_STAGES = runner.Stages(
-    discover=task(name="discover-files", cache_policy=NO_CACHE)(runner.discover_files),
-    parse=task(name="parse-and-validate", cache_policy=NO_CACHE)(runner.parse_and_validate),
-    load=task(name="load-expected-state", cache_policy=NO_CACHE)(runner.load_expected_state),
+    discover=_touching_io("discover-files", runner.discover_files),
+    parse=_touching_io("read-and-validate-files", runner.parse_and_validate),
+    load=_touching_io("load-expected-state", runner.load_expected_state),
     match=task(name="match-records", cache_policy=NO_CACHE)(runner.match_records),
-    write=task(name="write-results", cache_policy=NO_CACHE)(runner.write_results),
+    write=_touching_io("write-results", runner.write_results),
     publish=publish_artifacts,
 )
 
 
-@flow(name="reconcile-business-date")
+def _date_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    day = flow_run.parameters.get("business_date") or yesterday_in_shanghai()
+    return f"reconcile-{day}"
+
+
+def _range_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    dates = flow_run.parameters.get("dates") or {}
+    first, last = (getattr(dates, "first", None), getattr(dates, "last", None)) if not isinstance(dates, dict) else (
+        dates.get("first"), dates.get("last"))  # fmt: skip
+    return f"rerun-{first}-to-{last}"
+
+
+@flow(name="reconcile-business-date", flow_run_name=_date_run_name)
 def reconcile_business_date(
     business_date: dt.date | None = None, workbook: bool = True, cascade: bool = True, wait_seconds: float = 0.0
 ) -> dict[str, Any]:
     """Reconcile one business date (default: yesterday in Asia/Shanghai) and return its summary.
 
-    With ``cascade``, later dates reconciled before are reconciled again afterwards.
+    With ``cascade``, later dates reconciled before are reconciled again afterwards; the summary's
+    ``cascaded`` lists them.
     """
     config = load_config()
     upgrade_database(config.database_url)
@@ -89,20 +190,38 @@ def reconcile_business_date(
     runner.raise_if_any_failed(summaries)
     summary = summaries[0]
     if len(summaries) > 1:
-        summary["cascaded"] = [s["run_id"] for s in summaries[1:]]
+        summary["cascaded"] = [_brief(s) for s in summaries[1:]]
     return summary
 
 
-@flow(name="reconcile-date-range")
-def reconcile_date_range(
-    first: dt.date, last: dt.date, workbook: bool = True, wait_seconds: float = 0.0
-) -> list[dict[str, Any]]:
-    """Reconcile every date from ``first`` to ``last`` in order, then every later reconciled date."""
-    if last < first:
-        raise ValueError(f"the range ends ({last}) before it starts ({first})")
+def _brief(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: summary.get(k) for k in ("business_date", "run_id", "status", "balanced", "error")}
+
+
+@flow(name="reconcile-date-range", flow_run_name=_range_run_name)
+def reconcile_date_range(dates: DateRange, workbook: bool = True, wait_seconds: float = 0.0) -> list[dict[str, Any]]:
+    """Reconcile every date of the range in order, each as a subflow, then every later date
+    reconciled before; a date that fails does not stop the others, and the range then fails
+    naming each one."""
     config = load_config()
     upgrade_database(config.database_url)
-    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    summaries = runner.reconcile_dates(config, days, workbook, wait_seconds, True, TASK_STAGES)
-    runner.raise_if_any_failed(summaries)  # the other dates were reconciled; the flow ends failed naming these
+    summaries = [_date_as_subflow(day, workbook, wait_seconds) for day in dates.days()]
+    cascade_wait = max(wait_seconds, runner.CASCADE_WAIT_SECONDS)
+    for later in runs.later_reconciled_dates(config.database_url, dates.last):
+        summaries.append(_date_as_subflow(later, workbook, cascade_wait))
+    runner.raise_if_any_failed(summaries)
     return summaries
+
+
+def _date_as_subflow(day: dt.date, workbook: bool, wait_seconds: float) -> dict[str, Any]:
+    state: State[dict[str, Any]] = reconcile_business_date(
+        business_date=day, workbook=workbook, cascade=False, wait_seconds=wait_seconds, return_state=True
+    )
+    outcome = state.result(raise_on_failure=False)
+    if state.is_completed() and isinstance(outcome, dict):
+        return outcome
+    if isinstance(outcome, DateLocked):
+        raise outcome  # another run holds the date: stop, as a single date does
+    if isinstance(outcome, runner.DatesFailed):
+        return outcome.summaries[0]
+    return {"business_date": day.isoformat(), "status": "FAILED", "error": state.message or "failed"}

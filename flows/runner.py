@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy.exc import DBAPIError
 
-from flows import runs
+from flows import progress, runs
 from flows.config import AppConfig
 from flows.faults import checkpoint
 from flows.locks import DateLocked, business_date_lock
@@ -131,10 +131,13 @@ def _one_date_or_its_failure(
     """A date that cannot be reconciled (an unreadable inbox, the database gone) is left as it was
     and said so; the dates after it still run. A date held by another run stops the whole run."""
     try:
-        return reconcile_one_date(config, day, workbook, wait_seconds, stages)
+        summary = reconcile_one_date(config, day, workbook, wait_seconds, stages)
+        progress.stage(day, "done")
+        return summary
     except DateLocked:
         raise
     except Exception as error:
+        progress.stage(day, "failed")
         said = failure_text(error, config.database_url)
         log.error("%s: not reconciled: %s", day, said)
         log.debug("where it failed:\n%s", "".join(traceback.format_tb(error.__traceback__)))
@@ -177,26 +180,31 @@ def _reconcile_locked(
     runs.start_run(engine, run_id, day, started, {"business_date": day.isoformat(), "workbook": workbook})
 
     clock = time.perf_counter()
+    progress.stage(day, "discover")
     discovery = stages.discover(config, day)
     files = discovery.files
     timings["discover"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    progress.stage(day, "parse")
     parsed = stages.parse(config, files, day)
     timings["parse_validate"] = time.perf_counter() - clock
     log.info("%s: %d files, %d lines read", day, len(files), sum(p.rows for p in parsed))
 
     clock = time.perf_counter()
+    progress.stage(day, "load")
     history = load_file_history(engine, day, parsed)
     parsed = skip_counted_elsewhere(parsed, history)
     state = stages.load(config, day, parsed)
     timings["load"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    progress.stage(day, "match")
     result = stages.match(config, state)
     outcomes = all_outcomes(result, parsed, day, config.settings)
     timings["match"] = time.perf_counter() - clock
     log.info("%s: matching passes %s", day, result.pass_counts)
 
     clock = time.perf_counter()
+    progress.stage(day, "write")
     changes = _write_with_retry(stages, config, day, run_id, outcomes, result.ledger, parsed)
     checkpoint("after_commit")
     timings["write"] = time.perf_counter() - clock
@@ -204,6 +212,7 @@ def _reconcile_locked(
     errors: list[str] = []
     clock = time.perf_counter()
     try:
+        progress.stage(day, "archive")
         file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
     except OSError as error:
         errors.append(f"archive: {type(error).__name__}: {error}")
@@ -251,6 +260,7 @@ def _reconcile_locked(
     timings["summarise"] = time.perf_counter() - clock
     if workbook:
         clock = time.perf_counter()
+        progress.stage(day, "workbook")
         exceptions = runs.exceptions_for_workbook(engine, day)
         path = config.paths.reports / f"recon_{day:%Y%m%d}_{run_id}.xlsx"
         try:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from flows.db import DatabaseIdentity, ExceptionItem, ExceptionReview, Installment, LedgerEntry, Run, table_of
 from flows.store import connect, read_frame
+from reconcile.money import fen_to_yuan_text
 
 log = logging.getLogger("recon")
 
@@ -189,3 +190,31 @@ def database_id(engine: Engine) -> str:
     """This database's id (written into each workbook)."""
     with engine.connect() as conn:
         return str(conn.execute(select(DatabaseIdentity.database_id)).scalar_one())
+
+
+def open_exceptions_by_age(engine: Engine, day: dt.date) -> list[dict[str, Any]]:
+    """Open exceptions as of ``day`` by type and age in days (the workbook's buckets): one row per
+    outcome with a count per bucket and the fen involved; numbers only, nothing personal."""
+    from flows.workbook import AGE_BUCKETS
+
+    table = table_of(ExceptionItem)
+    with engine.connect() as conn:
+        counts = read_frame(
+            conn,
+            select(table.c.outcome, table.c.business_date, func.count().label("n"),
+                   func.coalesce(func.sum(table.c.amount_fen), 0).label("fen"))
+            .where(table.c.status == "OPEN", table.c.business_date <= day)
+            .group_by(table.c.outcome, table.c.business_date),
+            {"outcome": pl.String, "business_date": pl.Date, "n": pl.Int64, "fen": pl.Int64},
+        )  # fmt: skip
+    age = (pl.lit(day) - pl.col("business_date")).dt.total_days()
+    rows = []
+    for outcome, group in counts.sort("outcome").group_by("outcome", maintain_order=True):
+        row: dict[str, Any] = {"outcome": outcome[0]}
+        for low, high, name in AGE_BUCKETS:
+            inside = (age >= low) & ((age <= high) if high is not None else pl.lit(True))
+            row[f"{name} days"] = int(group.filter(inside)["n"].sum())
+        row["total"] = int(group["n"].sum())
+        row["amount_yuan"] = fen_to_yuan_text(int(group["fen"].sum()))  # text: money never goes through a float
+        rows.append(row)
+    return rows

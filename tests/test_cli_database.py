@@ -39,5 +39,35 @@ def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path) -> None:
         env = {"PATH": "/usr/bin:/bin", "RECON_HOME": str(tmp_path), "RECON_DATABASE_URL": url, variable: value}
         done = subprocess.run([str(RECON), "status", "C1"], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, done.stderr
-        assert done.stderr.startswith(f"configuration: {variable} must be") and repr(value) in done.stderr
+        assert done.stderr.startswith(f"configuration: {variable}: ") and repr(value) in done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_settings_come_from_a_file_and_the_environment_and_every_bad_one_is_named(tmp_path: Path) -> None:
+    """One settings model: ``recon.env`` in the working directory (or ``$RECON_SETTINGS_FILE``),
+    the environment over it; a name that is not a setting, and each bad value, named at once."""
+    url = f"sqlite:///{tmp_path / 'recon.db'}"
+    base = {"PATH": "/usr/bin:/bin", "RECON_HOME": str(tmp_path), "RECON_DATABASE_URL": url}
+
+    def recon(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(RECON), *args], env={**base, **env}, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
+
+    (tmp_path / "recon.env").write_text("RECON_FALLBACK_THRESHOLD=150\nRECON_LANGUAGE=fr\nRECON_CUTOFF=25:00\n")
+    done = recon({}, "status", "C1")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    for named in ("RECON_FALLBACK_THRESHOLD: ", "RECON_LANGUAGE: ", "RECON_CUTOFF: "):
+        assert named in done.stderr, done.stderr
+    (tmp_path / "recon.env").write_text("RECON_FALBACK_THRESHOLD=70\n")
+    done = recon({}, "status", "C1")
+    assert done.returncode == 2 and "RECON_FALBACK_THRESHOLD: not a setting" in done.stderr, done.stderr
+    # a good file, and the environment over it: the settings the run uses
+    other = tmp_path / "elsewhere.env"
+    other.write_text("RECON_LANGUAGE=en\nRECON_CUTOFF=08:30\n")
+    assert recon({"RECON_SETTINGS_FILE": str(other)}, "init").returncode == 0
+    from flows.config import load_config
+
+    config = load_config({"RECON_SETTINGS_FILE": str(other), "RECON_CUTOFF": "10:15"})
+    assert (config.settings.language, config.settings.cutoff.isoformat()) == ("en", "10:15:00")
+    missing = recon({"RECON_SETTINGS_FILE": str(tmp_path / "nowhere.env")}, "status", "C1")
+    assert missing.returncode == 2 and "RECON_SETTINGS_FILE: no such file" in missing.stderr

@@ -112,7 +112,7 @@ def test_nothing_personal_leaves_the_product(recon_env: dict[str, str], tmp_path
     prefect_files = [p for p in (tmp_path / "prefect").rglob("*") if p.is_file()]
     assert any(p.suffix == ".db" for p in prefect_files), "no Prefect database was written"
     written |= {str(p.relative_to(tmp_path)): p.read_bytes().decode("utf-8", "replace") for p in prefect_files}
-    assert any("recon-money" in text for text in written.values()), "the run's artifacts were not found"
+    assert any("recon-summary" in text for text in written.values()), "the run's artifacts were not found"
 
     leaks = {(where, secret) for where, text in written.items() for secret in secrets if secret in text}
     assert not leaks, sorted(leaks)[:10]
