@@ -350,6 +350,57 @@ def demo(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @app.command()
+def deploy(
+    worker_hint: bool = typer.Option(True, "--hint/--no-hint", help="say how to start a worker afterwards"),
+) -> None:
+    """Deploy the nightly and the rerun flows (prefect.yaml) to the Prefect server at
+    PREFECT_API_URL, creating the process work pool first when it is missing. The nightly run's
+    time is RECON_NIGHTLY_AT (Asia/Shanghai); the pool is RECON_WORK_POOL; the worker reads the
+    settings file in use now (RECON_SETTINGS_FILE, or recon.env here)."""
+    import subprocess
+
+    from flows.config import read_settings, settings_file
+
+    options = read_settings()
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        typer.secho("PREFECT_API_URL is not set: start a server (`prefect server start`) and export "
+                    "PREFECT_API_URL=http://127.0.0.1:4200/api", err=True, fg=typer.colors.RED)  # fmt: skip
+        raise typer.Exit(2)
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    project = Path(__file__).resolve().parent.parent
+    source = settings_file(os.environ)
+    env = {
+        **os.environ,
+        "RECON_WORK_POOL": options.work_pool,
+        "RECON_NIGHTLY_CRON": f"{options.nightly_at.minute} {options.nightly_at.hour} * * *",
+        "RECON_SETTINGS_FILE": str(source.resolve()) if source else "",
+    }
+    pool = options.work_pool
+    known = subprocess.run([prefect, "work-pool", "inspect", pool], env=env, capture_output=True, text=True)
+    if known.returncode != 0:
+        made = subprocess.run([prefect, "work-pool", "create", pool, "--type", "process"], env=env,
+                              capture_output=True, text=True)  # fmt: skip
+        if made.returncode != 0:
+            typer.secho(f"could not create work pool {pool!r}: {made.stderr.strip() or made.stdout.strip()}",
+                        err=True, fg=typer.colors.RED)  # fmt: skip
+            raise typer.Exit(2)
+        typer.echo(f"work pool {pool!r} created (process)")
+    done = subprocess.run([prefect, "--no-prompt", "deploy", "--all"], cwd=project, env=env, capture_output=True,
+                          text=True)  # fmt: skip
+    if done.returncode != 0:
+        typer.secho(f"prefect deploy failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}", err=True,
+                    fg=typer.colors.RED)  # fmt: skip
+        raise typer.Exit(2)
+    typer.echo(f"deployed reconcile-business-date/reconcile-nightly (daily at {options.nightly_at:%H:%M} "
+               f"Asia/Shanghai) and reconcile-date-range/reconcile-rerun to {api}, pool {pool!r}")  # fmt: skip
+    typer.echo(f"the worker runs the flows in {project}")
+    typer.echo(f"settings for the worker: {env['RECON_SETTINGS_FILE'] or project / 'recon.env'}")
+    if worker_hint:
+        typer.echo(f"start a worker: {prefect} worker start --pool {pool}")
+
+
+@app.command()
 def inspect(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a channel file (or a zip of them)"),
     date: str | None = typer.Option(None, "--date", help="the business date it would be filed under"),

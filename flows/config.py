@@ -24,6 +24,7 @@ error, not a silence.
 | ``RECON_AMBIGUITY_MARGIN`` | ``10`` | candidates within this of the best make a match ambiguous |
 | ``RECON_CUTOFF`` | ``09:00`` | Shanghai time after which a missing file or result is an exception |
 | ``RECON_NIGHTLY_AT`` | ``09:30`` | Shanghai time the nightly deployment runs (``recon deploy``) |
+| ``RECON_WORK_POOL`` | ``recon`` | the Prefect work pool the deployments run on (``recon deploy``) |
 | ``RECON_LANGUAGE`` | ``zh`` | workbook language (``zh`` or ``en``) |
 | ``RECON_LOG_LEVEL`` | ``WARNING`` | how much of a run's log the ``recon`` command writes to stderr |
 | ``RECON_MAX_MEMBER_MB`` | ``512`` | the most a zipped member may inflate to, in MB (a larger one refuses its zip) |
@@ -73,6 +74,7 @@ class ReconSettings(BaseSettings):
     ambiguity_margin: int = Field(10, ge=0, le=100)
     cutoff: dt.time = dt.time(9, 0)
     nightly_at: dt.time = dt.time(9, 30)
+    work_pool: str = Field("recon", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     language: Literal["zh", "en"] = "zh"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
     max_member_mb: int = Field(512, gt=0)
