@@ -25,6 +25,8 @@ error, not a silence.
 | ``RECON_CUTOFF`` | ``09:00`` | Shanghai time after which a missing file or result is an exception |
 | ``RECON_NIGHTLY_AT`` | ``09:30`` | Shanghai time the nightly deployment runs (``recon deploy``) |
 | ``RECON_WORK_POOL`` | ``recon`` | the Prefect work pool the deployments run on (``recon deploy``) |
+| ``RECON_TASK_RUNNER`` | ``threads`` | where a flow's mapped tasks run: ``threads``, or ``dask`` (``prefect-dask``) |
+| ``RECON_DASK_ADDRESS`` | none | a Dask scheduler to use (``tcp://host:8786``); none: a local cluster per flow run |
 | ``RECON_LANGUAGE`` | ``zh`` | workbook language (``zh`` or ``en``) |
 | ``RECON_LOG_LEVEL`` | ``WARNING`` | how much of a run's log the ``recon`` command writes to stderr |
 | ``RECON_MAX_MEMBER_MB`` | ``512`` | the most a zipped member may inflate to, in MB (a larger one refuses its zip) |
@@ -75,6 +77,8 @@ class ReconSettings(BaseSettings):
     cutoff: dt.time = dt.time(9, 0)
     nightly_at: dt.time = dt.time(9, 30)
     work_pool: str = Field("recon", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str | None = None
     language: Literal["zh", "en"] = "zh"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
     max_member_mb: int = Field(512, gt=0)
@@ -86,6 +90,11 @@ class ReconSettings(BaseSettings):
         if sorted(parts) != sorted(DEFAULT_ALLOCATION_ORDER):
             raise ValueError(f"must name each of {', '.join(DEFAULT_ALLOCATION_ORDER)} once, comma-separated")
         return ",".join(parts)
+
+    @field_validator("task_runner", mode="before")
+    @classmethod
+    def _runner_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("language", mode="before")
     @classmethod

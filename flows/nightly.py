@@ -18,19 +18,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, task, unmapped
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from flows import runner, runs
-from flows.config import load_config
+from flows.config import AppConfig, ConfigError, load_config, read_settings
 from flows.locks import DateLocked
 from flows.store import connect, upgrade_database
+from reconcile.ingest import ParsedFile
+from reconcile.intake import DiscoveredFile, assemble, files_to_read, read_file
 from reconcile.masking import mask_numbers_in_text
 from reconcile.money import fen_to_yuan_text
-from reconcile.settings import BUSINESS_TZ
+from reconcile.settings import BUSINESS_TZ, Settings
 
 #: The most dates one rerun may cover (a quarter).
 MAX_RANGE_DAYS = 92
@@ -148,14 +150,55 @@ def _touching_io(name: str, work: Callable[..., Any]) -> Any:
                 retry_jitter_factor=0.5)(work)  # fmt: skip
 
 
+def _read_one_file(found: DiscoveredFile, settings: Settings, day: dt.date) -> ParsedFile:
+    return read_file(found, settings, day)
+
+
+#: One file read and validated (pure: its bytes are in hand); mapped over a day's files, so a large
+#: delivery spreads over the task runner's workers (threads, or a Dask cluster).
+read_one_file = task(name="read-and-validate-file", cache_policy=NO_CACHE, task_run_name="read-{found.name}")(
+    _read_one_file
+)
+
+
+def read_files_mapped(config: AppConfig, files: list[DiscoveredFile], day: dt.date) -> list[ParsedFile]:
+    """The parse stage as a mapped task per file, put back together in the delivery's order."""
+    wanted = files_to_read(files)
+    futures = read_one_file.map(wanted, unmapped(config.settings), unmapped(day))
+    read = {found.sha256: future.result() for found, future in zip(wanted, futures, strict=True)}
+    return assemble(files, read, config.settings)
+
+
 TASK_STAGES = runner.Stages(
     discover=_touching_io("discover-files", runner.discover_files),
-    parse=_touching_io("read-and-validate-files", runner.parse_and_validate),
+    parse=read_files_mapped,
     load=_touching_io("load-expected-state", runner.load_expected_state),
     match=task(name="match-records", cache_policy=NO_CACHE)(runner.match_records),
     write=_touching_io("write-results", runner.write_results),
     publish=publish_artifacts,
 )
+
+
+def configured_task_runner() -> Any:
+    """The task runner the settings name (``RECON_TASK_RUNNER``): Prefect's thread pool, or Dask —
+    the cluster at ``RECON_DASK_ADDRESS``, else a local one started for the flow run. A bad setting
+    falls back to threads here; every command and flow run stops on it when it loads the settings."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    try:
+        options = read_settings()
+    except ConfigError:
+        return ThreadPoolTaskRunner()
+    if options.task_runner != "dask":
+        return ThreadPoolTaskRunner()
+    from prefect_dask import DaskTaskRunner
+
+    if options.dask_address:
+        return DaskTaskRunner(address=options.dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None})
+
+
+TASK_RUNNER = configured_task_runner()
 
 
 def _date_run_name() -> str:
@@ -174,7 +217,7 @@ def _range_run_name() -> str:
     return f"rerun-{first}-to-{last}"
 
 
-@flow(name="reconcile-business-date", flow_run_name=_date_run_name)
+@flow(name="reconcile-business-date", flow_run_name=_date_run_name, task_runner=TASK_RUNNER)
 def reconcile_business_date(
     business_date: dt.date | None = None, workbook: bool = True, cascade: bool = True, wait_seconds: float = 0.0
 ) -> dict[str, Any]:
@@ -198,7 +241,7 @@ def _brief(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: summary.get(k) for k in ("business_date", "run_id", "status", "balanced", "error")}
 
 
-@flow(name="reconcile-date-range", flow_run_name=_range_run_name)
+@flow(name="reconcile-date-range", flow_run_name=_range_run_name, task_runner=TASK_RUNNER)
 def reconcile_date_range(dates: DateRange, workbook: bool = True, wait_seconds: float = 0.0) -> list[dict[str, Any]]:
     """Reconcile every date of the range in order, each as a subflow, then every later date
     reconciled before; a date that fails does not stop the others, and the range then fails

@@ -150,7 +150,32 @@ def claim(name: str, data: bytes, settings: Settings) -> tuple[str | None, str |
 
 def parse_files(files: list[DiscoveredFile], settings: Settings, day: dt.date) -> list[ParsedFile]:
     """Each file read by its layout; a second copy of the same bytes in the delivery is not read
-    again but skipped, naming the first."""
+    again but skipped, naming the first. (:func:`files_to_read` and :func:`read_file` are the
+    parts an orchestrator may spread over workers; :func:`assemble` puts the day back together.)"""
+    read = {found.sha256: read_file(found, settings, day) for found in files_to_read(files)}
+    return assemble(files, read, settings)
+
+
+def files_to_read(files: list[DiscoveredFile]) -> list[DiscoveredFile]:
+    """The files whose bytes must be read: the first copy of each, recognised and not refused."""
+    first: dict[str, DiscoveredFile] = {}
+    for found in files:
+        if found.channel is not None and found.rejection is None:
+            first.setdefault(found.sha256, found)
+    return list(first.values())
+
+
+def read_file(found: DiscoveredFile, settings: Settings, day: dt.date) -> ParsedFile:
+    """One recognised file read by its layout (reasons masked); pure, bytes in."""
+    assert found.channel is not None
+    channel = settings.channels[found.channel]
+    layout = settings.layouts[found.layout or channel.layout]
+    return parse_channel_file(found.name, found.data, found.sha256, channel, layout, day)
+
+
+def assemble(files: list[DiscoveredFile], read: dict[str, ParsedFile], settings: Settings) -> list[ParsedFile]:
+    """The delivery in order from the files read (by SHA-256): refused and unrecognised files as
+    rejections, a repeated copy skipped naming the first, then what repeats across files settled."""
     parsed = []
     accepted: dict[str, ParsedFile] = {}
     for found in files:
@@ -174,9 +199,9 @@ def parse_files(files: list[DiscoveredFile], settings: Settings, day: dt.date) -
                 )
             )
             continue
-        channel = settings.channels[found.channel]
-        layout = settings.layouts[found.layout or channel.layout]
-        result = parse_channel_file(found.name, found.data, found.sha256, channel, layout, day)  # reasons masked
+        result = read[found.sha256]
+        if result.source_file != found.name:  # the same bytes, refused under another name: said of this one
+            result = replace(result, source_file=found.name)
         if result.rejected_reason is None:
             accepted[found.sha256] = result
         parsed.append(result)

@@ -50,7 +50,7 @@ def _no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     """The flow's tasks as they are, without the waits between retries (a test need not sleep)."""
     stages = nightly.TASK_STAGES
     quick = {name: getattr(stages, name).with_options(retry_delay_seconds=0)
-             for name in ("discover", "parse", "load", "write")}  # fmt: skip
+             for name in ("discover", "load", "write")}  # fmt: skip
     monkeypatch.setattr(nightly, "TASK_STAGES", replace(stages, **quick))
 
 
@@ -158,3 +158,30 @@ def test_a_channel_whose_file_is_late_is_missing_then_picked_up_and_artifacts_ar
     assert all(isinstance(r["total"], int) for r in rows) and sum(r["total"] for r in rows) > 0
     assert str(by_key["recon-workbook-20261127"].data).startswith("[")  # a markdown link to the workbook
     assert os.path.basename(again["workbook"]) in str(by_key["recon-workbook-20261127"].data)
+
+
+def test_the_dask_task_runner_is_chosen_by_a_setting_and_gives_the_same_books(
+    prefect_harness: None, recon_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from tests.dbdump import dump_books
+
+    assert isinstance(nightly.configured_task_runner(), ThreadPoolTaskRunner)
+    monkeypatch.setenv("RECON_TASK_RUNNER", "Dask")
+    assert isinstance(nightly.configured_task_runner(), DaskTaskRunner)
+    monkeypatch.setenv("RECON_DASK_ADDRESS", "tcp://10.0.0.5:8786")
+    assert nightly.configured_task_runner().address == "tcp://10.0.0.5:8786"
+    monkeypatch.delenv("RECON_DASK_ADDRESS")
+
+    url = recon_env["RECON_DATABASE_URL"]
+    days = imported_book(url, tmp_path, D3, D3, 150, seed=73)
+    deliver(Path(recon_env["RECON_HOME"]), D3, days.files[D3])
+    on_threads = reconcile_business_date(D3, workbook=False)
+    books = dump_books(url)
+    on_dask = reconcile_business_date.with_options(task_runner=nightly.configured_task_runner())(D3, workbook=False)
+    assert dump_books(url) == books
+    for key in ("outcomes", "fen", "balanced", "records"):
+        assert on_dask[key] == on_threads[key], key
+    assert [f["name"] for f in on_dask["files"]] == [f["name"] for f in on_threads["files"]]
