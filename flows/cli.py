@@ -513,6 +513,9 @@ def report(
     names = {c: channel.name(language) for c, channel in config.settings.channels.items()}
     path = out or config.paths.reports / f"recon_{day:%Y%m%d}_{summary['run_id']}_{language}.xlsx"
     written = write_workbook(path, summary, exceptions, language, names, current=out is None, database_id=database_id)
+    reports = config.paths.remotes.get("reports")
+    if reports is not None and out is None:  # the reports folder is on object storage: put the new ones there
+        reports.put_files([p for p in config.paths.reports.glob(f"recon_{day:%Y%m%d}*") if p.is_file()])
     acting = exceptions.filter(pl.col("severity") != "LOW").height
     typer.echo(f"{day}: workbook {written} ({acting} exceptions to act on)")
 

@@ -14,6 +14,7 @@ error, not a silence.
   ``postgresql+psycopg://postgres@127.0.0.1:5432/recon`` |
 | ``RECON_INBOX`` | ``$RECON_HOME/inbox`` | channel files, one folder per business date (``YYYY-MM-DD``) |
 | ``RECON_ARCHIVE`` / ``RECON_QUARANTINE`` / ``RECON_REPORTS`` | under ``$RECON_HOME`` | where files and workbooks go |
+|  |  | (each of the four a local folder or an fsspec URL such as ``s3://bucket/inbox``) |
 | ``RECON_CHANNELS_FILE`` | packaged ``reconcile/channels.toml`` | channels and layouts |
 | ``RECON_ALLOCATION_ORDER`` | ``penalty,fee,interest,principal`` | the order a payment pays an installment's parts |
 | ``RECON_INSTRUCTION_LOOKBACK_DAYS`` | ``35`` | how long before the date an instruction may have been
@@ -38,13 +39,14 @@ import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows.storage import Remote, mirror
 from reconcile.settings import DEFAULT_ALLOCATION_ORDER, Settings, settings_from_mapping
 
 PACKAGED_CHANNELS = Path(__file__).resolve().parent.parent / "reconcile" / "channels.toml"
@@ -63,10 +65,11 @@ class ReconSettings(BaseSettings):
 
     home: Path = Path("var")
     database_url: str | None = None
-    inbox: Path | None = None
-    archive: Path | None = None
-    quarantine: Path | None = None
-    reports: Path | None = None
+    # a local folder or an fsspec URL (``s3://bucket/inbox``: flows/storage.py)
+    inbox: str | None = None
+    archive: str | None = None
+    quarantine: str | None = None
+    reports: str | None = None
     channels_file: Path | None = None
     allocation_order: str = ",".join(DEFAULT_ALLOCATION_ORDER)
     instruction_lookback_days: int = Field(35, ge=1, le=366)
@@ -155,15 +158,20 @@ def _problems(error: ValidationError, source: Path | None, given: Mapping[str, A
     return "; ".join(lines)
 
 
+FOLDERS = ("inbox", "archive", "quarantine", "reports")
+
+
 @dataclass(frozen=True)
 class Paths:
-    """Where things live on disk."""
+    """Where things live on disk; ``remotes``: the folders kept on object storage, by name (the
+    path here is then their local mirror)."""
 
     home: Path
     inbox: Path
     archive: Path
     quarantine: Path
     reports: Path
+    remotes: dict[str, Remote] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,12 +197,14 @@ def load_config(env: Mapping[str, str] | None = None) -> AppConfig:
     """The whole configuration, validated once (raises :class:`ConfigError`)."""
     options = read_settings(env)
     home = options.home.resolve()
+    folders = {name: mirror(home, name, getattr(options, name) or None, home / name) for name in FOLDERS}
     paths = Paths(
         home=home,
-        inbox=options.inbox or home / "inbox",
-        archive=options.archive or home / "archive",
-        quarantine=options.quarantine or home / "quarantine",
-        reports=options.reports or home / "reports",
+        inbox=folders["inbox"][0],
+        archive=folders["archive"][0],
+        quarantine=folders["quarantine"][0],
+        reports=folders["reports"][0],
+        remotes={name: remote for name, (_, remote) in folders.items() if remote is not None},
     )
     url = options.database_url or f"sqlite:///{home / 'recon.db'}"
     settings = settings_from_mapping(

@@ -42,6 +42,9 @@ WRITE_ATTEMPTS = 3
 
 
 def discover_files(config: AppConfig, day: dt.date) -> Discovery:
+    for name in ("inbox", "archive", "quarantine"):  # folders on object storage: the date's, fetched
+        if name in config.paths.remotes:
+            config.paths.remotes[name].fetch(day)
     filed = (config.paths.archive / day.isoformat(), config.paths.quarantine / day.isoformat())
     return discover(config.paths.inbox / day.isoformat(), config.settings, filed)
 
@@ -214,6 +217,9 @@ def _reconcile_locked(
     try:
         progress.stage(day, "archive")
         file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
+        for name in ("archive", "quarantine"):
+            if name in config.paths.remotes:
+                config.paths.remotes[name].put_day(day)
     except OSError as error:
         errors.append(f"archive: {type(error).__name__}: {error}")
     timings["archive"] = time.perf_counter() - clock
@@ -268,6 +274,10 @@ def _reconcile_locked(
             names = {c: channel.name(language) for c, channel in config.settings.channels.items()}
             written = write_workbook(path, summary, exceptions, language, names, database_id=runs.database_id(engine))
             summary["workbook"] = str(written)
+            reports = config.paths.remotes.get("reports")
+            if reports is not None:
+                reports.put_files([p for p in config.paths.reports.glob(f"recon_{day:%Y%m%d}*") if p.is_file()])
+                summary["workbook_url"] = f"{reports.url}/{written.name}"
         except Exception as error:  # the books are committed; the workbook can be written again
             errors.append(f"workbook: {failure_text(error, config.database_url)}")
         timings["workbook"] = time.perf_counter() - clock
