@@ -253,22 +253,48 @@ def import_expected(
     typer.echo(f"imported {counts.loans} loans, {counts.installments} installments, {counts.instructions} instructions")
 
 
+PREFECT_HELP = "run as a Prefect flow (default; the server at PREFECT_API_URL, else a temporary one) or without"
+
+
+def _one_date(day: Any, workbook: bool, wait: float, prefect: bool) -> dict[str, Any]:
+    """One date through the Prefect flow, or the same stages without Prefect (no server, no
+    artifacts: a quick local check)."""
+    if prefect:
+        from flows.nightly import reconcile_business_date
+
+        return dict(reconcile_business_date(day, workbook, wait_seconds=wait))
+    from flows import runner
+    from flows.config import load_config
+    from flows.nightly import yesterday_in_shanghai
+    from flows.store import upgrade_database
+
+    config = load_config()
+    upgrade_database(config.database_url)
+    summaries = runner.reconcile_dates(config, [day or yesterday_in_shanghai()], workbook, wait)
+    runner.raise_if_any_failed(summaries)
+    summary = summaries[0]
+    if len(summaries) > 1:
+        summary["cascaded"] = [{k: s.get(k) for k in ("business_date", "run_id", "status", "balanced")}
+                               for s in summaries[1:]]  # fmt: skip
+    return summary
+
+
 @app.command()
 def run(
     date: str | None = typer.Option(None, "--date", help="business date (default: yesterday, Asia/Shanghai)"),
     as_json: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
     workbook: bool = typer.Option(True, "--workbook/--no-workbook"),
     wait: float = typer.Option(0.0, "--wait", min=0, help="seconds to wait if another run holds the date"),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help=PREFECT_HELP),
 ) -> None:
     """Reconcile one business date (then every later date already reconciled)."""
     _quiet_prefect()
     from flows.locks import DateLocked
-    from flows.nightly import reconcile_business_date
     from flows.runner import DatesFailed
 
     try:
         with _showing_progress():
-            summary = reconcile_business_date(_parse_date(date), workbook, wait_seconds=wait)
+            summary = _one_date(_parse_date(date), workbook, wait, prefect)
     except DateLocked as locked:
         typer.echo(str(locked), err=True)
         raise typer.Exit(4) from None
@@ -289,6 +315,7 @@ def rerun(
     first: str = typer.Option(..., "--from"),
     last: str = typer.Option(..., "--to"),
     as_json: bool = typer.Option(False, "--json"),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help=PREFECT_HELP),
 ) -> None:
     """Reconcile every date of a range again."""
     _quiet_prefect()
@@ -308,7 +335,14 @@ def rerun(
 
     try:
         with _showing_progress():
-            summaries = reconcile_date_range(dates)
+            if prefect:
+                summaries = reconcile_date_range(dates)
+            else:
+                from flows import runner
+                from flows.config import load_config
+
+                summaries = runner.reconcile_dates(load_config(), dates.days(), True)
+                runner.raise_if_any_failed(summaries)
     except DateLocked as locked:
         typer.echo(str(locked), err=True)
         raise typer.Exit(4) from None

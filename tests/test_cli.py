@@ -119,3 +119,22 @@ def test_the_run_says_which_files_it_saw_before_which_are_new_versions_and_what_
     entry = next(f for f in resent["files"] if f["name"] == bank.name)
     assert entry["seen_before"] is False and entry["replaces_sha256"] == old
     assert resent["outcomes"] == again["outcomes"]
+
+
+def test_run_and_rerun_without_prefect_give_the_flows_summary_and_say_what_cascaded(generated: Path) -> None:
+    """``--no-prefect`` (no server at all, for a quick local check) runs the same stages: the same
+    outcomes and money as the flow would give, a rerun's later dates announced as such."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["import-expected", str(generated / "snapshot")]).exit_code == 0
+    done = runner.invoke(app, ["run", "--date", DAY.isoformat(), "--json", "--no-prefect"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.output)
+    assert summary["balanced"] and summary["records"] > 0
+    later = (DAY + dt.timedelta(days=1)).isoformat()
+    assert runner.invoke(app, ["run", "--date", later, "--no-prefect", "--no-workbook"]).exit_code in (0, 5)
+    again = runner.invoke(app, ["run", "--date", DAY.isoformat(), "--no-prefect"])
+    assert f"later dates reconciled again (their books depend on this one): {later}" in again.output, again.output
+    rerun = runner.invoke(app, ["rerun", "--from", DAY.isoformat(), "--to", DAY.isoformat(), "--no-prefect"])
+    assert f"(reconciled again because it comes after the range: {later})" in rerun.output, rerun.output
+    refused = runner.invoke(app, ["rerun", "--from", DAY.isoformat(), "--to", "2026-11-01", "--no-prefect"])
+    assert refused.exit_code == 2 and "before it starts" in refused.output
