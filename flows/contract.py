@@ -41,6 +41,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "OVERDUE": ("逾期", "overdue"),
     "ACTIVE": ("正常", "active"),
     "CLOSED": ("已结清", "closed"),
+    # what a ledger entry is
+    "payment": ("还款", "payment"),
+    "reversal": ("退款冲正", "reversal"),
+    "release": ("手工退款(移出挂账)", "refunded by hand (out of suspense)"),
+    "manual": ("手工入账", "applied by hand"),
 }
 
 
@@ -196,7 +201,7 @@ def report_lines(report: dict[str, Any], language: str) -> list[str]:
         if "kind" not in e:
             lines.append(f"  {e['settled_at']}")
             continue
-        lines.append(f"  {e['settled_at']} {e['channel']} {e['kind']} #{e['installment_no']} {e['amount_yuan']} "
+        lines.append(f"  {e['settled_at']} {e['channel']} {w(e['kind'])} #{e['installment_no']} {e['amount_yuan']} "
                      f"({w('held')} {e['held_yuan']})")  # fmt: skip
     lines.append(f"{w('held')}: {report['held_yuan']}")
     lines.append(f"{w('exceptions')}:")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import polars as pl
 
 from reconcile.books import INSTALLMENT_KEY, PARTS
-from reconcile.matching import allocate_payments
+from reconcile.matching import LEDGER_COLUMNS, allocate_payments
 from reconcile.money import fen_to_yuan_text
 
 #: The resolutions that move money, and the ledger kind of their entries.
@@ -48,36 +48,18 @@ DECISION_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 #: The ledger of the decisions' transactions (every kind), summed per place.
 HELD_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "channel": pl.String,
-    "channel_txn_id": pl.String,
-    "kind": pl.String,
-    "seq": pl.Int64,
-    "reference": pl.String,
-    "contract_no": pl.String,
-    "installment_no": pl.Int64,
-    "held_fen": pl.Int64,
-    "settled_at": pl.Datetime("us", "UTC"),
-}
+    c: LEDGER_COLUMNS[c]
+    for c in ("channel", "channel_txn_id", "kind", "seq", "reference", "contract_no", "installment_no", "held_fen",
+              "settled_at")
+}  # fmt: skip
 TARGET_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "contract_no": pl.String,
     "installment_no": pl.Int64,
     **{f"{p}_due_fen": pl.Int64 for p in PARTS},
     **{f"{p}_paid_fen": pl.Int64 for p in PARTS},
 }
-ENTRY_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "channel": pl.String,
-    "channel_txn_id": pl.String,
-    "kind": pl.String,
-    "seq": pl.Int64,
-    "reference": pl.String,
-    "contract_no": pl.String,
-    "installment_no": pl.Int64,
-    "amount_fen": pl.Int64,
-    **{f"{p}_fen": pl.Int64 for p in PARTS},
-    "held_fen": pl.Int64,
-    "settled_at": pl.Datetime("us", "UTC"),
-    "outcome": pl.String,
-}
+#: A reviewer's ledger entries have the columns of every entry.
+ENTRY_SCHEMA = LEDGER_COLUMNS
 TXN = ["channel", "channel_txn_id"]
 
 

@@ -150,6 +150,10 @@ def test_refunds_and_applications_by_hand_move_the_books(recon_env: dict[str, st
          (refunded.exception_key, refunded.held_fen, None)]
     )  # fmt: skip
 
+    # customer service sees the money applied by hand on the contract's trail
+    trail = CliRunner().invoke(app, ["status", target[0]])
+    assert trail.exit_code == 0 and "手工入账" in trail.output, trail.output
+
     # the summary, written again, still balances: what was held is still held or moved by hand
     report = CliRunner().invoke(app, ["report", "--date", DAY.isoformat(), "--out", str(tmp_path / "after.xlsx")])
     assert report.exit_code == 0, report.output
