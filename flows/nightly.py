@@ -123,7 +123,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return mask_numbers_in_text("\n".join(lines))
 
 
-@task(cache_policy=NO_CACHE, name="publish-artifacts")
+@task(cache_policy=NO_CACHE, name="publish-artifacts", retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
 def publish_artifacts(summary: dict[str, Any]) -> None:
     """The summary (markdown, yuan), the open exceptions by type and age (a table of numbers) and a
     link to the workbook, each keyed by the date so the UI shows their history."""
