@@ -41,6 +41,15 @@ CASCADE_WAIT_SECONDS = 3600.0
 WRITE_ATTEMPTS = 3
 
 
+def resident_mib() -> list[int] | None:
+    """This process's resident memory and its peak so far, in MiB (Linux; None elsewhere)."""
+    try:
+        status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+        return [int(status["VmRSS"].split()[0]) >> 10, int(status["VmHWM"].split()[0]) >> 10]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def discover_files(config: AppConfig, day: dt.date) -> Discovery:
     for name in ("inbox", "archive", "quarantine"):  # folders on object storage: the date's, fetched
         if name in config.paths.remotes:
@@ -180,6 +189,7 @@ def _reconcile_locked(
 ) -> dict[str, Any]:
     started = dt.datetime.now(dt.UTC)
     timings: dict[str, float] = {}
+    memory: dict[str, list[int] | None] = {}  # after each stage: resident and peak MiB
     runs.start_run(engine, run_id, day, started, {"business_date": day.isoformat(), "workbook": workbook})
 
     clock = time.perf_counter()
@@ -187,10 +197,12 @@ def _reconcile_locked(
     discovery = stages.discover(config, day)
     files = discovery.files
     timings["discover"] = time.perf_counter() - clock
+    memory["discover"] = resident_mib()
     clock = time.perf_counter()
     progress.stage(day, "parse")
     parsed = stages.parse(config, files, day)
     timings["parse_validate"] = time.perf_counter() - clock
+    memory["parse_validate"] = resident_mib()
     log.info("%s: %d files, %d lines read", day, len(files), sum(p.rows for p in parsed))
 
     clock = time.perf_counter()
@@ -199,11 +211,13 @@ def _reconcile_locked(
     parsed = skip_counted_elsewhere(parsed, history)
     state = stages.load(config, day, parsed)
     timings["load"] = time.perf_counter() - clock
+    memory["load"] = resident_mib()
     clock = time.perf_counter()
     progress.stage(day, "match")
     result = stages.match(config, state)
     outcomes = all_outcomes(result, parsed, day, config.settings)
     timings["match"] = time.perf_counter() - clock
+    memory["match"] = resident_mib()
     log.info("%s: matching passes %s", day, result.pass_counts)
 
     clock = time.perf_counter()
@@ -211,6 +225,7 @@ def _reconcile_locked(
     changes = _write_with_retry(stages, config, day, run_id, outcomes, result.ledger, parsed)
     checkpoint("after_commit")
     timings["write"] = time.perf_counter() - clock
+    memory["write"] = resident_mib()
     # after the commit the date is reconciled: what fails from here is said, and the run still ends
     errors: list[str] = []
     clock = time.perf_counter()
@@ -223,6 +238,7 @@ def _reconcile_locked(
     except OSError as error:
         errors.append(f"archive: {type(error).__name__}: {error}")
     timings["archive"] = time.perf_counter() - clock
+    memory["archive"] = resident_mib()
     clock = time.perf_counter()
 
     fen = money_totals(outcomes)
@@ -264,6 +280,7 @@ def _reconcile_locked(
         "workbook": None,
     }
     timings["summarise"] = time.perf_counter() - clock
+    memory["summarise"] = resident_mib()
     if workbook:
         clock = time.perf_counter()
         progress.stage(day, "workbook")
@@ -281,10 +298,12 @@ def _reconcile_locked(
         except Exception as error:  # the books are committed; the workbook can be written again
             errors.append(f"workbook: {failure_text(error, config.database_url)}")
         timings["workbook"] = time.perf_counter() - clock
+        memory["workbook"] = resident_mib()
     summary["errors"] = errors
     for said in errors:
         log.error("%s: after the commit: %s", day, said)
     summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    summary["memory_mib"] = memory
     runs.finish_run(engine, run_id, summary)
     stages.publish(summary)
     log.info("%s balanced=%s outcomes=%s", day, summary["balanced"], summary["outcomes"])
