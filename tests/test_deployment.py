@@ -130,25 +130,37 @@ def test_deploy_once_then_trigger_a_rerun_from_a_worker(prefect_server: dict[str
         assert nightly["schedules"][0]["schedule"]["timezone"] == "Asia/Shanghai"
         assert deployments["reconcile-rerun"]["parameter_openapi_schema"]["required"] == ["dates"]
 
-        # the worker: PREFECT_API_URL only; the settings reach it through the deployment
+        # two workers on the pool: PREFECT_API_URL only; the settings reach them through the deployment
         worker_env = {k: v for k, v in env.items() if not k.startswith("RECON_")}
         worker_log = open(tmp_path / "worker.log", "w")
-        worker = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "recon"], env=worker_env,
-                                  cwd="/", stdout=worker_log, stderr=subprocess.STDOUT)  # fmt: skip
+        workers = [
+            subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "recon", "--name", f"w{n}"],
+                             env=worker_env, cwd="/", stdout=worker_log, stderr=subprocess.STDOUT)
+            for n in (1, 2)
+        ]  # fmt: skip
         try:
             rerun = deployments["reconcile-rerun"]["id"]
+            dates = {"first": D1.isoformat(), "last": D2.isoformat()}
             good = _api(env, "POST", f"/deployments/{rerun}/create_flow_run",
-                        parameters={"dates": {"first": D1.isoformat(), "last": D2.isoformat()}})  # fmt: skip
+                        parameters={"dates": dates, "wait_seconds": 240})  # fmt: skip
+            # the nightly deployment for the second date at the same time: the date's lock keeps them apart
+            same_date = _api(env, "POST", f"/deployments/{nightly['id']}/create_flow_run",
+                             parameters={"business_date": D2.isoformat(), "wait_seconds": 240})  # fmt: skip
             finished = _wait(env, good["id"])
             assert finished["state_type"] == "COMPLETED", (tmp_path / "worker.log").read_text()[-3000:]
             assert finished["name"] == f"rerun-{D1}-to-{D2}"
+            assert _wait(env, same_date["id"])["state_type"] == "COMPLETED", (tmp_path / "worker.log").read_text()[
+                -3000:
+            ]
             bad = _api(env, "POST", f"/deployments/{rerun}/create_flow_run",
                        parameters={"dates": {"first": D2.isoformat(), "last": D1.isoformat()}})  # fmt: skip
             refused = _wait(env, bad["id"])
             assert refused["state_type"] == "FAILED" and "before it starts" in refused["state"]["message"]
         finally:
-            worker.terminate()
-            worker.wait(30)
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.wait(30)
             worker_log.close()
 
         engine = create_engine(recon_url)
@@ -156,6 +168,7 @@ def test_deploy_once_then_trigger_a_rerun_from_a_worker(prefect_server: dict[str
             runs = conn.execute(select(Run.business_date, Run.status)).all()
         engine.dispose()
         assert {(day, status) for day, status in runs} == {(D1, "SUCCEEDED"), (D2, "SUCCEEDED")}
+        assert len(runs) >= 3  # the second date twice, one run after the other
         assert {p.name for p in (home / "reports").glob("recon_????????.xlsx")} == {"recon_20261126.xlsx",
                                                                                     "recon_20261127.xlsx"}  # fmt: skip
         keys = {a["key"] for a in _api(env, "POST", "/artifacts/filter")}
