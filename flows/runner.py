@@ -215,14 +215,18 @@ def _reconcile_locked(
     clock = time.perf_counter()
     progress.stage(day, "match")
     result = stages.match(config, state)
+    del state  # what the date needed from the books: the matcher has it in its outcomes now
     outcomes = all_outcomes(result, parsed, day, config.settings)
+    ledger, pass_counts = result.ledger, result.pass_counts
+    del result  # its outcomes live on, explained, in ``outcomes``
+    unmapped = unmapped_failures(parsed)
     timings["match"] = time.perf_counter() - clock
     memory["match"] = resident_mib()
-    log.info("%s: matching passes %s", day, result.pass_counts)
+    log.info("%s: matching passes %s", day, pass_counts)
 
     clock = time.perf_counter()
     progress.stage(day, "write")
-    changes = _write_with_retry(stages, config, day, run_id, outcomes, result.ledger, parsed)
+    changes = _write_with_retry(stages, config, day, run_id, outcomes, ledger, parsed)
     checkpoint("after_commit")
     timings["write"] = time.perf_counter() - clock
     memory["write"] = resident_mib()
@@ -264,7 +268,7 @@ def _reconcile_locked(
             for p in parsed
         ],
         "inbox": inbox_report(config, day, discovery),
-        "failures_unmapped": unmapped_failures(parsed),
+        "failures_unmapped": unmapped,
         "records": records,
         "outcomes": outcome_counts(outcomes),
         "subjects": subject_counts(outcomes),
@@ -276,7 +280,7 @@ def _reconcile_locked(
         "installments": runs.installment_counts(engine),
         "exceptions_open": runs.open_exception_count(engine),
         "changes": changes,
-        "rows": {"records": records, "ledger": result.ledger.height, "passes": result.pass_counts},
+        "rows": {"records": records, "ledger": ledger.height, "passes": pass_counts},
         "workbook": None,
     }
     timings["summarise"] = time.perf_counter() - clock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -169,16 +170,25 @@ def sqlite_executemany(conn: Connection, table_name: str, frame: pl.DataFrame) -
         cursor.close()
 
 
+#: Rows of a frame turned into CSV at a time for COPY: the text of a whole day at once (channel
+#: records with their raw lines) would be hundreds of MB held twice (text, then bytes).
+COPY_ROWS = 100_000
+
+
 def copy_frame(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
-    """PostgreSQL COPY of ``frame`` into ``table_name`` (times written with their offset)."""
-    payload = frame.write_csv(
-        include_header=False, null_value="\\N", datetime_format="%Y-%m-%d %H:%M:%S%.6f%:z", quote_style="necessary"
-    )
+    """PostgreSQL COPY of ``frame`` into ``table_name`` (times written with their offset), one
+    slice of :data:`COPY_ROWS` rows at a time, each written by polars straight into a buffer."""
     columns = ", ".join(f'"{name}"' for name in frame.columns)
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table_name} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
-            copy.write(payload.encode("utf-8"))
+            for start in range(0, frame.height, COPY_ROWS):
+                buffer = io.BytesIO()
+                frame.slice(start, COPY_ROWS).write_csv(
+                    buffer, include_header=False, null_value="\\N", datetime_format="%Y-%m-%d %H:%M:%S%.6f%:z",
+                    quote_style="necessary",
+                )  # fmt: skip
+                copy.write(buffer.getbuffer())
 
 
 def same_keys(left: Table, right: Table, keys: Sequence[str]) -> Any:

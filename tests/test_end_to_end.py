@@ -90,7 +90,8 @@ def test_generated_day_reproduces_the_manifest_and_reruns_change_nothing(
     assert all(f["seen_before"] for f in again["files"]) and not any(f["seen_before"] for f in summary["files"])
 
     def comparable(run: dict[str, object]) -> dict[str, object]:
-        kept = {k: v for k, v in run.items() if k not in ("run_id", "workbook", "timings_s", "changes", "files")}
+        varying = ("run_id", "workbook", "timings_s", "memory_mib", "changes", "files")
+        kept = {k: v for k, v in run.items() if k not in varying}
         files = [{k: v for k, v in f.items() if k != "seen_before"} for f in run["files"]]  # type: ignore[attr-defined]
         return {**kept, "files": files}
 
