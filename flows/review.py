@@ -33,12 +33,12 @@ from typing import Any
 import polars as pl
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
-from sqlalchemy import Connection, Engine, and_, delete, select
+from sqlalchemy import Connection, Engine, and_, select
 
 from flows.contract import normalise_contract
 from flows.db import ExceptionItem, ExceptionReview, Installment, LedgerEntry, table_of
 from flows.runs import WORKBOOK_SCHEMA, database_id
-from flows.stages.write import write_installment_state, write_loan_status
+from flows.stages.write import undo_reviewers_entries, write_installment_state, write_loan_status
 from flows.store import insert_frame, read_frame, stage_frame, update_from_frame
 from flows.words import label, resolution_code, resolution_label
 from flows.workbook import COLUMNS, META_SHEET, PROTECTED, prepared, row_values
@@ -46,7 +46,6 @@ from reconcile.adjustments import (
     DECISION_SCHEMA,
     HELD_SCHEMA,
     MOVES_BOOKS,
-    RUN_KINDS,
     TARGET_SCHEMA,
     TXN,
     plan_adjustments,
@@ -409,23 +408,4 @@ def _undo_earlier_moves(conn: Connection, changing: pl.DataFrame, now: dt.dateti
         return empty
     facts = _by_key(conn, {"exception_key": pl.String, "business_date": pl.Date, "channel": pl.String,
                            "channel_txn_id": pl.String}, keys).drop_nulls()  # fmt: skip
-    ledger = table_of(LedgerEntry)
-    touched = [empty]
-    for row in facts.iter_rows(named=True):
-        mine = and_(ledger.c.business_date == row["business_date"], ledger.c.channel == row["channel"],
-                    ledger.c.channel_txn_id == row["channel_txn_id"], ledger.c.kind.not_in(RUN_KINDS))  # fmt: skip
-        touched.append(
-            read_frame(
-                conn,
-                select(ledger.c.contract_no, ledger.c.installment_no).where(mine),
-                {"contract_no": pl.String, "installment_no": pl.Int64},
-            )
-        )
-        conn.execute(delete(ledger).where(mine))
-    reviews = table_of(ExceptionReview)
-    conn.execute(
-        reviews.update()
-        .where(reviews.c.exception_key.in_(keys), reviews.c.moved_fen.is_not(None), reviews.c.voided_at.is_(None))
-        .values(voided_at=now, voided_by_run=review_run)
-    )
-    return pl.concat(touched)
+    return undo_reviewers_entries(conn, facts, keys, now, review_run)

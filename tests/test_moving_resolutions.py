@@ -198,6 +198,21 @@ def test_refunds_and_applications_by_hand_move_the_books(recon_env: dict[str, st
             select(ExceptionReview.voided_by_run).where(ExceptionReview.exception_key == refunded.exception_key)
         ).scalar_one()
     assert voided == placed["run_id"] and kept is None
+
+    # a later review changes the refund into a decision that moves nothing: its entries are undone first
+    no_action = {"resolution": "无需处理", "note": "渠道已原路退回,非手工退款"}
+    cleared = {"resolution": None, "apply_contract": None, "apply_installment": None, "note": None}
+    changed = _fill(reviewed, tmp_path / "changed.xlsx",
+                    {where[refunded.exception_key]: no_action, where[unmatched.exception_key]: cleared})  # fmt: skip
+    done = _import(changed)
+    assert done.exit_code == 0, done.output
+    assert [e for e in _reviewers_entries(url) if e[1] == "release"] == []
+    with engine.connect() as conn:
+        undone = conn.execute(
+            select(ExceptionReview.voided_by_run).where(ExceptionReview.exception_key == refunded.exception_key,
+                                                        ExceptionReview.moved_fen.is_not(None))
+        ).scalar_one()  # fmt: skip
+    assert undone is not None and undone.startswith("review ")
     engine.dispose()
 
 

@@ -161,14 +161,6 @@ def void_reviewers_entries(
     if gone.height == 0:
         return pl.DataFrame(schema={k: REVIEWED_SCHEMA[k] for k in INSTALLMENT_KEY})
     staged = stage_frame(conn, "stage_voided", gone.select(TXN), table)
-    same_txn = and_(staged.c.channel == table.c.channel, staged.c.channel_txn_id == table.c.channel_txn_id)
-    conn.execute(
-        delete(table).where(
-            table.c.business_date == day,
-            table.c.kind.not_in(RUN_KINDS),
-            select(staged.c.channel).where(same_txn).exists(),
-        )
-    )
     items = table_of(ExceptionItem)
     keys = read_frame(
         conn,
@@ -188,14 +180,39 @@ def void_reviewers_entries(
     update_from_frame(
         conn, items, reopened, ["exception_key"], f"status = 'RESOLVED' AND exceptions.resolution_code IN ({moving})"
     )
+    return undo_reviewers_entries(
+        conn, gone.with_columns(business_date=pl.lit(day)), keys["exception_key"].to_list(), now, run_id
+    )
+
+
+def undo_reviewers_entries(
+    conn: Connection, txns: pl.DataFrame, keys: list[str], now: dt.datetime, undone_by: str
+) -> pl.DataFrame:
+    """Remove a reviewer's ledger entries of these transactions (``business_date``, ``channel``,
+    ``channel_txn_id``) and mark the audit rows of the resolutions that made them (exceptions
+    ``keys``) voided by ``undone_by`` (a run, or a review changing them); returns the installments
+    the entries had touched."""
+    table = table_of(LedgerEntry)
+    staged = stage_frame(conn, "stage_undone", txns.select("business_date", *TXN).unique(), table)
+    mine = and_(
+        staged.c.business_date == table.c.business_date,
+        staged.c.channel == table.c.channel,
+        staged.c.channel_txn_id == table.c.channel_txn_id,
+    )
+    touched = read_frame(
+        conn,
+        select(table.c.contract_no, table.c.installment_no).join(staged, mine).where(table.c.kind.not_in(RUN_KINDS)),
+        {k: REVIEWED_SCHEMA[k] for k in INSTALLMENT_KEY},
+    )
+    conn.execute(delete(table).where(table.c.kind.not_in(RUN_KINDS), select(staged.c.channel).where(mine).exists()))
+    staged.drop(conn)
     reviews = table_of(ExceptionReview)
     conn.execute(
         reviews.update()
-        .where(reviews.c.exception_key.in_(keys["exception_key"].to_list()), reviews.c.moved_fen.is_not(None),
-               reviews.c.voided_at.is_(None))
-        .values(voided_at=now, voided_by_run=run_id)
-    )  # fmt: skip
-    return reviewed.join(gone, on=TXN, how="semi").select(INSTALLMENT_KEY)
+        .where(reviews.c.exception_key.in_(keys), reviews.c.moved_fen.is_not(None), reviews.c.voided_at.is_(None))
+        .values(voided_at=now, voided_by_run=undone_by)
+    )
+    return touched
 
 
 def channel_record_rows(outcomes: pl.DataFrame, parsed: list[ParsedFile], day: dt.date) -> pl.DataFrame:
