@@ -173,8 +173,10 @@ def init() -> None:
     from flows.config import load_config
     from flows.store import safe_url, upgrade_database
 
-    config = load_config()
+    config = load_config()  # the settings and the channel file are checked here, every problem at once
     upgrade_database(config.database_url)
+    settings = config.settings
+    typer.echo(f"channels checked: {len(settings.channels)} channels, {len(settings.layouts)} layouts")
     typer.echo(f"database ready: {safe_url(config.database_url)}")
 
 

@@ -47,6 +47,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.storage import Remote, mirror
+from reconcile.layouts import LayoutError
 from reconcile.settings import DEFAULT_ALLOCATION_ORDER, Settings, settings_from_mapping
 
 PACKAGED_CHANNELS = Path(__file__).resolve().parent.parent / "reconcile" / "channels.toml"
@@ -207,8 +208,18 @@ def load_config(env: Mapping[str, str] | None = None) -> AppConfig:
         remotes={name: remote for name, (_, remote) in folders.items() if remote is not None},
     )
     url = options.database_url or f"sqlite:///{home / 'recon.db'}"
-    settings = settings_from_mapping(
-        load_channel_config(options.channels_file),
+    channels_file = options.channels_file or PACKAGED_CHANNELS
+    try:
+        settings = _settings(load_channel_config(options.channels_file), options)
+    except LayoutError as error:  # every problem, each with its place in the file
+        said = "\n  ".join(error.problems)
+        raise ConfigError(f"{PREFIX}CHANNELS_FILE: {str(channels_file)!r} is wrong:\n  {said}") from None
+    return AppConfig(database_url=url, paths=paths, settings=settings, options=options)
+
+
+def _settings(channel_config: dict[str, Any], options: ReconSettings) -> Settings:
+    return settings_from_mapping(
+        channel_config,
         allocation_order=tuple(options.allocation_order.split(",")),
         instruction_lookback_days=options.instruction_lookback_days,
         fallback_window_days=options.fallback_window_days,
@@ -219,4 +230,3 @@ def load_config(env: Mapping[str, str] | None = None) -> AppConfig:
         language=options.language,
         max_member_bytes=options.max_member_mb << 20,
     )
-    return AppConfig(database_url=url, paths=paths, settings=settings, options=options)

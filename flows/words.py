@@ -248,6 +248,14 @@ REASONS_ZH: tuple[tuple[str, Any], ...] = (
         ),
     ),
     (
+        r"^control totals disagree \((?P<k>\w+)\): the file states (?P<f>-?\d+) fen, its rows hold "
+        r"(?P<m>\d+) and (?P<g>-?\d+) fen(?P<rest>.*)$",
+        lambda m: (
+            f"控制总数不符({APPLIES_TO.get(m['k'], (m['k'],))[0]}):文件声明 {_yuan_of(m['f'])} 元,"
+            f"实际读到 {m['m']} 笔 {_yuan_of(m['g'])} 元{m['rest']}"
+        ),
+    ),
+    (
         r"^the file is for business date (?P<a>[\d-]+), but it was filed under (?P<b>[\d-]+)$",
         lambda m: f"文件的业务日期是 {m['a']},却放在 {m['b']} 的目录下",
     ),

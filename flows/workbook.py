@@ -275,7 +275,8 @@ def _summary_sheet(
         totals = item.get("control_totals") or []
         kinds = [applies_to_label(t["applies_to"], language) for t in totals]
         stated = "; ".join(
-            f"{k} {t['stated_count']} / {yuan(t['stated_fen']):,.2f}" for k, t in zip(kinds, totals, strict=True)
+            f"{k} {'—' if t['stated_count'] is None else t['stated_count']} / {yuan(t['stated_fen']):,.2f}"
+            for k, t in zip(kinds, totals, strict=True)
         )
         counted = "; ".join(
             f"{k} {t['counted']} / {yuan(t['summed_fen']):,.2f}" for k, t in zip(kinds, totals, strict=True)

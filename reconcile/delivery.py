@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from reconcile.ingest import identify_layout
+from reconcile.layouts import LayoutSpec
 
 ZIP_MAGIC = b"PK\x03\x04"
 #: The most a member may inflate to, unless configured (``RECON_MAX_MEMBER_MB``): a day's bill of a
@@ -51,7 +52,7 @@ def _member_name(info: zipfile.ZipInfo) -> str:
 
 
 def unpack(
-    name: str, data: bytes, layouts: dict[str, dict[str, Any]], max_member_bytes: int = MAX_MEMBER_BYTES
+    name: str, data: bytes, layouts: dict[str, LayoutSpec], max_member_bytes: int = MAX_MEMBER_BYTES
 ) -> list[Piece]:
     """The readable pieces of a delivery; raises :class:`DeliveryRejected` for a bad zip."""
     if not data.startswith(ZIP_MAGIC):

@@ -38,6 +38,7 @@ import polars as pl
 from reconcile.codes import FAILURE_WORDS, FailureReason
 from reconcile.gb18030 import gb18030_to_marked_utf8, gb18030_to_utf8
 from reconcile.iso20022 import ISO_REASONS, NotIso20022, message_kind, parse_iso20022
+from reconcile.layouts import AmountField, ControlTotalSpec, DatetimeField, FieldSpec, LayoutSpec, MapField
 from reconcile.masking import mask_numbers_in_text, mask_numbers_in_text_expr
 from reconcile.money import YUAN_PATTERN, AmountError, fen_to_yuan_text, yuan_expr_to_fen, yuan_text_to_fen
 from reconcile.settings import BUSINESS_TZ, ChannelConfig, Settings
@@ -65,14 +66,14 @@ class ControlTotal:
     """A control total the file states, and what its rows add up to."""
 
     applies_to: str
-    stated_count: int
+    stated_count: int | None  # None: the file states only the amount
     stated_fen: int
     counted: int
     summed_fen: int
 
     @property
     def agrees(self) -> bool:
-        return self.stated_count == self.counted and self.stated_fen == self.summed_fen
+        return self.stated_count in (None, self.counted) and self.stated_fen == self.summed_fen
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def parse_channel_file(
     data: bytes,
     sha256: str,
     channel: ChannelConfig,
-    layout: dict[str, Any],
+    layout: LayoutSpec,
     business_date: dt.date | None,
 ) -> ParsedFile:
     """Parse one file of ``channel`` filed under ``business_date``; never raises for bad data.
@@ -209,7 +210,7 @@ def parse_channel_file(
             source_file=name,
             sha256=sha256,
             channel=channel.channel_id,
-            layout=layout.get("name", channel.layout),
+            layout=layout.name,
             business_date=None,
             rows=0,
             records=empty_records(),
@@ -223,23 +224,23 @@ def _parse(
     data: bytes,
     sha256: str,
     channel: ChannelConfig,
-    layout: dict[str, Any],
+    layout: LayoutSpec,
     business_date: dt.date | None,
 ) -> ParsedFile:
-    if layout.get("format") == "iso20022":
+    if layout.format == "iso20022":
         return _parse_iso20022(name, data, sha256, channel, business_date)
-    fixed_width = "widths" in layout
-    utf8, marked = to_utf8(data, layout.get("encoding", "utf-8"), _MARK if fixed_width else None)
+    fixed_width = layout.fixed_width
+    utf8, marked = to_utf8(data, layout.encoding, _MARK if fixed_width else None)
     lines = split_lines(utf8)
     marked_lines = None  # fixed width: the lines with a marker after each two-byte character
     if marked:
         marked_lines, lines = lines, lines.str.replace_all(_MARK, "", literal=True)
     one_byte = fixed_width and not marked and utf8.isascii()
-    delimiter = layout.get("delimiter", "")
-    comment = layout.get("comment_prefix")
+    delimiter = layout.delimiter or ""
+    comment = layout.comment_prefix
 
     header_index, columns = _find_columns(lines.head(HEADER_SEARCH_LINES).to_list(), layout, delimiter, comment)
-    cells = None if "widths" in layout else _cells_by_line(utf8, columns, delimiter)
+    cells = None if fixed_width else _cells_by_line(utf8, columns, delimiter)
     body, footer, summary = _classify_lines(lines, header_index, layout, cells)
     file_date = _stated_business_date(layout, name, lines.head(max(header_index, 0)).to_list(), summary)
     if file_date is not None and business_date is not None and file_date != business_date:
@@ -248,20 +249,21 @@ def _parse(
         )
 
     plain: set[str] | None = None  # amount columns of plain yuan only, when already known
-    if "widths" in layout:
+    if fixed_width:
         table, wrong_width = _fixed_width_table(body, columns, layout, marked_lines, one_byte)
     else:
-        yuan = _yuan_columns(layout.get("fields", {}))
-        table, wrong_width, plain = _delimited_table(body, columns, delimiter, _used_columns(layout, columns), yuan)
+        yuan = _yuan_columns(layout.fields)
+        used = _used_columns(layout, columns)
+        table, wrong_width, plain = _delimited_table(body, columns, delimiter, used, yuan, layout.value_prefix)
     canonical = _canonical(table, layout, channel.channel_id, name, sha256, file_date or business_date, plain)
-    if "currency" in layout.get("fields", {}):
+    if "currency" in layout.fields:
         canonical = canonical.with_columns(
             _parse_error=pl.concat_str(
                 "_parse_error", _currency_error(pl.col("_currency"), channel), separator="; ", ignore_nulls=True
             ).replace("", None)
         )
     canonical = canonical.drop("_currency")
-    totals = _control_totals(layout, footer, summary, canonical)
+    totals = _control_totals(layout, footer, summary, canonical, table)
     disagreeing = [total for total in totals if not total.agrees]
     if disagreeing:
         total = disagreeing[0]
@@ -273,8 +275,9 @@ def _parse(
         if unparsed.height:
             unreadable += f"; line {unparsed['line_no'][0]}: {unparsed['_parse_error'][0]}"
         raise FileRejected(
-            f"control totals disagree ({total.applies_to}): the file states {total.stated_count} rows "
-            f"and {total.stated_fen} fen, its rows hold {total.counted} and {total.summed_fen} fen{unreadable}"
+            f"control totals disagree ({total.applies_to}): the file states "
+            + (f"{total.stated_count} rows and " if total.stated_count is not None else "")
+            + f"{total.stated_fen} fen, its rows hold {total.counted} and {total.summed_fen} fen{unreadable}"
         )
     if table.height == 0 and wrong_width.height == 0 and not totals:
         raise FileRejected("the file has a header but no records and no control totals")
@@ -301,7 +304,7 @@ def _parse(
         source_file=name,
         sha256=sha256,
         channel=channel.channel_id,
-        layout=layout.get("name", channel.layout),
+        layout=layout.name,
         business_date=file_date or business_date,
         rows=body.height,
         records=good,
@@ -392,7 +395,7 @@ def _cells_by_line(utf8: bytes, columns: list[str], delimiter: str) -> pl.DataFr
 
 
 def _classify_lines(
-    lines: pl.Series, header_index: int, layout: dict[str, Any], cells: pl.DataFrame | None = None
+    lines: pl.Series, header_index: int, layout: LayoutSpec, cells: pl.DataFrame | None = None
 ) -> tuple[pl.DataFrame, list[str], list[str] | None]:
     """Data lines (``line_no``, ``raw_line``, and with ``cells`` each line's fields and whether it
     has the layout's field count, ``_fits``), footer lines and the summary line's cells.
@@ -403,10 +406,10 @@ def _classify_lines(
     Only lines that do not look like a detail line at a glance (a prefix, and for delimited
     layouts the field count) are looked at closely.
     """
-    delimiter = layout.get("delimiter", "")
-    comment = layout.get("comment_prefix")
-    summary_prefix = layout.get("summary_prefix")
-    record_prefix = layout.get("record_prefix")
+    delimiter = layout.delimiter or ""
+    comment = layout.comment_prefix
+    summary_prefix = layout.summary_prefix
+    record_prefix = layout.record_prefix
     body = (
         lines.slice(header_index + 1)
         .to_frame("raw_line")
@@ -416,7 +419,7 @@ def _classify_lines(
     if cells is not None:  # the line's fields ride along, row for row
         body = pl.concat([body, cells.slice(header_index + 1)], how="horizontal")
     footer: list[str] = []
-    if end_marker := layout.get("end_marker"):
+    if end_marker := layout.end_marker:
         ends = body.filter(pl.col("raw_line").str.contains(end_marker))["line_no"]
         if ends.len():
             footer = body.filter(pl.col("line_no") >= ends[0])["raw_line"].to_list()
@@ -480,28 +483,34 @@ def _keep_rows(body: pl.DataFrame, keep: pl.Expr | str) -> pl.DataFrame:
     return body.filter(keep)
 
 
-def _summary_cells(line: str, layout: dict[str, Any]) -> list[str]:
-    if "summary_widths" not in layout:
-        return [cell.strip(_CELL_PADDING) for cell in line.split(layout["delimiter"])]
-    raw = line.encode(layout.get("encoding", "utf-8"))
+def _summary_cells(line: str, layout: LayoutSpec) -> list[str]:
+    if layout.summary_widths is None:
+        return [_cell_value(cell, layout) for cell in line.split(layout.delimiter or "")]
+    raw = line.encode(layout.encoding)
     cells, offset = [], 0
-    for width in layout["summary_widths"]:
+    for width in layout.summary_widths:
         piece = raw[offset : offset + width]
         offset += width
         try:
-            cells.append(piece.decode(layout.get("encoding", "utf-8")).strip(_CELL_PADDING))
+            cells.append(piece.decode(layout.encoding).strip(_CELL_PADDING))
         except UnicodeDecodeError:
             raise FileRejected("the summary line's fields do not fall on character boundaries") from None
     return cells
 
 
 def _delimited_table(
-    body: pl.DataFrame, columns: list[str], delimiter: str, used: list[str], yuan: list[str]
+    body: pl.DataFrame,
+    columns: list[str],
+    delimiter: str,
+    used: list[str],
+    yuan: list[str],
+    value_prefix: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, set[str]]:
     """The lines with the layout's field count (their cells already cut, see :func:`_cells_by_line`,
     and counted, see :func:`_classify_lines`); lines with another count are set apart; and which of
     the ``yuan`` amount columns hold plain yuan only (:func:`_plain_yuan`). ``used``: the columns a
-    field reads (only those are stripped of padding)."""
+    field reads (only those are stripped of padding, and of the ``value_prefix`` every value of
+    the layout carries, WeChat Pay's backtick)."""
     wrong = body.filter(~pl.col("_fits")).select(
         "line_no",
         "raw_line",
@@ -513,6 +522,8 @@ def _delimited_table(
         ).alias("_why"),
     )
     table = body.filter(pl.col("_fits")) if wrong.height else body
+    if value_prefix and used:
+        table = table.with_columns([pl.col(c).str.strip_prefix(value_prefix) for c in used])
     yuan = [column for column in yuan if column in table.columns]
     # one pass over the table for both questions (polars answers them side by side)
     padding = _padding_signs(delimiter)
@@ -535,7 +546,7 @@ _MARK = "\x01"
 def _fixed_width_table(
     body: pl.DataFrame,
     columns: list[str],
-    layout: dict[str, Any],
+    layout: LayoutSpec,
     marked_lines: pl.Series | None = None,
     one_byte: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -548,7 +559,7 @@ def _fixed_width_table(
     the text is marked here. ``one_byte``: every character is one byte (an ASCII file), so nothing
     is marked and no field can start inside a character.
     """
-    widths: list[int] = list(layout["widths"])
+    widths: list[int] = list(layout.widths or ())
     used = _used_columns(layout, columns)
     if one_byte:
         body = body.with_columns(_marked=pl.col("raw_line"))
@@ -556,7 +567,7 @@ def _fixed_width_table(
         body = body.with_columns(_marked=marked_lines.gather(body["line_no"] - 1))
     else:
         marked = pl.col("raw_line")
-        for pattern, extra in _WIDE[_codec(layout.get("encoding", "utf-8")).replace("gbk", "gb18030")]:
+        for pattern, extra in _WIDE[_codec(layout.encoding).replace("gbk", "gb18030")]:
             marked = marked.str.replace_all(pattern, "${0}" + _MARK * extra)
         body = body.with_columns(_marked=marked)
     body = body.with_columns(_bytes=pl.col("_marked").str.len_chars())
@@ -601,11 +612,15 @@ def _fixed_width_table(
     return table, pl.concat([wrong, broken]).sort("line_no")
 
 
-def _used_columns(layout: dict[str, Any], columns: list[str]) -> list[str]:
-    used: set[str] = set()
-    for spec in layout.get("fields", {}).values():
-        used.update(spec[key] for key in ("column", "fallback", "income", "expense") if key in spec)
+def _used_columns(layout: LayoutSpec, columns: list[str]) -> list[str]:
+    used = layout.used_columns()
     return [column for column in columns if column in used]
+
+
+def _cell_value(cell: str, layout: LayoutSpec) -> str:
+    """A summary cell without padding or the layout's value prefix."""
+    cell = cell.strip(_CELL_PADDING)
+    return cell.removeprefix(layout.value_prefix) if layout.value_prefix else cell
 
 
 def _strip_cells(table: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -636,15 +651,15 @@ def _padding_signs(delimiter: str) -> list[pl.Expr]:
 
 
 def _find_columns(
-    lines: list[str], layout: dict[str, Any], delimiter: str, comment: str | None
+    lines: list[str], layout: LayoutSpec, delimiter: str, comment: str | None
 ) -> tuple[int, list[str]]:
     """The header's line index (-1 when the layout has fixed columns) and the column names.
 
     Blank and duplicate header cells get positional names (``_col3``) so every column is addressable.
     """
-    if "columns" in layout:
-        return -1, list(layout["columns"])
-    wanted = [normalise_header(name) for name in layout["header_contains"]]
+    if layout.columns is not None:
+        return -1, list(layout.columns)
+    wanted = [normalise_header(name) for name in layout.header_contains or ()]
     for index, line in enumerate(lines):
         if comment and line.startswith(comment):
             continue
@@ -660,27 +675,27 @@ def _find_columns(
 
 
 def _stated_business_date(
-    layout: dict[str, Any], name: str, preamble: list[str], summary: list[str] | None
+    layout: LayoutSpec, name: str, preamble: list[str], summary: list[str] | None
 ) -> dt.date | None:
     """The business date the file states: in its preamble, its summary line or its file name."""
-    spec = layout.get("business_date")
-    if not spec:
+    spec = layout.business_date
+    if spec is None:
         return None
     text: str | None = None
-    if spec["source"] in ("preamble", "file_name"):
-        for line in preamble if spec["source"] == "preamble" else [name]:
-            match = re.search(spec["pattern"], line)
+    if spec.source in ("preamble", "file_name") and spec.pattern is not None:
+        for line in preamble if spec.source == "preamble" else [name]:
+            match = re.search(spec.pattern, line)
             if match:
                 text = match.group("date")
                 break
-    elif spec["source"] == "summary" and summary is not None and len(summary) > spec["field"]:
-        text = summary[spec["field"]]
+    elif spec.source == "summary" and summary is not None and spec.field is not None and len(summary) > spec.field:
+        text = summary[spec.field]
     if text is None:
-        if spec.get("required", True) is False:
+        if not spec.required:
             return None
         raise FileRejected("the file does not state its business date where the layout says it does")
     try:
-        return dt.datetime.strptime(text, spec["format"]).date()
+        return dt.datetime.strptime(text, spec.format).date()
     except ValueError:
         raise FileRejected(f"the stated business date {text!r} is not a date") from None
 
@@ -690,7 +705,7 @@ def _stated_business_date(
 SKIP_KIND = "skip"
 
 
-def _amount(source: pl.Expr, spec: dict[str, Any], plain: bool = False) -> pl.Expr:
+def _amount(source: pl.Expr, spec: AmountField, plain: bool = False) -> pl.Expr:
     """Amount text → signed Int64 fen (null when unreadable), as the field's spec says.
 
     ``amount``: ``yuan`` (``¥``/``￥``, thousands separators and ``元`` allowed) or ``fen`` (integer);
@@ -702,21 +717,21 @@ def _amount(source: pl.Expr, spec: dict[str, Any], plain: bool = False) -> pl.Ex
         return yuan_expr_to_fen(source, plain=True)
     text = source.str.strip_chars()
     sign: pl.Expr = pl.lit(1)
-    if letters := spec.get("sign_letters"):
+    if letters := spec.sign_letters:
         letter = pl.coalesce(text.str.extract(r"^([A-Za-z]+)", 1), text.str.extract(r"([A-Za-z]+)$", 1))
         factor = letter.replace_strict(
             {key: -1 if value == "-" else 1 for key, value in letters.items()}, default=None, return_dtype=pl.Int64
         )
         sign = pl.when(letter.is_null()).then(pl.lit(1)).otherwise(factor)
         text = text.str.replace_all(r"^[A-Za-z]+|[A-Za-z]+$", "").str.strip_chars()
-    if spec.get("decimal") == ",":
+    if spec.decimal == ",":
         text = text.str.replace_all(r"[.\s]", "").str.replace(",", ".", literal=True)
-    if spec.get("amount", "yuan") == "fen":
+    if spec.amount == "fen":
         cleaned = text.str.replace_all(r"[,\s]", "")
         value: pl.Expr = pl.when(cleaned.str.contains(r"^[+-]?\d+$")).then(cleaned.cast(pl.Int64, strict=False))
     else:
         value = yuan_expr_to_fen(text)
-    return value * sign if "sign_letters" in spec else value
+    return value * sign if spec.sign_letters else value
 
 
 @dataclass(frozen=True)
@@ -729,15 +744,15 @@ class _Field:
     message: pl.Expr | None = None
 
 
-def _yuan_columns(fields: dict[str, dict[str, Any]]) -> list[str]:
+def _yuan_columns(fields: dict[str, FieldSpec]) -> list[str]:
     """The columns read as yuan amounts with no sign letters or comma decimals."""
     return sorted(
         {
             column
             for spec in fields.values()
-            if spec.get("amount") == "yuan" and "sign_letters" not in spec and "decimal" not in spec
-            and "fallback" not in spec
-            for column in ([spec["income"], spec["expense"]] if "income" in spec else [spec["column"]])
+            if isinstance(spec, AmountField) and spec.amount == "yuan" and not spec.sign_letters
+            and spec.decimal is None and spec.fallback is None
+            for column in spec.columns()
         }
     )  # fmt: skip
 
@@ -748,7 +763,7 @@ def _plain_yuan(column: str) -> pl.Expr:
     return pl.col(column).str.contains(YUAN_PATTERN).all().alias(f"_plain:{column}")
 
 
-def _plain_yuan_columns(table: pl.DataFrame, fields: dict[str, dict[str, Any]]) -> set[str]:
+def _plain_yuan_columns(table: pl.DataFrame, fields: dict[str, FieldSpec]) -> set[str]:
     columns = _yuan_columns(fields)
     if not columns or table.height == 0:
         return set()
@@ -757,45 +772,59 @@ def _plain_yuan_columns(table: pl.DataFrame, fields: dict[str, dict[str, Any]]) 
 
 
 def _field_expr(
-    target: str, spec: dict[str, Any], day: dt.date | None, plain: frozenset[str] | set[str] = frozenset()
+    target: str,
+    spec: FieldSpec,
+    day: dt.date | None,
+    plain: frozenset[str] | set[str] = frozenset(),
+    kind: pl.Expr | None = None,
 ) -> _Field:
-    """One canonical field from the layout's columns; ``plain``: columns of plain yuan text."""
-    if "income" in spec:  # separate income and expense columns: one signed amount
-        income, expense = pl.col(spec["income"]), pl.col(spec["expense"])
-        # a blank side counts as zero, so the difference is null exactly where a side is unreadable
+    """One canonical field from the layout's columns; ``plain``: columns of plain yuan text;
+    ``kind``: the line's record kind (for an amount read from another column on refund lines)."""
+    if isinstance(spec, AmountField) and spec.income is not None and spec.expense is not None:
+        # separate income and expense columns: one signed amount; a blank side counts as zero, so
+        # the difference is null exactly where a side is unreadable
+        income, expense = pl.col(spec.income), pl.col(spec.expense)
         parsed = (
-            _amount(income.fill_null("0"), spec, spec["income"] in plain)
-            - _amount(expense.fill_null("0"), spec, spec["expense"] in plain).abs()
+            _amount(income.fill_null("0"), spec, spec.income in plain)
+            - _amount(expense.fill_null("0"), spec, spec.expense in plain).abs()
         )
         message = format_text("{}: {} / {} is not an amount", pl.lit(target), income, expense)
         return _Field(parsed, lambda column: column.is_null(), message)
-    source = pl.col(spec["column"])
-    if "fallback" in spec:
-        source = source.fill_null(pl.col(spec["fallback"]))
-    if "amount" in spec:
-        parsed = _amount(source, spec, spec["column"] in plain and "fallback" not in spec)
-        kind = "an integer number of fen" if spec["amount"] == "fen" else "an amount in yuan"
-        message = format_text("{}: {} is not {}", pl.lit(target), source, pl.lit(kind))
-    elif "datetime" in spec:
+    assert spec.column is not None  # the spec says so (reconcile.layouts)
+    source = pl.col(spec.column)
+    if spec.fallback is not None:
+        source = source.fill_null(pl.col(spec.fallback))
+    if isinstance(spec, AmountField) and spec.column_for_kind and kind is not None:
+        for line_kind, column in spec.column_for_kind.items():
+            source = pl.when(kind == line_kind).then(pl.col(column)).otherwise(source)
+        parsed = _amount(source, spec)
+        message = format_text("{}: {} is not an amount in yuan", pl.lit(target), source)
+    elif isinstance(spec, AmountField):
+        parsed = _amount(source, spec, spec.column in plain and spec.fallback is None)
+        what = "an integer number of fen" if spec.amount == "fen" else "an amount in yuan"
+        message = format_text("{}: {} is not {}", pl.lit(target), source, pl.lit(what))
+    elif isinstance(spec, DatetimeField):
         parsed = _local_time(source, spec, day)
-        message = format_text("{}: {} is not a time of the form {}", pl.lit(target), source, pl.lit(spec["datetime"]))
-    elif "map" in spec:
-        parsed = source.replace_strict(spec["map"], default=spec.get("default"), return_dtype=pl.String)
-        if "default" in spec:  # a blank cell takes the default too
-            parsed = parsed.fill_null(pl.lit(spec["default"]))
+        message = format_text("{}: {} is not a time of the form {}", pl.lit(target), source, pl.lit(spec.datetime))
+    elif isinstance(spec, MapField):
+        parsed = source.replace_strict(spec.map, default=spec.default, return_dtype=pl.String)
+        if spec.blank is not None:
+            parsed = pl.when(source.is_null()).then(pl.lit(spec.blank)).otherwise(parsed)
+        elif spec.default is not None:  # a blank cell takes the default too
+            parsed = parsed.fill_null(pl.lit(spec.default))
         message = format_text("{}: unknown value {}", pl.lit(target), source)
     else:
         return _Field(source)
     return _Field(parsed, lambda column: source.is_not_null() & column.is_null(), message)
 
 
-def _local_time(source: pl.Expr, spec: dict[str, Any], day: dt.date | None) -> pl.Expr:
+def _local_time(source: pl.Expr, spec: DatetimeField, day: dt.date | None) -> pl.Expr:
     """Shanghai wall-clock text → naive datetime, localised later (:func:`local_to_utc`, for the
     whole column at once). ``year_from = "business_date"``: the text has no year (a clearing
     file's ``MMDDhhmmss``); it is the settlement date's year, or the year before when that would
     put the time after the settlement date (December lines in a January file)."""
-    fmt = spec["datetime"]
-    if spec.get("year_from") == "business_date":
+    fmt = spec.datetime
+    if spec.year_from == "business_date":
         if day is None:
             return pl.lit(None, pl.Datetime("us"))
         this_year = (pl.lit(f"{day.year:04d}") + source).str.to_datetime("%Y" + fmt, strict=False)
@@ -806,7 +835,7 @@ def _local_time(source: pl.Expr, spec: dict[str, Any], day: dt.date | None) -> p
 
 def _canonical(
     table: pl.DataFrame,
-    layout: dict[str, Any],
+    layout: LayoutSpec,
     channel: str,
     name: str,
     sha: str,
@@ -819,13 +848,9 @@ def _canonical(
     Also kept for the control totals: ``_signed_fen`` (the amount before ``absolute``) and
     ``_kind_raw`` (the text ``record_kind`` was read from).
     """
-    fields: dict[str, dict[str, Any]] = layout.get("fields", {})
-    constants: dict[str, str] = layout.get("constant", {})
-    needed = [
-        column
-        for spec in fields.values()
-        for column in ([spec["income"], spec["expense"]] if "income" in spec else [spec["column"]])
-    ]
+    fields = layout.fields
+    constants = layout.constant
+    needed = dict.fromkeys(column for spec in fields.values() for column in spec.columns())
     missing = [column for column in needed if column not in table.columns]
     if missing:
         raise FileRejected(f"the header lacks the columns {', '.join(missing)}")
@@ -834,8 +859,10 @@ def _canonical(
     checks: list[tuple[pl.Expr, pl.Expr]] = []  # (unreadable here, what to say)
     if plain is None:
         plain = _plain_yuan_columns(table, fields)
+    kind_spec = fields.get("record_kind")
+    kind = _field_expr("record_kind", kind_spec, day).parsed if isinstance(kind_spec, MapField) else None
     for target, spec in fields.items():
-        field = _field_expr(target, spec, day, plain)
+        field = _field_expr(target, spec, day, plain, kind)
         parsed = field.parsed
         if field.unreadable is not None and field.message is not None:
             parsed_once.append(parsed.alias(f"__{target}"))
@@ -843,22 +870,22 @@ def _canonical(
             checks.append((field.unreadable(parsed), field.message))
         if target == "amount_fen":
             exprs.append(parsed.alias("_signed_fen"))
-            if spec.get("absolute"):
+            if isinstance(spec, AmountField) and spec.absolute:
                 parsed = parsed.abs()
-        if target == "record_kind":
-            exprs.append(pl.col(spec["column"]).alias("_kind_raw"))
+        if target == "record_kind" and spec.column is not None:
+            exprs.append(pl.col(spec.column).alias("_kind_raw"))
         exprs.append(parsed.alias(target))
     # lazily, so an expression used twice (the cleaned amount text, say) is computed once
     unreadable = pl.any_horizontal([check for check, _ in checks]) if checks else pl.lit(False)
     table = table.lazy().with_columns(parsed_once).with_columns(_failed=unreadable).collect()
-    times = [f"__{target}" for target, spec in fields.items() if "datetime" in spec]
+    times = [f"__{target}" for target, spec in fields.items() if isinstance(spec, DatetimeField)]
     naive_nulls = [table[column].null_count() for column in times]
     table = table.with_columns([local_to_utc(table[column], BUSINESS_TZ.key) for column in times])
     if [table[column].null_count() for column in times] != naive_nulls:
         table = table.with_columns(_failed=unreadable)  # a wall-clock time the zone skipped is unreadable too
     for target, value in constants.items():
         exprs.append(pl.lit(value, pl.String).alias(target))
-    kind_only = {target: spec["only_for_kind"] for target, spec in fields.items() if "only_for_kind" in spec}
+    kind_only = {target: spec.only_for_kind for target, spec in fields.items() if spec.only_for_kind is not None}
     frame = table.select(
         pl.lit(name).alias("source_file"),
         pl.lit(sha).alias("file_sha256"),
@@ -922,7 +949,7 @@ def _parse_errors(table: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr]]) ->
     return errors
 
 
-def _failure_reasons(layout: dict[str, Any], frame: pl.DataFrame) -> pl.Series:
+def _failure_reasons(layout: LayoutSpec, frame: pl.DataFrame) -> pl.Series:
     """Per row, the failure on the shared list (null for successes): code table first, then
     failure words; a failure nobody can map is ``OTHER``.
 
@@ -936,7 +963,7 @@ def _failure_reasons(layout: dict[str, Any], frame: pl.DataFrame) -> pl.Series:
     )
     if not failed.height:
         return reasons
-    codes: dict[str, str] = layout.get("reason_codes", {})
+    codes = layout.reason_codes
     by_code = pl.col("failure_code").replace_strict(codes, default=None, return_dtype=pl.String)
     texts = failed["failure_text"].drop_nulls().unique().to_list()
     meaning = {text: next((r.value for words, r in FAILURE_WORDS if words in text), None) for text in texts}
@@ -948,46 +975,90 @@ def _failure_reasons(layout: dict[str, Any], frame: pl.DataFrame) -> pl.Series:
 
 
 def _control_totals(
-    layout: dict[str, Any], footer: list[str], summary: list[str] | None, canonical: pl.DataFrame
+    layout: LayoutSpec, footer: list[str], summary: list[str] | None, canonical: pl.DataFrame, table: pl.DataFrame
 ) -> list[ControlTotal]:
-    """Control totals checked on the rows as read, before any row is dropped."""
+    """Control totals checked on the rows as read, before any row is dropped (``table``: the
+    lines' cells, row for row with ``canonical``, for a total that sums a column of its own)."""
     totals = []
-    for spec in layout.get("control_totals", []):
-        if spec["source"] == "footer":
-            found = [m for line in footer if (m := re.search(spec["pattern"], line))]
-            if not found:
-                raise FileRejected("the footer with the control totals is missing: the file may be truncated")
-            count_text, amount_text = found[0].group("count"), found[0].group("amount")
-        else:
-            assert summary is not None
-            try:
-                count_text, amount_text = summary[spec["count_field"]], summary[spec["amount_field"]]
-            except IndexError:
-                raise FileRejected("the summary line has too few fields") from None
+    for spec in layout.control_totals:
+        count_text, amount_text = _stated_totals(spec, layout, footer, summary)
         try:
-            stated_count = int(count_text)
-            stated_fen = abs(int(amount_text) if spec.get("amount") == "fen" else yuan_text_to_fen(amount_text))
+            stated_count = None if count_text is None else _count(count_text)
+            stated_fen = abs(int(amount_text) if spec.amount == "fen" else yuan_text_to_fen(amount_text))
         except (ValueError, AmountError):
             raise FileRejected(f"the control totals {count_text!r} / {amount_text!r} are not numbers") from None
         rows = canonical.select("record_kind", "status", "_signed_fen")
-        if spec["applies_to"] in ("income", "expense"):
+        if spec.sums is not None:  # the stated amount adds up a column of its own (WeChat's 应结订单金额)
+            if spec.sums not in table.columns:
+                raise FileRejected(f"the header lacks the column {spec.sums} the control totals add up")
+            rows = rows.with_columns(_summed=table.select(yuan_expr_to_fen(pl.col(spec.sums))).to_series())
+        if spec.applies_to in ("income", "expense"):
             rows = rows.filter(
-                (pl.col("_signed_fen") > 0) if spec["applies_to"] == "income" else (pl.col("_signed_fen") < 0)
+                (pl.col("_signed_fen") > 0) if spec.applies_to == "income" else (pl.col("_signed_fen") < 0)
             )
-        elif spec["applies_to"] in ("debit", "refund"):
-            rows = rows.filter(pl.col("record_kind") == spec["applies_to"])
-        elif spec["applies_to"] == "success":
+        elif spec.applies_to in ("debit", "refund"):
+            rows = rows.filter(pl.col("record_kind") == spec.applies_to)
+        elif spec.applies_to == "success":
             rows = rows.filter(pl.col("status") == "SUCCESS")
+        summed = rows["_summed" if spec.sums is not None else "_signed_fen"].fill_null(0).abs().sum()
         totals.append(
             ControlTotal(
-                applies_to=spec["applies_to"],
+                applies_to=spec.applies_to,
                 stated_count=stated_count,
                 stated_fen=stated_fen,
                 counted=rows.height,
-                summed_fen=int(rows["_signed_fen"].fill_null(0).abs().sum()),
+                summed_fen=int(summed),
             )
         )
     return totals
+
+
+def _stated_totals(
+    spec: ControlTotalSpec, layout: LayoutSpec, footer: list[str], summary: list[str] | None
+) -> tuple[str | None, str]:
+    """The count (None when the file states none) and amount texts a control total states."""
+    if spec.source == "footer":
+        found = [m for line in footer if (m := re.search(spec.pattern or "", line))]
+        if not found:
+            raise FileRejected("the footer with the control totals is missing: the file may be truncated")
+        return found[0].group("count"), found[0].group("amount")
+    if spec.source == "summary_table":
+        named = _summary_table(footer, layout, spec)
+        count_text = None if spec.count_column is None else named.get(spec.count_column)
+        amount_text = named.get(spec.amount_column or "")
+        if amount_text is None or (spec.count_column is not None and count_text is None):
+            raise FileRejected(f"the summary table lacks {spec.count_column} or {spec.amount_column}")
+        return count_text, amount_text
+    assert summary is not None and spec.count_field is not None and spec.amount_field is not None
+    try:
+        return summary[spec.count_field], summary[spec.amount_field]
+    except IndexError:
+        raise FileRejected("the summary line has too few fields") from None
+
+
+def _summary_table(footer: list[str], layout: LayoutSpec, spec: ControlTotalSpec) -> dict[str, str]:
+    """The trailing summary table (a header line naming its cells, then one line of values) as
+    name → value text; rejected when it is missing, as in a file cut short."""
+    delimiter = layout.delimiter or ","
+    wanted = normalise_header(spec.count_column or spec.amount_column or "")
+    for at, line in enumerate(footer):
+        names = [normalise_header(cell) for cell in line.split(delimiter)]
+        if wanted in names:
+            if at + 1 >= len(footer) or not footer[at + 1].strip():
+                raise FileRejected("the summary table has a header but no values: the file may be truncated")
+            values = [_cell_value(cell, layout) for cell in footer[at + 1].split(delimiter)]
+            if len(values) != len(names):
+                raise FileRejected(f"the summary table has {len(names)} names but {len(values)} values")
+            return dict(zip(names, values, strict=True))
+    raise FileRejected("the summary table with the control totals is missing: the file may be truncated")
+
+
+def _count(text: str) -> int:
+    """A stated count, ``20`` or ``20.0`` (WeChat's fund-flow bill writes counts with a decimal)."""
+    text = text.strip().replace(",", "")
+    if re.fullmatch(r"\d+(\.0+)?", text) is None:
+        raise ValueError(text)
+    return int(text.split(".")[0])
 
 
 def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -1137,7 +1208,7 @@ def _parse_iso20022(
     )
 
 
-def set_aside_restated(parsed: list[ParsedFile], layouts: dict[str, dict[str, Any]]) -> list[ParsedFile]:
+def set_aside_restated(parsed: list[ParsedFile], layouts: dict[str, LayoutSpec]) -> list[ParsedFile]:
     """Lines of a bill that restate another accepted bill of the same channel are set aside.
 
     A layout's ``restates`` names the bill it repeats (Alipay's account bill repeats the business
@@ -1148,7 +1219,7 @@ def set_aside_restated(parsed: list[ParsedFile], layouts: dict[str, dict[str, An
     key = ["record_kind", "channel_txn_id", "amount_fen"]
     result = []
     for item in parsed:
-        other = layouts.get(item.layout, {}).get("restates")
+        other = spec.restates if (spec := layouts.get(item.layout)) is not None else None
         primary = [p for p in parsed if p.channel == item.channel and p.layout == other and p.rejected_reason is None]
         if item.rejected_reason is not None or not primary:
             result.append(item)
@@ -1182,27 +1253,27 @@ def set_aside_evidence(parsed: list[ParsedFile], settings: Settings) -> list[Par
     return result
 
 
-def _looks_fixed_width(lines: list[str], layout: dict[str, Any]) -> bool:
+def _looks_fixed_width(lines: list[str], layout: LayoutSpec) -> bool:
     """A summary line of the layout's widths (when it has one), then mostly detail lines of its widths."""
-    encoding = layout.get("encoding", "utf-8")
+    encoding = layout.encoding
     lines = [line for line in lines if line.strip()]
-    if layout.get("summary_prefix"):
-        if not lines or not lines[0].startswith(layout["summary_prefix"]):
+    if layout.summary_prefix:
+        if not lines or not lines[0].startswith(layout.summary_prefix):
             return False
-        if len(lines[0].encode(encoding, errors="replace")) != sum(layout["summary_widths"]):
+        if len(lines[0].encode(encoding, errors="replace")) != sum(layout.summary_widths or ()):
             return False
         lines = lines[1:]
     details = lines[:5]
     fitting = [
-        len(line.encode(encoding, errors="replace")) == sum(layout["widths"])
-        and line.startswith(layout.get("record_prefix", ""))
-        and re.match(layout.get("line_pattern", ""), line) is not None
+        len(line.encode(encoding, errors="replace")) == sum(layout.widths or ())
+        and line.startswith(layout.record_prefix or "")
+        and re.match(layout.line_pattern or "", line) is not None
         for line in details
     ]
     return sum(fitting) * 2 > len(fitting)  # most lines fit: a damaged line is the parser's to report
 
 
-def identify_layout(data: bytes, layouts: dict[str, dict[str, Any]]) -> str | None:
+def identify_layout(data: bytes, layouts: dict[str, LayoutSpec]) -> str | None:
     """The layout whose signature the file's content carries, or None.
 
     XML is recognised by its ISO 20022 message namespace; delimited files by a header row with
@@ -1211,27 +1282,27 @@ def identify_layout(data: bytes, layouts: dict[str, dict[str, Any]]) -> str | No
     """
     kind = message_kind(data) if data.lstrip()[:1] == b"<" else None
     for name, layout in layouts.items():
-        if layout.get("format") == "iso20022":
+        if layout.format == "iso20022":
             if kind in ("pain.002", "camt.054"):
                 return name
             continue
         head = data[:65536]
         if head.startswith(b"\xef\xbb\xbf"):
             head = head[3:]
-        text = head.decode(layout.get("encoding", "utf-8"), errors="ignore")
+        text = head.decode(layout.encoding, errors="ignore")
         lines = text.splitlines()[:200]
-        delimiter = layout.get("delimiter", ",")
-        if "header_contains" in layout:
-            wanted = {normalise_header(column) for column in layout["header_contains"]}
+        delimiter = layout.delimiter or ","
+        if layout.header_contains is not None:
+            wanted = {normalise_header(column) for column in layout.header_contains}
             if any(wanted <= {normalise_header(cell) for cell in line.split(delimiter)} for line in lines):
                 return name
-        elif "widths" in layout:
+        elif layout.fixed_width:
             if _looks_fixed_width(lines, layout):
                 return name
-        elif layout.get("summary_prefix") and layout.get("record_prefix"):
-            summary = f"{layout['summary_prefix']}{delimiter}"
-            detail = f"{layout['record_prefix']}{delimiter}"
-            width = len(layout.get("columns", []))
+        elif layout.summary_prefix and layout.record_prefix:
+            summary = f"{layout.summary_prefix}{delimiter}"
+            detail = f"{layout.record_prefix}{delimiter}"
+            width = len(layout.columns or ())
             if (
                 lines
                 and lines[0].startswith(summary)

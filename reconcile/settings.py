@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reconcile.layouts import LayoutSpec, parse_channel_config
+
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 #: The default order in which a payment pays the parts of an installment.
@@ -68,7 +70,7 @@ class Settings:
     """
 
     channels: dict[str, ChannelConfig]
-    layouts: dict[str, dict[str, Any]]
+    layouts: dict[str, LayoutSpec]
     allocation_order: tuple[str, ...] = DEFAULT_ALLOCATION_ORDER
     instruction_lookback_days: int = 35
     fallback_window_days: int = 3
@@ -92,23 +94,24 @@ class Settings:
 
 
 def settings_from_mapping(config: dict[str, Any], **overrides: Any) -> Settings:
-    """Build settings from the parsed channel configuration (see ``reconcile/channels.toml``)."""
+    """Build settings from the parsed channel configuration (see ``reconcile/channels.toml``);
+    :class:`reconcile.layouts.LayoutError` says everything wrong with it, each with its place."""
+    entries, layouts = parse_channel_config(config)
     channels = {
         channel_id: ChannelConfig(
             channel_id=channel_id,
-            layout=entry["layout"],
-            lists_failures=bool(entry.get("lists_failures", True)),
-            expected_daily=bool(entry.get("expected_daily", True)),
-            file_pattern=entry.get("file_pattern", f"*{channel_id}*"),
-            also_layouts=tuple(entry.get("also_layouts", ())),
-            settles=bool(entry.get("settles", True)),
-            currency=str(entry.get("currency", "CNY")).upper(),
-            name_zh=str(entry.get("name", {}).get("zh", "")),
-            name_en=str(entry.get("name", {}).get("en", "")),
+            layout=entry.layout,
+            lists_failures=entry.lists_failures,
+            expected_daily=entry.expected_daily,
+            file_pattern=entry.file_pattern or f"*{channel_id}*",
+            also_layouts=entry.also_layouts,
+            settles=entry.settles,
+            currency=entry.currency.upper(),
+            name_zh=entry.name.zh,
+            name_en=entry.name.en,
         )
-        for channel_id, entry in config.get("channels", {}).items()
+        for channel_id, entry in entries.items()
     }
-    layouts = {name: {**spec, "name": name} for name, spec in config.get("layouts", {}).items()}
     return Settings(channels=channels, layouts=layouts, **overrides)
 
 

@@ -10,6 +10,7 @@ import pytest
 from flows.config import load_channel_config
 from reconcile.ingest import ParsedFile, identify_layout, parse_channel_file
 from reconcile.iso20022 import message_kind
+from reconcile.layouts import MapField
 from reconcile.settings import settings_from_mapping
 from tests.iso_files import PAIN, Status, camt054, detail, pain002
 
@@ -112,10 +113,10 @@ def test_xml_beyond_the_parsers_limits_is_refused_naming_the_limit(inner: bytes,
 
 
 def test_a_delimited_layout_with_a_currency_column_checks_each_line() -> None:
-    import copy
-
-    layout = copy.deepcopy(SETTINGS.layouts["offline_repayments"])
-    layout["fields"]["currency"] = {"column": "币种", "map": {"人民币": "CNY", "美元": "USD"}}
+    
+    offline = SETTINGS.layouts["offline_repayments"]
+    currency = MapField(column="币种", map={"人民币": "CNY", "美元": "USD"})
+    layout = offline.model_copy(update={"fields": {**offline.fields, "currency": currency}})
     data = (
         "门店编号,经办人,收款流水号,合同号,还款金额,收款时间,币种\n"
         "S1,甲,T1,C1,10.00,2026-11-27 08:00:00,人民币\n"
