@@ -77,3 +77,56 @@ def test_due_dates_clamp_to_the_end_of_a_short_month() -> None:
     built = build_installments(loans)
     assert built["due_date"].to_list() == [dt.date(2026, 2, 28), dt.date(2026, 3, 31), dt.date(2026, 4, 30)]
     assert built["principal_due_fen"].sum() == 1_200_000
+
+
+# --- worked examples published outside this project --------------------------------------------
+# Each is a schedule another project's own tests assert to the cent; the rounding conventions are
+# the same as ours (monthly rate = annual / 12, half up to the fen, the last month absorbs the rest).
+
+
+def test_equal_installment_agrees_with_apache_fineract() -> None:
+    # apache/fineract, fineract-progressive-loan/src/test/java/org/apache/fineract/portfolio/
+    # loanproduct/calc/ProgressiveEMICalculatorTest.java (commit 76c1158e), the 360/30 monthly case:
+    # 100.00 at 9.4822 % a year over 6 months pays 17.13 every month.
+    lines = totals("equal_installment", principal=10_000, rate="0.094822", term=6)
+    assert [i for _, i in lines] == [79, 66, 53, 40, 27, 13]
+    assert [p for p, _ in lines] == [1634, 1647, 1660, 1673, 1686, 1700]
+    assert {p + i for p, i in lines} == {1713}
+
+
+def test_equal_principal_agrees_with_sunline_microloan() -> None:
+    # q1323829945/sunline-microloan, modules/lib-schedule/src/test/kotlin/.../EqualPrincipalScheduleTest.kt:
+    # 1,000,000.00 at 6.3 % over 3 months; its code rounds the monthly principal half up to the cent.
+    lines = totals("equal_principal", principal=100_000_000, rate="0.063", term=3)
+    assert lines == [(33_333_333, 525_000), (33_333_333, 350_000), (33_333_334, 175_000)]
+
+
+def test_equal_principal_rounds_the_monthly_principal_half_up_not_down() -> None:
+    # Where principal / months has a fraction of half a fen or more, rounding and truncating differ.
+    # Calculators that truncate publish 4,166.66 for 50,000.00 over 12 months (qq1060656096/
+    # loan-calculator, tests/Calculator/EqualPrincipalPaymentCalculatorTest.php, commit 37844dff) and
+    # 833.33 for 10,000.00 over 12 (arrowrowe/fi-calc, tests/libs/repay/repay-methods-spec.js);
+    # rounding half up, as the sunline code above does, gives 4,166.67 and the last month 4,166.63.
+    lines = totals("equal_principal", principal=5_000_000, rate="0.10", term=12)
+    assert [p for p, _ in lines] == [416_667] * 11 + [416_663]
+    assert lines[0] == (416_667, 41_667)  # 50,000.00 × 10 % / 12 = 416.666… → 416.67
+    # 10,000.00 over 6 months at 6 %: 1,666.67 five times, the last 1,666.65
+    six = totals("equal_principal", principal=1_000_000, rate="0.06", term=6)
+    assert six == [(166_667, 5000), (166_667, 4167), (166_667, 3333), (166_667, 2500), (166_667, 1667), (166_665, 833)]
+
+
+def test_interest_first_agrees_with_fi_calc() -> None:
+    # arrowrowe/fi-calc, tests/libs/repay/repay-methods-spec.js (commit 08e0e82b), 按月付息到期还本:
+    # 10,000.00 at a monthly rate of 0.345 % (4.14 % a year) over 12 months: 34.50 interest each
+    # month, the principal with the last; 414.00 interest in all.
+    lines = totals("interest_first", principal=1_000_000, rate="0.0414", term=12)
+    assert lines == [(0, 3450)] * 11 + [(1_000_000, 3450)]
+    assert sum(i for _, i in lines) == 41_400
+
+
+def test_bullet_agrees_with_loan_js() -> None:
+    # CrazyOrr/loan.js, test/__snapshots__/loan.test.ts.snap (commit 532452b3), LumpSumLoan: 100 at
+    # 10 % a year owes 10 of interest after 12 months and 0.8333… after one (principal × annual / 12
+    # × months); to the fen, half up, that is 10.00 and 0.83.
+    assert totals("bullet", principal=10_000, rate="0.10", term=12) == [(10_000, 1000)]
+    assert totals("bullet", principal=10_000, rate="0.10", term=1) == [(10_000, 83)]
