@@ -201,21 +201,29 @@ def generate(
         help="the snapshot says what the installments due before the day have had paid: most on time, "
         "a few late, about 5% left open (overdue on the first run); --no-history: nothing paid, an onboarding",
     ),
+    wallet: str = typer.Option(
+        "alipay",
+        "--wallet",
+        help="who collects the wallet share of the book: alipay (its business bill) or wechat (WeChat Pay's trade "
+        "bill instead)",
+    ),
 ) -> None:
     """Write a synthetic day (or days) with every outcome and its ground truth.
 
     By default a steady night: the book's earlier installments come paid in the snapshot.
     """
     from flows.importer import write_snapshot
-    from reconcile.synthetic import generate_days
+    from reconcile.synthetic import WALLETS, generate_days
 
     day = _parse_date(date)
     start, end = (_parse_date(first), _parse_date(last)) if day is None else (day, day)
     if start is None or end is None:
         raise typer.BadParameter("give --date, or --from and --to")
+    if wallet not in WALLETS:
+        raise typer.BadParameter(f"one of {', '.join(WALLETS)}, not {wallet!r}", param_hint="--wallet")
     clock = time.perf_counter()
     try:
-        days = generate_days(start, end, loans, seed, history=history, attempts=attempts)
+        days = generate_days(start, end, loans, seed, history=history, attempts=attempts, wallet=wallet)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--attempts") from None
     write_snapshot(out / "snapshot", days.loans, days.installments, days.instructions)

@@ -329,8 +329,8 @@ REASONS_ZH: tuple[tuple[str, Any], ...] = (
         lambda m: f"币种 {m['v']} 不是该渠道的币种({m['c']}),不能按人民币读取",
     ),
     (
-        r"^reference: (?P<v>.*) is in E-notation",
-        lambda m: f"参考号 {m['v']} 是科学计数法(被电子表格软件破坏),已不是原编号",
+        r"^(?P<f>\w+): (?P<v>.*) is in E-notation",
+        lambda m: f"{_field(m['f'])} {m['v']} 是科学计数法(被电子表格软件破坏),已不是原编号",
     ),
     (r"^transaction (?P<t>.*) appears more than once in the file$", lambda m: f"交易 {m['t']} 在文件中出现不止一次"),
     (r"^(?P<f>\w+): (?P<v>.*) failed (?P<k>.+)$", lambda m: f"{_field(m['f'])} {m['v']} 未通过校验 {m['k']}"),
@@ -347,6 +347,7 @@ FIELDS_ZH = {
     "settled_at": "结算时间", "amount": "金额", "amount_fen": "金额", "reference": "参考号", "status": "状态",
     "channel_txn_id": "渠道流水号", "account": "账号", "account_shown": "账号", "record_kind": "记录类型",
     "failure_code": "失败代码", "currency": "币种", "contract_no": "合同号", "installment_no": "期次",
+    "refund_request_no": "退款单号", "memo": "备注",
 }  # fmt: skip
 KINDS_ZH = {"an integer number of fen": "以分为单位的整数金额", "an amount in yuan": "以元为单位的金额"}
 

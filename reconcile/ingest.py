@@ -523,7 +523,9 @@ def _delimited_table(
     )
     table = body.filter(pl.col("_fits")) if wrong.height else body
     if value_prefix and used:
-        table = table.with_columns([pl.col(c).str.strip_prefix(value_prefix) for c in used])
+        bare = [pl.col(c).str.strip_prefix(value_prefix) for c in used]
+        table = table.with_columns([pl.when(cell.str.len_bytes() > 0).then(cell).alias(c) for c, cell in zip(
+            used, bare, strict=True)])  # fmt: skip
     yuan = [column for column in yuan if column in table.columns]
     # one pass over the table for both questions (polars answers them side by side)
     padding = _padding_signs(delimiter)
@@ -801,6 +803,10 @@ def _field_expr(
         message = format_text("{}: {} is not an amount in yuan", pl.lit(target), source)
     elif isinstance(spec, AmountField):
         parsed = _amount(source, spec, spec.column in plain and spec.fallback is None)
+        if spec.sign_from is not None:  # the sign is written in a column of its own
+            signs = {text: -1 if sign == "-" else 1 for text, sign in spec.sign_from.map.items()}
+            factor = pl.col(spec.sign_from.column).replace_strict(signs, default=None, return_dtype=pl.Int64)
+            parsed = parsed.abs() * factor
         what = "an integer number of fen" if spec.amount == "fen" else "an amount in yuan"
         message = format_text("{}: {} is not {}", pl.lit(target), source, pl.lit(what))
     elif isinstance(spec, DatetimeField):
@@ -850,10 +856,18 @@ def _canonical(
     """
     fields = layout.fields
     constants = layout.constant
-    needed = dict.fromkeys(column for spec in fields.values() for column in spec.columns())
+    amounts = [spec for spec in fields.values() if isinstance(spec, AmountField)]
+    by_kind = {column for spec in amounts for column in (spec.column_for_kind or {}).values()}
+    needed = dict.fromkeys(
+        column for spec in fields.values() if not spec.optional for column in spec.columns() if column not in by_kind
+    )
     missing = [column for column in needed if column not in table.columns]
     if missing:
         raise FileRejected(f"the header lacks the columns {', '.join(missing)}")
+    # optional columns, and those of one kind of line only, may be absent (another bill type)
+    absent = {c for spec in fields.values() for c in spec.columns() if c not in table.columns and c not in needed}
+    if absent:  # another bill type of the channel: the field is blank
+        table = table.with_columns([pl.lit(None, pl.String).alias(column) for column in sorted(absent)])
     exprs: list[pl.Expr] = []
     parsed_once: list[pl.Expr] = []
     checks: list[tuple[pl.Expr, pl.Expr]] = []  # (unreadable here, what to say)
@@ -981,7 +995,10 @@ def _control_totals(
     lines' cells, row for row with ``canonical``, for a total that sums a column of its own)."""
     totals = []
     for spec in layout.control_totals:
-        count_text, amount_text = _stated_totals(spec, layout, footer, summary)
+        stated = _stated_totals(spec, layout, footer, summary)
+        if stated is None:  # a total this bill type does not state
+            continue
+        count_text, amount_text = stated
         try:
             stated_count = None if count_text is None else _count(count_text)
             stated_fen = abs(int(amount_text) if spec.amount == "fen" else yuan_text_to_fen(amount_text))
@@ -1015,8 +1032,9 @@ def _control_totals(
 
 def _stated_totals(
     spec: ControlTotalSpec, layout: LayoutSpec, footer: list[str], summary: list[str] | None
-) -> tuple[str | None, str]:
-    """The count (None when the file states none) and amount texts a control total states."""
+) -> tuple[str | None, str] | None:
+    """The count (None when the file states none) and amount texts a control total states; None
+    for a total the layout does not require and the file does not state."""
     if spec.source == "footer":
         found = [m for line in footer if (m := re.search(spec.pattern or "", line))]
         if not found:
@@ -1027,6 +1045,8 @@ def _stated_totals(
         count_text = None if spec.count_column is None else named.get(spec.count_column)
         amount_text = named.get(spec.amount_column or "")
         if amount_text is None or (spec.count_column is not None and count_text is None):
+            if not spec.required:
+                return None
             raise FileRejected(f"the summary table lacks {spec.count_column} or {spec.amount_column}")
         return count_text, amount_text
     assert summary is not None and spec.count_field is not None and spec.amount_field is not None
@@ -1037,19 +1057,20 @@ def _stated_totals(
 
 
 def _summary_table(footer: list[str], layout: LayoutSpec, spec: ControlTotalSpec) -> dict[str, str]:
-    """The trailing summary table (a header line naming its cells, then one line of values) as
-    name → value text; rejected when it is missing, as in a file cut short."""
+    """The trailing summary table (the line that ends the data, naming its cells, then one line of
+    values) as name → value text; rejected when it is missing, as in a file cut short."""
     delimiter = layout.delimiter or ","
-    wanted = normalise_header(spec.count_column or spec.amount_column or "")
+    marker = re.compile(layout.end_marker or "^$")
     for at, line in enumerate(footer):
+        if not marker.search(line):
+            continue
         names = [normalise_header(cell) for cell in line.split(delimiter)]
-        if wanted in names:
-            if at + 1 >= len(footer) or not footer[at + 1].strip():
-                raise FileRejected("the summary table has a header but no values: the file may be truncated")
-            values = [_cell_value(cell, layout) for cell in footer[at + 1].split(delimiter)]
-            if len(values) != len(names):
-                raise FileRejected(f"the summary table has {len(names)} names but {len(values)} values")
-            return dict(zip(names, values, strict=True))
+        if at + 1 >= len(footer) or not footer[at + 1].strip():
+            raise FileRejected("the summary table has a header but no values: the file may be truncated")
+        values = [_cell_value(cell, layout) for cell in footer[at + 1].split(delimiter)]
+        if len(values) != len(names):
+            raise FileRejected(f"the summary table has {len(names)} names but {len(values)} values")
+        return dict(zip(names, values, strict=True))
     raise FileRejected("the summary table with the control totals is missing: the file may be truncated")
 
 
@@ -1064,7 +1085,8 @@ def _count(text: str) -> int:
 def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split rows into valid records and invalid rows with the check each failed."""
     checks = canonical.with_row_index("_row")
-    in_e_notation = pl.col("reference").str.contains(_E_NOTATION).fill_null(False)
+    ids = ("channel_txn_id", "reference", "refund_request_no")
+    in_e_notation = pl.any_horizontal([pl.col(c).str.contains(_E_NOTATION).fill_null(False) for c in ids])
     unread = checks.filter(pl.col("_parse_error").is_not_null() | in_e_notation)
     failures = [
         unread.select(
@@ -1072,7 +1094,12 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
             pl.lit("parse").alias("check"),
             pl.coalesce(
                 "_parse_error",
-                format_text("reference: {} is in E-notation (spreadsheet damage), not an id", pl.col("reference")),
+                *[
+                    pl.when(pl.col(c).str.contains(_E_NOTATION)).then(
+                        format_text(c + ": {} is in E-notation (spreadsheet damage), not an id", pl.col(c))
+                    )
+                    for c in ids
+                ],
             ).alias("message"),
         )
     ]

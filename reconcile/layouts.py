@@ -75,12 +75,15 @@ def _time_format(value: str) -> str:
 
 
 class _FieldBase(_Spec):
-    """What every field may say: where its text is (``column``, else ``fallback`` when blank) and
-    ``only_for_kind`` (the field is kept on lines of that record kind only)."""
+    """What every field may say: where its text is (``column``, else ``fallback`` when blank),
+    ``only_for_kind`` (the field is kept on lines of that record kind only) and ``optional`` (the
+    column may be absent from the header, as in another bill type of the same channel: the field
+    is then blank; otherwise a header without it rejects the file)."""
 
     column: str | None = None
     fallback: str | None = None
     only_for_kind: Literal["debit", "refund"] | None = None
+    optional: bool = False
 
     def columns(self) -> tuple[str, ...]:
         """The file's columns the field reads (the fallback too)."""
@@ -99,6 +102,13 @@ class ColumnField(_FieldBase):
     kind: Literal["column"] = "column"
 
 
+class SignFrom(_Spec):
+    """Where an amount's sign is written apart from it."""
+
+    column: str
+    map: dict[str, Literal["+", "-"]]
+
+
 class AmountField(_FieldBase):
     """An amount: ``yuan`` (``¥``, separators, ``元`` allowed) or ``fen`` (an integer).
 
@@ -106,7 +116,9 @@ class AmountField(_FieldBase):
     ``absolute``: the field is the amount's size (the kind says its direction). ``decimal = ","``:
     comma decimals. ``sign_letters``: a leading or trailing letter gives the sign (``D = "-"``).
     ``column_for_kind``: another column for lines of a record kind (WeChat Pay: a refund's amount
-    is in 退款金额, a payment's in 应结订单金额).
+    is in 退款金额, a payment's in 应结订单金额). ``sign_from``: the sign is another column's text
+    (WeChat's fund-flow bill: 收支类型 收入 / 支出), e.g. ``{ column = "收支类型", map = { "收入" = "+",
+    "支出" = "-" } }``; text the map lacks makes the amount unreadable.
     """
 
     kind: Literal["amount"] = "amount"
@@ -117,6 +129,7 @@ class AmountField(_FieldBase):
     decimal: Literal[","] | None = None
     sign_letters: dict[str, Literal["+", "-"]] | None = None
     column_for_kind: dict[Literal["debit", "refund"], str] | None = None
+    sign_from: SignFrom | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> AmountField:
@@ -130,7 +143,8 @@ class AmountField(_FieldBase):
     def columns(self) -> tuple[str, ...]:
         if self.income is not None and self.expense is not None:
             return (self.income, self.expense)
-        return (*super().columns(), *(self.column_for_kind or {}).values())
+        signed = (self.sign_from.column,) if self.sign_from is not None else ()
+        return (*super().columns(), *(self.column_for_kind or {}).values(), *signed)
 
 
 class DatetimeField(_FieldBase):
@@ -209,7 +223,8 @@ class ControlTotalSpec(_Spec):
     ``source = "summary_table"``: a trailing table (a header line holding ``count_column``, then
     one line of values; WeChat Pay's 总交易单数 block), its cells by name. ``sums``: the file's
     column the stated amount adds up (default: the line's amount); ``amount``: how the stated
-    amount is written.
+    amount is written; ``required = false``: a total the file may lack (another bill type's
+    summary table has fewer cells), checked where it is stated.
     """
 
     source: Literal["footer", "summary", "summary_table"]
@@ -221,6 +236,7 @@ class ControlTotalSpec(_Spec):
     amount_column: str | None = None
     sums: str | None = None
     amount: Literal["yuan", "fen"] = "yuan"
+    required: bool = True
 
     _pattern = field_validator("pattern")(_regex)
 
@@ -229,7 +245,7 @@ class ControlTotalSpec(_Spec):
         needs = {
             "footer": ("pattern",),
             "summary": ("count_field", "amount_field"),
-            "summary_table": ("count_column", "amount_column"),
+            "summary_table": ("amount_column",),
         }[self.source]
         missing = [key for key in needs if getattr(self, key) is None]
         if missing:
@@ -246,6 +262,9 @@ class LayoutSpec(_Spec):
     Delimited: ``delimiter`` and either ``header_contains`` (the header found by these names) or
     ``columns`` (no header). Fixed width: ``columns`` and ``widths`` in bytes of ``encoding``.
     ``format = "iso20022"``: an XML message, read by its own reader (no other key).
+    ``value_prefix``: a mark every value carries (WeChat Pay's backtick), taken off each cell read.
+    ``extends``: (in the file, resolved before this model) another layout whose keys this one
+    takes unless it says otherwise.
     """
 
     name: str
@@ -444,9 +463,33 @@ def parse_layouts(tables: dict[str, Any]) -> dict[str, LayoutSpec]:
     return specs
 
 
+def _extended(name: str, tables: dict[str, dict[str, Any]], problems: list[str]) -> dict[str, Any] | None:
+    """The table of layout ``name`` with what it ``extends`` filled in: its own keys win, and its
+    ``fields`` and ``constant`` are added to (or replace) the base's one by one."""
+    table = tables[name]
+    base_name = table.get("extends")
+    if base_name is None:
+        return table
+    base = tables.get(base_name) if isinstance(base_name, str) else None
+    if base is None:
+        problems.append(f"layouts.{name}.extends: no layout named {base_name!r}")
+        return None
+    if "extends" in base:
+        problems.append(f"layouts.{name}.extends: {base_name} extends another layout itself (one level only)")
+        return None
+    merged = {**base, **{key: value for key, value in table.items() if key != "extends"}}
+    for key in ("fields", "constant"):
+        if isinstance(base.get(key), dict) and isinstance(table.get(key), dict):
+            merged[key] = {**base[key], **table[key]}
+    return merged
+
+
 def _layouts(tables: dict[str, dict[str, Any]], problems: list[str]) -> dict[str, LayoutSpec]:
     specs: dict[str, LayoutSpec] = {}
-    for name, table in tables.items():
+    for name in tables:
+        table = _extended(name, tables, problems)
+        if table is None:
+            continue
         try:
             specs[name] = LayoutSpec.model_validate({**table, "name": name})
         except ValidationError as error:

@@ -1,8 +1,9 @@
 """Repayment schedules for the four repayment methods, in integer fen.
 
 Interest for a month is the remaining principal times the monthly rate (annual / 12), rounded half
-up to the fen; so is 等额本金's monthly principal (principal / months). Rounding is absorbed by the
-last installment so that principal sums exactly to the loan's principal. Arithmetic is :class:`decimal.Decimal` on the way, integer fen on the way out.
+up to the fen; so is 等额本金's monthly principal (principal / months). Rounding is absorbed by
+the last installment so that principal sums exactly to the loan's principal. Arithmetic is
+:class:`decimal.Decimal` on the way, integer fen on the way out.
 
 Worked check: 12,000.00 yuan at 24 % over 12 months, ``equal_installment``: the monthly rate is
 2 %, the payment 1,134.72; month 1 is 240.00 interest + 894.72 principal; month 12 pays the last

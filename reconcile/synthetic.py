@@ -109,8 +109,17 @@ def _pick(options: tuple[Any, ...] | str, draw: pl.Expr) -> pl.Expr:
     return pl.lit(pl.Series(list(options))).gather(draw)
 
 
-def loan_book(days: list[dt.date], loans: int, seed: int) -> pl.DataFrame:
-    """The loans with their scenario, due installment and channel; private columns start with ``_``."""
+#: The channels that may take Alipay's share of a generated book (``generate_days(wallet=...)``).
+WALLETS = ("alipay", "wechat")
+#: Scenarios that need the channel to show the payer's account (WeChat Pay's bill shows none): on
+#: another wallet they are played as ordinary matches.
+NEEDS_ACCOUNT = {"fallback", "ambiguous"}
+
+
+def loan_book(days: list[dt.date], loans: int, seed: int, wallet: str = "alipay") -> pl.DataFrame:
+    """The loans with their scenario, due installment and channel; private columns start with ``_``.
+
+    ``wallet``: the channel of Alipay's share (``wechat``: WeChat Pay debits those loans instead)."""
     names = [name for name, weight in SCENARIO_WEIGHTS.items() for _ in range(weight)]
     total = len(names)
     index = pl.int_range(loans, dtype=pl.UInt64)
@@ -155,6 +164,14 @@ def loan_book(days: list[dt.date], loans: int, seed: int) -> pl.DataFrame:
         # ccb's file is rejected and abc sends none: nothing finer to see there
         _scenario=pl.when(pl.col("bound_channel").is_in(["ccb", "abc"])).then(pl.lit("matched")).otherwise(scenario)
     )
+    if wallet != "alipay":
+        if wallet not in WALLETS:
+            raise ValueError(f"wallet must be one of {', '.join(WALLETS)}, not {wallet!r}")
+        frame = frame.with_columns(
+            _scenario=pl.when(pl.col("_scenario").is_in(sorted(NEEDS_ACCOUNT))).then(pl.lit("matched"))
+            .otherwise("_scenario"),
+            bound_channel=pl.col("bound_channel").replace("alipay", wallet),
+        )  # fmt: skip
     single = (pl.col("repayment_method") == "bullet") | (pl.col("_scenario") == "memo")
     frame = frame.with_columns(
         _due_no=pl.when(single).then(1).otherwise(pl.col("_due_draw") % pl.col("term_months") + 1),
@@ -170,7 +187,7 @@ def loan_book(days: list[dt.date], loans: int, seed: int) -> pl.DataFrame:
         ),
         start_date=pl.col("_due_date").dt.offset_by(format_text("-{}mo", pl.col("_months"))),
         grace_days=pl.lit(3, pl.Int64),
-        bound_account=pl.when(pl.col("bound_channel") == "alipay").then(pl.col("phone")).otherwise(pl.col("_card")),
+        bound_account=pl.when(pl.col("bound_channel").is_in(WALLETS)).then(pl.col("phone")).otherwise(pl.col("_card")),
     )
 
 
@@ -209,18 +226,26 @@ def _morning_utc() -> pl.Expr:
 
 
 def generate_days(
-    first: dt.date, last: dt.date, loans: int, seed: int, *, history: bool = False, attempts: int = 1
+    first: dt.date,
+    last: dt.date,
+    loans: int,
+    seed: int,
+    *,
+    history: bool = False,
+    attempts: int = 1,
+    wallet: str = "alipay",
 ) -> SyntheticDays:
     """Generate ``loans`` loans spread over the days ``first..last`` and each day's files.
 
     ``history``: the installments due before each loan's scenario come paid in the snapshot
     (:func:`paid_history`). ``attempts``: debit attempts per due installment (1 to
-    :data:`MAX_ATTEMPTS`; the extra ones are failed retries).
+    :data:`MAX_ATTEMPTS`; the extra ones are failed retries). ``wallet``: who collects Alipay's
+    share of the book (``wechat``: WeChat Pay, whose trade bill then arrives instead of Alipay's).
     """
     if not 1 <= attempts <= MAX_ATTEMPTS:
         raise ValueError(f"attempts must be between 1 and {MAX_ATTEMPTS}, not {attempts}")
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    frame = loan_book(days, loans, seed)
+    frame = loan_book(days, loans, seed, wallet)
     loans_frame = frame.select(LOAN_COLUMNS).with_columns(pl.col("term_months").cast(pl.Int64))
     installments = build_installments(loans_frame)
     if history:
@@ -237,8 +262,10 @@ def generate_days(
     files: dict[dt.date, dict[str, bytes]] = {}
     for day in days:
         day_lines = lines_frame.filter(pl.col("day") == day)
+        wallet_lines = day_lines.filter(pl.col("channel") == wallet)
+        bill = alipay_trade_bill if wallet == "alipay" else wechat_trade_bill
         files[day] = {
-            f"alipay_trade_{day:%Y%m%d}.csv": alipay_trade_bill(day, day_lines.filter(pl.col("channel") == "alipay")),
+            f"{wallet}_trade_{day:%Y%m%d}.csv": bill(day, wallet_lines),
             f"icbc_result_{day:%Y%m%d}.txt": bank_result_file(day, day_lines.filter(pl.col("channel") == "icbc")),
             f"ccb_result_{day:%Y%m%d}.txt": bank_result_file(
                 day, day_lines.filter(pl.col("channel") == "ccb"), total_error_fen=1
@@ -256,13 +283,16 @@ def generate_days(
                             "expected_outcome": "FILE_REJECTED",
                             "scenario": "file_rejected",
                         },
-                        {
-                            "business_date": day,
-                            "subject": "channel",
-                            "subject_key": f"channel|abc|{day.isoformat()}",
-                            "expected_outcome": "MISSING_FILE",
-                            "scenario": "missing_file",
-                        },
+                        *[
+                            {
+                                "business_date": day,
+                                "subject": "channel",
+                                "subject_key": f"channel|{silent}|{day.isoformat()}",
+                                "expected_outcome": "MISSING_FILE",
+                                "scenario": "missing_file",
+                            }
+                            for silent in ("abc", *(("alipay",) if wallet != "alipay" else ()))
+                        ],
                     ],
                     schema=EXPECTED_SCHEMA,
                 ),
@@ -859,3 +889,144 @@ def offline_repayments_file(lines: pl.DataFrame) -> bytes:
         pl.lit("").alias("备注"),
     )
     return body.write_csv(quote_style="never").encode("utf-8")
+
+
+#: The columns of WeChat Pay's trade bill, by bill type (current layout, as published): ALL has 27;
+#: SUCCESS leaves out the refund columns; REFUND adds the refund's request and success times.
+WECHAT_COLUMNS = {
+    "ALL": (
+        "交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型",
+        "交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "微信退款单号", "商户退款单号", "退款金额",
+        "充值券退款金额", "退款类型", "退款状态", "商品名称", "商户数据包", "手续费", "费率", "订单金额",
+        "申请退款金额", "费率备注",
+    ),
+    "SUCCESS": (
+        "交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型",
+        "交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "商品名称", "商户数据包", "手续费", "费率",
+        "订单金额", "费率备注",
+    ),
+}  # fmt: skip
+WECHAT_COLUMNS["REFUND"] = (
+    *WECHAT_COLUMNS["ALL"][:14], "退款申请时间", "退款成功时间", *WECHAT_COLUMNS["ALL"][14:]
+)  # fmt: skip
+WECHAT_SUMMARY = {
+    "ALL": (
+        "总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额",
+        "申请退款总金额",
+    ),
+    "SUCCESS": ("总交易单数", "应结订单总金额", "手续费总金额", "订单总金额"),
+}  # fmt: skip
+WECHAT_SUMMARY["REFUND"] = WECHAT_SUMMARY["ALL"]
+#: WeChat Pay's fee rate for the generated bills (0.6 %), its fee written with 5 decimals.
+WECHAT_FEE_RATE = 6
+
+
+def _fee_text(fen: pl.Expr) -> pl.Expr:
+    """A fee of ``fen × 0.6 %`` in yuan with five decimals, as the bill writes 手续费."""
+    millis = fen * WECHAT_FEE_RATE  # in 1/1000 fen = 1/100,000 yuan
+    whole = (millis.abs() // 100_000).cast(pl.String)
+    return format_text("{}.{}", whole, (millis.abs() % 100_000).cast(pl.String).str.pad_start(5, "0"))
+
+
+def wechat_trade_bill(day: dt.date, lines: pl.DataFrame, bill_type: str = "ALL", tab: bool = False) -> bytes:
+    """A WeChat Pay trade bill (交易账单) of the day's successes: UTF-8, every value prefixed by a
+    backtick, then the summary table (总交易单数 …). ``bill_type``: ``ALL``, ``SUCCESS`` (payments
+    only) or ``REFUND`` (refunds only). ``tab``: as a spreadsheet saves it, TAB-separated and
+    without the backticks. A refund line carries the payment's ids, 0.00 as 应结订单金额 and its
+    amount as 退款金额."""
+    ok = lines.filter(pl.col("status") == "SUCCESS").sort("settled_at", "txn_id")
+    if bill_type == "SUCCESS":
+        ok = ok.filter(pl.col("kind") == "debit")
+    elif bill_type == "REFUND":
+        ok = ok.filter(pl.col("kind") == "refund")
+    refund = pl.col("kind") == "refund"
+    paid = pl.when(refund).then(0).otherwise(pl.col("amount_fen"))
+    refunded = pl.when(refund).then(pl.col("amount_fen")).otherwise(0)
+    at = _shanghai("settled_at", "%Y-%m-%d %H:%M:%S")
+    values = {
+        "交易时间": at, "公众账号ID": pl.lit("wx2421b1c4370ec43b"), "商户号": pl.lit("1900000109"),
+        "特约商户号": pl.lit("0"), "设备号": pl.lit(""), "微信订单号": pl.col("txn_id"),
+        "商户订单号": pl.col("reference").fill_null(""),
+        "用户标识": format_text("oUpF8u{}", pl.col("txn_id").str.slice(-8)),
+        "交易类型": pl.lit("PAP"), "交易状态": pl.when(refund).then(pl.lit("REFUND")).otherwise(pl.lit("SUCCESS")),
+        "付款银行": pl.lit("CMB_DEBIT"), "货币种类": pl.lit("CNY"), "应结订单金额": fen_expr_to_yuan_text(paid),
+        "代金券金额": pl.lit("0.00"), "退款申请时间": pl.when(refund).then(at).otherwise(pl.lit("")),
+        "退款成功时间": pl.when(refund).then(at).otherwise(pl.lit("")),
+        "微信退款单号": pl.col("refund_no").fill_null(""),
+        "商户退款单号": pl.when(refund).then(format_text("MR{}", pl.col("refund_no"))).otherwise(pl.lit("")),
+        "退款金额": fen_expr_to_yuan_text(refunded), "充值券退款金额": pl.lit("0.00"),
+        "退款类型": pl.when(refund).then(pl.lit("ORIGINAL")).otherwise(pl.lit("")),
+        "退款状态": pl.when(refund).then(pl.lit("SUCCESS")).otherwise(pl.lit("")), "商品名称": pl.lit("贷款还款"),
+        "商户数据包": pl.col("memo").fill_null(""),
+        "手续费": pl.when(refund).then(pl.lit("-") + _fee_text(pl.col("amount_fen"))).otherwise(
+            _fee_text(pl.col("amount_fen"))),
+        "费率": pl.lit("0.60%"), "订单金额": fen_expr_to_yuan_text(paid),
+        "申请退款金额": fen_expr_to_yuan_text(refunded), "费率备注": pl.lit(""),
+    }  # fmt: skip
+    mark = "" if tab else "`"
+    delimiter = "\t" if tab else ","
+    columns = WECHAT_COLUMNS[bill_type]
+    body = ok.select([(pl.lit(mark) + values[name]).alias(name) for name in columns])
+    debit_fen = int(ok.filter(~refund)["amount_fen"].sum())
+    refund_fen = int(ok.filter(refund)["amount_fen"].sum())
+    fee_millis = (debit_fen - refund_fen) * WECHAT_FEE_RATE
+    sums = {
+        "总交易单数": str(ok.height), "应结订单总金额": fen_to_yuan_text(debit_fen),
+        "退款总金额": fen_to_yuan_text(refund_fen), "充值券退款总金额": "0.00",
+        "手续费总金额": f"{'-' if fee_millis < 0 else ''}{abs(fee_millis) // 100_000}.{abs(fee_millis) % 100_000:05d}",
+        "订单总金额": fen_to_yuan_text(debit_fen),
+        "申请退款总金额": fen_to_yuan_text(refund_fen),
+    }  # fmt: skip
+    summary = WECHAT_SUMMARY[bill_type]
+    text = (
+        body.write_csv(separator=delimiter, quote_style="never")
+        + delimiter.join(summary) + "\n"
+        + delimiter.join(mark + sums[name] for name in summary) + "\n"
+    )  # fmt: skip
+    return text.replace("\n", "\r\n").encode("utf-8")
+
+
+def wechat_fundflow_bill(day: dt.date, lines: pl.DataFrame) -> bytes:
+    """A WeChat Pay fund-flow bill (资金账单) of the day's successes: a line per payment (收入), per
+    refund (支出) and per payment's fee (扣除交易手续费, 支出), with the running balance, then the
+    summary table (资金流水总笔数 …)."""
+    ok = lines.filter(pl.col("status") == "SUCCESS").sort("settled_at", "txn_id")
+    refund = pl.col("kind") == "refund"
+    fee = (pl.col("amount_fen") * WECHAT_FEE_RATE + 500) // 1000  # to the fen, as the balance moves
+    moves = pl.concat(
+        [
+            ok.select(
+                "settled_at", "txn_id", pl.col("refund_no"),
+                pl.when(refund).then(pl.lit("退款")).otherwise(pl.lit("交易")).alias("_kind"),
+                pl.when(refund).then(-pl.col("amount_fen")).otherwise(pl.col("amount_fen")).alias("_fen"),
+                pl.lit(0).alias("_order"),
+            ),
+            ok.filter(~refund).select(
+                "settled_at", "txn_id", pl.col("refund_no"), pl.lit("扣除交易手续费").alias("_kind"),
+                (-fee).alias("_fen"), pl.lit(1).alias("_order"),
+            ),
+        ]
+    ).sort("settled_at", "txn_id", "_order")  # fmt: skip
+    moves = moves.with_row_index("_n").with_columns(_balance=pl.col("_fen").cum_sum())
+    income, expense = moves.filter(pl.col("_fen") > 0), moves.filter(pl.col("_fen") < 0)
+    body = moves.select(
+        (pl.lit("`") + _shanghai("settled_at", "%Y-%m-%d %H:%M:%S")).alias("记账时间"),
+        (pl.lit("`") + pl.when(pl.col("_kind") == "退款").then(pl.col("refund_no")).otherwise(pl.col("txn_id")))
+        .alias("微信支付业务单号"),
+        format_text("`{}{}", pl.lit(f"{day:%Y%m%d}"), pl.col("_n").cast(pl.String).str.pad_start(10, "0"))
+        .alias("资金流水单号"),
+        (pl.lit("`") + pl.when(pl.col("_kind") == "退款").then(pl.lit("退款")).otherwise(pl.lit("交易")))
+        .alias("业务名称"),
+        (pl.lit("`") + pl.col("_kind")).alias("业务类型"),
+        (pl.lit("`") + pl.when(pl.col("_fen") > 0).then(pl.lit("收入")).otherwise(pl.lit("支出"))).alias("收支类型"),
+        (pl.lit("`") + fen_expr_to_yuan_text(pl.col("_fen").abs())).alias("收支金额(元)"),
+        (pl.lit("`") + fen_expr_to_yuan_text("_balance")).alias("账户结余(元)"),
+        pl.lit("`system").alias("资金变更提交申请人"),
+        pl.lit("`").alias("备注"),
+        pl.lit("`").alias("业务凭证号"),
+    )  # fmt: skip
+    summary = ["资金流水总笔数", "收入笔数", "收入金额", "支出笔数", "支出金额"]
+    values = [f"{moves.height}.0", f"{income.height}.0", fen_to_yuan_text(int(income["_fen"].sum())),
+              f"{expense.height}.0", fen_to_yuan_text(int(-expense["_fen"].sum()))]  # fmt: skip
+    text = body.write_csv(quote_style="never") + ",".join(summary) + "\n" + ",".join("`" + v for v in values) + "\n"
+    return text.replace("\n", "\r\n").encode("utf-8")

@@ -113,7 +113,7 @@ def test_xml_beyond_the_parsers_limits_is_refused_naming_the_limit(inner: bytes,
 
 
 def test_a_delimited_layout_with_a_currency_column_checks_each_line() -> None:
-    
+
     offline = SETTINGS.layouts["offline_repayments"]
     currency = MapField(column="币种", map={"人民币": "CNY", "美元": "USD"})
     layout = offline.model_copy(update={"fields": {**offline.fields, "currency": currency}})

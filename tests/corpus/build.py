@@ -105,6 +105,42 @@ def _cases() -> dict[str, tuple[str, bytes]]:
         "zip_damaged.zip": ("alipay", zipped(("a_detail.csv", bill))[:200]),
         "zip_without_bills.zip": ("alipay", zipped(("readme.txt", b"nothing here"))),
         **_more_layouts(),
+        **_wechat(),
+    }
+
+
+def _wechat() -> dict[str, tuple[str, bytes]]:
+    """Cases for WeChat Pay's trade bill and fund-flow bill."""
+    from reconcile import synthetic as syn
+
+    lines = syn.sample_lines(DAY, 12, seed=7)
+    trade = syn.wechat_trade_bill(DAY, lines).decode("utf-8").split("\r\n")
+    tab = syn.wechat_trade_bill(DAY, lines, tab=True).decode("utf-8").split("\r\n")
+    flow = syn.wechat_fundflow_bill(DAY, lines).decode("utf-8").split("\r\n")
+
+    def joined(rows: list[str]) -> bytes:
+        return "\r\n".join(rows).encode("utf-8")
+
+    totals = trade[-2].split(",")
+    totals[0] = f"`{int(totals[0][1:]) + 1}"
+    first_id = tab[1].split("\t")[5]
+    flow_totals = flow[-2].split(",")
+    flow_totals[1] = f"`{float(flow_totals[1][1:]) - 1:.1f}"
+    return {
+        "wechat_trade_20261127_count_off.csv": ("wechat", joined([*trade[:-2], ",".join(totals), trade[-1]])),
+        "wechat_trade_20261127_no_summary.csv": ("wechat", joined([*trade[:-3], ""])),
+        "wechat_trade_20261127_excel_e_notation.csv": (
+            "wechat",
+            joined([tab[0], tab[1].replace(first_id, "4.20000E+20", 1), *tab[2:]]),
+        ),
+        "wechat_trade_20261127_unknown_state.csv": (
+            "wechat",
+            joined([trade[0], trade[1].replace(",`SUCCESS,", ",`CLOSED,", 1), *trade[2:]]),
+        ),
+        "wechat_fundflow_20261127_income_count_off.csv": (
+            "wechat",
+            joined([*flow[:-2], ",".join(flow_totals), flow[-1]]),
+        ),
     }
 
 

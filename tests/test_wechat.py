@@ -1,0 +1,161 @@
+"""WeChat Pay (微信支付) as a channel: its trade bill in each bill type and its fund-flow bill, read by
+configuration, and a WeChat day through the whole run on both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.config import load_channel_config, load_config
+from flows.importer import import_snapshot, write_snapshot
+from flows.runner import reconcile_dates
+from flows.store import connect
+from reconcile import synthetic as syn
+from reconcile.ingest import ParsedFile, parse_channel_file, set_aside_restated
+from reconcile.intake import claim
+from reconcile.settings import settings_from_mapping
+from tests.dbdump import stored_outcomes
+
+DAY = dt.date(2026, 11, 27)
+SETTINGS = settings_from_mapping(load_channel_config())
+LINES = syn.sample_lines(DAY, 400, seed=3)
+OK = LINES.filter(pl.col("status") == "SUCCESS")
+FACTS = ["record_kind", "status", "channel_txn_id", "reference", "amount_fen", "settled_at", "refund_request_no"]
+
+
+def read(name: str, data: bytes, day: dt.date | None = DAY) -> ParsedFile:
+    channel, layout = claim(name, data, SETTINGS)
+    assert channel == "wechat" and layout is not None, f"{name} was not recognised as WeChat Pay's"
+    return parse_channel_file(name, data, "0" * 64, SETTINGS.channels[channel], SETTINGS.layouts[layout], day)
+
+
+def written(lines: pl.DataFrame) -> pl.DataFrame:
+    return lines.select(
+        pl.col("kind").alias("record_kind"), "status", pl.col("txn_id").alias("channel_txn_id"), "reference",
+        "amount_fen", "settled_at", pl.col("refund_no").alias("refund_request_no"),
+    ).sort(FACTS[:5])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bill_type", "kinds"), [("ALL", ("debit", "refund")), ("SUCCESS", ("debit",)), ("REFUND", ("refund",))]
+)
+@pytest.mark.parametrize("tab", [False, True], ids=["backticks", "saved-by-a-spreadsheet"])
+def test_each_bill_type_reads_back_exactly_what_was_written(bill_type: str, kinds: tuple[str, ...], tab: bool) -> None:
+    data = syn.wechat_trade_bill(DAY, LINES, bill_type, tab=tab)
+    assert data.decode().splitlines()[0].count("\t" if tab else ",") + 1 == len(syn.WECHAT_COLUMNS[bill_type])
+    parsed = read(f"wechat_trade_{DAY:%Y%m%d}.csv", data)
+    assert parsed.rejected_reason is None and parsed.invalid.height == 0, parsed.rejected_reason
+    assert parsed.layout == ("wechat_trade_tab" if tab else "wechat_trade")
+    expected = OK.filter(pl.col("kind").is_in(kinds))
+    assert parsed.records.select(FACTS).sort(FACTS[:5]).equals(written(expected))
+    assert parsed.records["refund_request_no"].drop_nulls().len() == expected.filter(pl.col("kind") == "refund").height
+    assert parsed.records.filter(pl.col("record_kind") == "debit")["refund_request_no"].null_count() == (
+        expected.filter(pl.col("kind") == "debit").height
+    )
+    totals = {total.applies_to: total for total in parsed.control_totals}
+    assert totals["all"].agrees and totals["all"].stated_count == expected.height
+    assert ("refund" in totals) == (bill_type != "SUCCESS")  # the SUCCESS bill states no refunds
+    if "refund" in totals:
+        assert totals["refund"].agrees and totals["refund"].stated_fen == int(
+            expected.filter(pl.col("kind") == "refund")["amount_fen"].sum()
+        )
+
+
+def test_the_backticks_are_taken_off_every_value_and_blank_cells_are_blank() -> None:
+    parsed = read("wechat_trade_20261127.csv", syn.wechat_trade_bill(DAY, LINES.head(30)))
+    for column in ("channel_txn_id", "reference", "memo", "refund_request_no"):
+        values = parsed.records[column].drop_nulls()
+        assert not values.str.contains("`").any() and not (values == "").any(), column
+
+
+def _with_summary(data: bytes, change: str) -> bytes:
+    lines = data.decode().split("\r\n")
+    values = lines[-2].split(",")
+    if change == "amount":
+        values[1] = "`" + f"{float(values[1][1:]) + 0.01:.2f}"
+    lines[-2] = ",".join(values)
+    return "\r\n".join(lines).encode()
+
+
+def test_a_summary_table_that_disagrees_or_is_missing_rejects_the_bill_and_says_why() -> None:
+    data = syn.wechat_trade_bill(DAY, LINES)
+    off = read("wechat_trade_20261127.csv", _with_summary(data, "amount"))
+    assert off.rejected_reason is not None and off.rejected_reason.startswith("control totals disagree (all)")
+    truncated = b"\r\n".join(data.split(b"\r\n")[:-3]) + b"\r\n"  # cut before the summary table
+    cut = read("wechat_trade_20261127.csv", truncated)
+    assert cut.rejected_reason == "the summary table with the control totals is missing: the file may be truncated"
+    no_values = b"\r\n".join(data.split(b"\r\n")[:-2]) + b"\r\n"
+    assert read("wechat_trade_20261127.csv", no_values).rejected_reason == (
+        "the summary table has a header but no values: the file may be truncated"
+    )
+
+
+def test_an_id_a_spreadsheet_turned_into_e_notation_is_an_invalid_line_that_says_why() -> None:
+    data = syn.wechat_trade_bill(DAY, LINES.head(20), tab=True).decode()
+    lines = data.split("\r\n")
+    original = lines[3].split("\t")[5]
+    lines[3] = lines[3].replace(original, "4.20000E+27", 1)
+    parsed = read("wechat_trade_20261127.csv", "\r\n".join(lines).encode())
+    assert parsed.rejected_reason is None
+    assert parsed.invalid.select("line_no", "check", "message").to_dicts() == [
+        {
+            "line_no": 4,
+            "check": "parse",
+            "message": "channel_txn_id: 4.20000E+27 is in E-notation (spreadsheet damage), not an id",
+        }
+    ]
+    assert original not in parsed.records["channel_txn_id"].to_list()
+
+
+def test_the_fund_flow_bill_counts_every_movement_and_restates_the_trade_bill() -> None:
+    flow = read("wechat_fundflow_20261127.csv", syn.wechat_fundflow_bill(DAY, LINES))
+    assert flow.rejected_reason is None and flow.layout == "wechat_fundflow"
+    debits = OK.filter(pl.col("kind") == "debit")
+    totals = {total.applies_to: total for total in flow.control_totals}
+    assert totals["income"].agrees and totals["income"].stated_count == debits.height
+    # refunds and a fee per payment go out: counted, then set aside (refunds are the trade bill's)
+    assert totals["expense"].agrees and totals["expense"].stated_count == OK.height
+    facts = ["record_kind", "status", "channel_txn_id", "amount_fen", "settled_at"]  # the bill names no order
+    assert flow.records.select(facts).sort(facts).equals(written(debits).select(facts).sort(facts))
+    assert any("扣除交易手续费" in note and "退款" in note for note in flow.notes)
+    trade = read("wechat_trade_20261127.csv", syn.wechat_trade_bill(DAY, LINES))
+    both = set_aside_restated([trade, flow], SETTINGS.layouts)
+    assert both[0].records.height == OK.height and both[1].records.height == 0
+
+
+@pytest.mark.slow
+def test_a_wechat_day_reproduces_the_manifest_through_the_whole_run(
+    recon_env: dict[str, str], tmp_path: Path
+) -> None:
+    days = syn.generate_days(DAY, DAY, 400, seed=12, wallet="wechat")
+    assert f"wechat_trade_{DAY:%Y%m%d}.csv" in days.files[DAY] and not any("alipay" in n for n in days.files[DAY])
+    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
+    inbox = Path(recon_env["RECON_HOME"]) / "inbox" / DAY.isoformat()
+    inbox.mkdir(parents=True)
+    for name, data in days.files[DAY].items():
+        (inbox / name).write_bytes(data)
+    engine = connect(recon_env["RECON_DATABASE_URL"])
+    import_snapshot(engine, tmp_path / "snapshot")
+    engine.dispose()
+
+    [summary] = reconcile_dates(load_config(), [DAY], workbook=False)
+    assert summary["balanced"] is True
+    wechat = [f for f in summary["files"] if f["channel"] == "wechat"]
+    assert len(wechat) == 1 and wechat[0]["status"] == "ACCEPTED", wechat
+    stored = stored_outcomes(recon_env["RECON_DATABASE_URL"])
+    expected = days.expected.filter(pl.col("subject") == "record")
+    assert expected.filter(pl.col("subject_key").str.starts_with("wechat|")).height > 20
+    joined = expected.join(stored, on="subject_key", how="full", coalesce=True)
+    wrong = joined.filter(pl.col("expected_outcome").ne_missing(pl.col("outcome")))
+    assert wrong.height == 0, f"records whose outcome differs from the manifest:\n{wrong}"
+    # Alipay, expected every day, sent nothing: the manifest says so and so does the run
+    assert days.expected.filter(pl.col("subject_key") == f"channel|alipay|{DAY}")["expected_outcome"].to_list() == [
+        "MISSING_FILE"
+    ]
+    missing = days.expected.filter(pl.col("expected_outcome") == "MISSING_FILE")
+    assert summary["outcomes"]["MISSING_FILE"] == missing.height
+    outcomes = set(joined.filter(pl.col("subject_key").str.starts_with("wechat|"))["outcome"].to_list())
+    assert {"MATCHED", "REVERSAL", "UNMATCHED_DEBIT", "DUPLICATE_DEBIT"} <= outcomes, outcomes
