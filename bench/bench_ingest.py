@@ -40,7 +40,7 @@ LAYOUTS: dict[str, tuple[str, str, bool, dict[str, object]]] = {
     "bank_pipe_v1": ("icbc_result_20261127.txt", "icbc", True, {"separator": "|", "skip_rows": 1}),
     "offline_repayments": ("offline_repayments_20261127.csv", "offline", True, {"separator": ","}),
     "bank_fixed_v1": ("boc_result_20261127.txt", "boc", False, {"separator": "\x1f", "skip_rows": 1}),
-    "unionpay_clearing": ("INN26112788ZM_898310048990001", "unionpay", False, {"separator": "\x1f"}),
+    "unionpay_zm": ("INN26112788ZM_898310048990001", "unionpay", False, {"separator": "\x1f"}),
 }
 
 
@@ -59,7 +59,7 @@ def write_file(layout: str, records: int, folder: Path) -> Path:
         "bank_pipe_v1": lambda: syn.bank_result_file(DAY, debits),
         "offline_repayments": lambda: syn.offline_repayments_file(plain_debits),
         "bank_fixed_v1": lambda: syn.bank_fixed_file(DAY, debits),
-        "unionpay_clearing": lambda: syn.unionpay_clearing_file(DAY, successes),
+        "unionpay_zm": lambda: syn.unionpay_zm_file(DAY, successes),
     }
     path = folder / LAYOUTS[layout][0]
     path.write_bytes(writers[layout]())

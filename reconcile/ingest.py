@@ -573,16 +573,27 @@ def _fixed_width_table(
             marked = marked.str.replace_all(pattern, "${0}" + _MARK * extra)
         body = body.with_columns(_marked=marked)
     body = body.with_columns(_bytes=pl.col("_marked").str.len_chars())
-    fits = pl.col("_bytes") == sum(widths)
+    gap = layout.gap
+    width = sum(widths) + gap * (len(widths) - 1)  # a gap after each field, the last one's optional
+    fits = (pl.col("_bytes") == width) | ((pl.col("_bytes") == width + gap) if gap else pl.lit(False))
     wrong = body.filter(~fits).select(
         "line_no",
         "raw_line",
         pl.lit("line_width").alias("_check"),
-        format_text("{} bytes where the layout has {}", pl.col("_bytes"), pl.lit(sum(widths))).alias("_why"),
+        format_text("{} bytes where the layout has {}", pl.col("_bytes"), pl.lit(width)).alias("_why"),
     )
     if wrong.height:
         body = body.filter(fits)
-    offsets = [sum(widths[:i]) for i in range(len(widths))]
+    offsets = [sum(widths[:i]) + gap * i for i in range(len(widths))]
+    if gap:  # the gaps hold spaces only: anything else there means the line is shifted
+        gaps = [pl.col("_marked").str.slice(o + w, gap) for o, w in zip(offsets[:-1], widths[:-1], strict=True)]
+        shifted_gap = body.select(pl.any_horizontal([g != " " * gap for g in gaps]).alias("_off"))["_off"]
+        if shifted_gap.any():
+            wrong = pl.concat([wrong, body.filter(shifted_gap).select(
+                "line_no", "raw_line", pl.lit("field_gap").alias("_check"),
+                pl.lit("a field runs into the space after it: the line is shifted").alias("_why"),
+            )]).sort("line_no")  # fmt: skip
+            body = body.filter(~shifted_gap)
     cut = [
         pl.col("_marked").str.slice(o, w).alias(c)
         for o, w, c in zip(offsets, widths, columns, strict=True)
@@ -1291,8 +1302,10 @@ def _looks_fixed_width(lines: list[str], layout: LayoutSpec) -> bool:
             return False
         lines = lines[1:]
     details = lines[:5]
+    widths = layout.widths or ()
+    width = sum(widths) + layout.gap * (len(widths) - 1)
     fitting = [
-        len(line.encode(encoding, errors="replace")) == sum(layout.widths or ())
+        len(line.encode(encoding, errors="replace")) in (width, width + layout.gap)
         and line.startswith(layout.record_prefix or "")
         and re.match(layout.line_pattern or "", line) is not None
         for line in details

@@ -260,7 +260,8 @@ class LayoutSpec(_Spec):
     """How one kind of file reads (the keys are listed in the README).
 
     Delimited: ``delimiter`` and either ``header_contains`` (the header found by these names) or
-    ``columns`` (no header). Fixed width: ``columns`` and ``widths`` in bytes of ``encoding``.
+    ``columns`` (no header). Fixed width: ``columns`` and ``widths`` in bytes of ``encoding``, and
+    ``gap`` spaces after each field (UnionPay's clearing files: one).
     ``format = "iso20022"``: an XML message, read by its own reader (no other key).
     ``value_prefix``: a mark every value carries (WeChat Pay's backtick), taken off each cell read.
     ``extends``: (in the file, resolved before this model) another layout whose keys this one
@@ -275,6 +276,7 @@ class LayoutSpec(_Spec):
     header_contains: tuple[str, ...] | None = None
     columns: tuple[str, ...] | None = None
     widths: tuple[Annotated[int, Field(gt=0)], ...] | None = None
+    gap: int = Field(default=0, ge=0)
     record_prefix: str | None = None
     summary_prefix: str | None = None
     summary_widths: tuple[Annotated[int, Field(gt=0)], ...] | None = None

@@ -110,9 +110,9 @@ def _pick(options: tuple[Any, ...] | str, draw: pl.Expr) -> pl.Expr:
 
 
 #: The channels that may take Alipay's share of a generated book (``generate_days(wallet=...)``).
-WALLETS = ("alipay", "wechat")
+WALLETS = ("alipay", "wechat", "unionpay")
 #: Scenarios that need the channel to show the payer's account (WeChat Pay's bill shows none): on
-#: another wallet they are played as ordinary matches.
+#: WeChat they are played as ordinary matches.
 NEEDS_ACCOUNT = {"fallback", "ambiguous"}
 
 
@@ -167,8 +167,9 @@ def loan_book(days: list[dt.date], loans: int, seed: int, wallet: str = "alipay"
     if wallet != "alipay":
         if wallet not in WALLETS:
             raise ValueError(f"wallet must be one of {', '.join(WALLETS)}, not {wallet!r}")
+        blind = wallet == "wechat"  # its bill shows no payer account
         frame = frame.with_columns(
-            _scenario=pl.when(pl.col("_scenario").is_in(sorted(NEEDS_ACCOUNT))).then(pl.lit("matched"))
+            _scenario=pl.when(pl.col("_scenario").is_in(sorted(NEEDS_ACCOUNT)) & pl.lit(blind)).then(pl.lit("matched"))
             .otherwise("_scenario"),
             bound_channel=pl.col("bound_channel").replace("alipay", wallet),
         )  # fmt: skip
@@ -187,7 +188,8 @@ def loan_book(days: list[dt.date], loans: int, seed: int, wallet: str = "alipay"
         ),
         start_date=pl.col("_due_date").dt.offset_by(format_text("-{}mo", pl.col("_months"))),
         grace_days=pl.lit(3, pl.Int64),
-        bound_account=pl.when(pl.col("bound_channel").is_in(WALLETS)).then(pl.col("phone")).otherwise(pl.col("_card")),
+        bound_account=pl.when(pl.col("bound_channel").is_in(["alipay", "wechat"])).then(pl.col("phone"))
+        .otherwise(pl.col("_card")),
     )
 
 
@@ -240,7 +242,8 @@ def generate_days(
     ``history``: the installments due before each loan's scenario come paid in the snapshot
     (:func:`paid_history`). ``attempts``: debit attempts per due installment (1 to
     :data:`MAX_ATTEMPTS`; the extra ones are failed retries). ``wallet``: who collects Alipay's
-    share of the book (``wechat``: WeChat Pay, whose trade bill then arrives instead of Alipay's).
+    share of the book (``wechat``: WeChat Pay, whose trade bill then arrives instead of Alipay's;
+    ``unionpay``: UnionPay, whose zipped clearing files arrive instead).
     """
     if not 1 <= attempts <= MAX_ATTEMPTS:
         raise ValueError(f"attempts must be between 1 and {MAX_ATTEMPTS}, not {attempts}")
@@ -263,9 +266,14 @@ def generate_days(
     for day in days:
         day_lines = lines_frame.filter(pl.col("day") == day)
         wallet_lines = day_lines.filter(pl.col("channel") == wallet)
-        bill = alipay_trade_bill if wallet == "alipay" else wechat_trade_bill
+        if wallet == "unionpay":  # with two 差错 lines in ZME, which the run sets aside for a person
+            errors = wallet_lines.filter(pl.col("status") == "SUCCESS").head(2)
+            delivered = unionpay_delivery(day, wallet_lines, errors)
+        else:
+            bill = alipay_trade_bill if wallet == "alipay" else wechat_trade_bill
+            delivered = (f"{wallet}_trade_{day:%Y%m%d}.csv", bill(day, wallet_lines))
         files[day] = {
-            f"{wallet}_trade_{day:%Y%m%d}.csv": bill(day, wallet_lines),
+            delivered[0]: delivered[1],
             f"icbc_result_{day:%Y%m%d}.txt": bank_result_file(day, day_lines.filter(pl.col("channel") == "icbc")),
             f"ccb_result_{day:%Y%m%d}.txt": bank_result_file(
                 day, day_lines.filter(pl.col("channel") == "ccb"), total_error_fen=1
@@ -399,15 +407,16 @@ def _instruction_id(seq: int) -> pl.Expr:
 
 
 def _txn_id(seq: int) -> pl.Expr:
-    """Unique per loan and line: day, loan index and line number, plus four digits of noise."""
+    """Unique per loan and line: day, loan index and line number, plus four digits of noise
+    (UnionPay's: the 21 digits of an ACP query id, three of noise)."""
     noise = (pl.col("_seed") * 7 + seq) % 10_000
-    return format_text(
-        "{}22{}{}{}",
-        pl.col("_day").dt.strftime("%Y%m%d"),
-        pl.col("_i").cast(pl.String).str.pad_start(10, "0"),
-        pl.lit(f"{seq:02d}"),
-        noise.cast(pl.String).str.pad_start(4, "0"),
+    loan, line = pl.col("_i").cast(pl.String).str.pad_start(10, "0"), pl.lit(f"{seq:02d}")
+    usual = format_text(
+        "{}22{}{}{}", pl.col("_day").dt.strftime("%Y%m%d"), loan, line, noise.cast(pl.String).str.pad_start(4, "0")
     )
+    short_noise = (noise % 1000).cast(pl.String).str.pad_start(3, "0")
+    query_id = format_text("{}{}{}{}", pl.col("_day").dt.strftime("%y%m%d"), loan, line, short_noise)
+    return pl.when(pl.col("bound_channel") == "unionpay").then(query_id).otherwise(usual)
 
 
 def _masked_account() -> pl.Expr:
@@ -850,29 +859,101 @@ def bank_fixed_file(day: dt.date, lines: pl.DataFrame, total_error_fen: int = 0)
     return text.encode("gb18030")
 
 
-def unionpay_clearing_name(day: dt.date) -> str:
-    """The clearing file's name carries its settlement date: ``INNyymmdd88ZM_<merchant>``."""
-    return f"INN{day:%y%m%d}88ZM_898310048990001"
+#: The merchant id of the generated UnionPay files (15 digits, as ACP merchant ids are).
+UNIONPAY_MERCHANT = "898310048990001"
 
 
-def unionpay_clearing_file(day: dt.date, lines: pl.DataFrame) -> bytes:
-    """A UnionPay-style clearing file (layout ``unionpay_clearing``): successes only, fixed width,
-    times as ``MMDDhhmmss`` without a year; a refund names its original's query id."""
+def unionpay_zm_name(day: dt.date) -> str:
+    """The clearing file's name carries its settlement date: ``INN{yymmdd}88ZM_{merchant}``."""
+    return f"INN{day:%y%m%d}88ZM_{UNIONPAY_MERCHANT}"
+
+
+def unionpay_zme_name(day: dt.date) -> str:
+    return f"INN{day:%y%m%d}88ZME_{UNIONPAY_MERCHANT}"
+
+
+def _signed12(fen: pl.Expr, credit: pl.Expr) -> pl.Expr:
+    """A sign letter (``C`` credit, ``D`` debit) and 12 digits of fen: 商户手续费, 结算金额, 清算净额."""
+    letter = pl.when(credit).then(pl.lit("C")).otherwise(pl.lit("D"))
+    return letter + fen.abs().cast(pl.String).str.pad_start(12, "0")
+
+
+def unionpay_zm_file(day: dt.date, lines: pl.DataFrame) -> bytes:
+    """A UnionPay ACP clearing file (ZM) of the day's successes: GBK, CRLF, 42 fixed-width fields
+    each followed by a space, times ``MMDDhhmmss`` without a year. A line's kind is its 交易类型
+    (11 代收, 04 退货); a refund names its original by 原交易查询流水号 and 原始交易订单号. The 交易代码
+    values written (S56, S31) are placeholders: their list is not published and nothing reads them.
+    Fees are 0.6 % of the amount, to the fen; the sign letters are this generator's assumption."""
     ok = lines.filter(pl.col("status") == "SUCCESS").sort("settled_at", "txn_id").with_row_index("trace")
     refund = pl.col("kind") == "refund"
-    body = ok.select(
-        pl.concat_str(
-            _fixed((pl.col("trace") % 1_000_000).cast(pl.String), 6, "right", "0"),
-            _shanghai("settled_at", "%m%d%H%M%S"),
-            _fixed("account", 19),
-            _fixed(pl.col("amount_fen").cast(pl.String), 12, "right", "0"),
-            _fixed("reference", 32),
-            pl.when(refund).then(pl.lit("04")).otherwise(pl.lit("01")),
-            _fixed(pl.when(refund).then(pl.col("refund_no")).otherwise(pl.col("txn_id")), 21),
-            _fixed(pl.when(refund).then(pl.col("txn_id")), 21),
-        ).alias("line")
+    fee = (pl.col("amount_fen") * WECHAT_FEE_RATE + 500) // 1000
+    blank = pl.lit("")
+    fields = [
+        (pl.when(refund).then(pl.lit("S31")).otherwise(pl.lit("S56")), 3),
+        (pl.lit("48021000"), 11), (pl.lit("48021000"), 11),
+        ((pl.col("trace") % 1_000_000 + 1).cast(pl.String).str.pad_start(6, "0"), 6),
+        (_shanghai("settled_at", "%m%d%H%M%S"), 10),
+        (pl.col("account"), 19),
+        (pl.col("amount_fen").cast(pl.String).str.pad_start(12, "0"), 12),
+        (pl.lit("6012"), 4), (pl.lit("07"), 2),
+        (pl.when(refund).then(pl.col("refund_no")).otherwise(pl.col("txn_id")), 21),
+        (blank, 2),
+        (pl.when(refund).then(format_text("RF{}", pl.col("refund_no"))).otherwise(pl.col("reference")), 32),
+        (pl.lit("01"), 2), (blank, 6), (blank, 10),
+        (_signed12(fee, refund), 13),
+        (_signed12(pl.col("amount_fen"), ~refund), 13),
+        (blank, 4), (blank, 15),
+        (pl.when(refund).then(pl.lit("04")).otherwise(pl.lit("11")), 2),
+        (pl.when(refund).then(pl.lit("00")).otherwise(pl.lit("02")), 2),
+        (pl.lit("000501"), 6), (pl.lit("01"), 2), (blank, 4), (blank, 32), (pl.lit("0"), 1),
+        (pl.when(refund).then(pl.col("txn_id")), 21),
+        (pl.lit(UNIONPAY_MERCHANT), 15), (blank, 1), (blank, 15), (blank, 32), (blank, 13),
+        (_signed12(pl.col("amount_fen") - fee, ~refund), 13),
+        (blank, 8), (pl.col("memo"), 32), (blank, 13), (blank, 13), (blank, 12), (blank, 2), (blank, 1),
+        (pl.when(refund).then(pl.col("reference")), 32), (blank, 98),
+    ]  # fmt: skip
+    too_long = ok.select(
+        pl.any_horizontal([_fixed(text, width).str.len_chars() > width for text, width in fields]).alias("_over")
+    )["_over"]
+    if too_long.any():  # a field that overflows would shift every field after it: refuse, never truncate
+        raise ValueError(f"{int(too_long.sum())} line(s) hold a value longer than its ZM field")
+    body = ok.select(pl.concat_str([_fixed(text, width) for text, width in fields], separator=" ").alias("line"))
+    return ("\r\n".join(body["line"].to_list()) + ("\r\n" if body.height else "")).encode("gb18030")
+
+
+def unionpay_zme_file(day: dt.date, lines: pl.DataFrame) -> bytes:
+    """A ZME file (差错) of ``lines``: 22 fixed-width fields each followed by a space; the first
+    eight as in ZM (交易代码 ``E22`` here, a placeholder), the rest blank."""
+    widths = [3, 11, 11, 6, 10, 19, 12, 4, 2, 2, 6, 10, 4, 12, 13, 13, 15, 15, 1, 12, 2, 135]
+    ordered = lines.sort("settled_at", "txn_id").with_row_index("trace")
+    known = [
+        pl.lit("E22"), pl.lit("48021000"), pl.lit("48021000"),
+        (pl.col("trace") % 1_000_000 + 1).cast(pl.String).str.pad_start(6, "0"),
+        _shanghai("settled_at", "%m%d%H%M%S"), pl.col("account"),
+        pl.col("amount_fen").cast(pl.String).str.pad_start(12, "0"), pl.lit("6012"),
+    ]  # fmt: skip
+    texts = [*known, *[pl.lit("")] * (len(widths) - len(known))]
+    body = ordered.select(
+        pl.concat_str([_fixed(t, w) for t, w in zip(texts, widths, strict=True)], separator=" ").alias("line")
     )
-    return ("\r\n".join(body["line"].to_list()) + "\r\n").encode("gb18030")
+    return ("\r\n".join(body["line"].to_list()) + ("\r\n" if body.height else "")).encode("gb18030")
+
+
+def unionpay_delivery(day: dt.date, lines: pl.DataFrame, errors: pl.DataFrame | None = None) -> tuple[str, bytes]:
+    """The day's clearing files as UnionPay delivers them: ``{merchant}_{YYYYMMDD}.zip`` holding ZM,
+    ZME and an RD summary report (a few lines of text, which nothing reads)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(unionpay_zm_name(day), unionpay_zm_file(day, lines))
+        adjustments = errors if errors is not None else lines.clear()
+        archive.writestr(unionpay_zme_name(day), unionpay_zme_file(day, adjustments))
+        ok = lines.filter(pl.col("status") == "SUCCESS")
+        report = f"商户代码:{UNIONPAY_MERCHANT}\r\n清算日期:{day:%Y%m%d}\r\n交易笔数:{ok.height}\r\n"
+        archive.writestr(f"INN{day:%y%m%d}88RD_{UNIONPAY_MERCHANT}", report.encode("gb18030"))
+    return f"{UNIONPAY_MERCHANT}_{day:%Y%m%d}.zip", buffer.getvalue()
 
 
 def offline_repayments_file(lines: pl.DataFrame) -> bytes:

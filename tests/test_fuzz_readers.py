@@ -39,7 +39,7 @@ SEEDS: dict[str, tuple[str, str, bytes]] = {
     "alipay_signcustomer": ("alipay", "alipay_account_20261127.csv", syn.alipay_account_bill(DAY, LINES)),
     "bank_pipe_v1": ("icbc", "icbc_result_20261127.txt", syn.bank_result_file(DAY, LINES)),
     "bank_fixed_v1": ("boc", "boc_result_20261127.txt", syn.bank_fixed_file(DAY, LINES)),
-    "unionpay_clearing": ("unionpay", syn.unionpay_clearing_name(DAY), syn.unionpay_clearing_file(DAY, LINES)),
+    "unionpay_zm": ("unionpay", syn.unionpay_zm_name(DAY), syn.unionpay_zm_file(DAY, LINES)),
     "offline_repayments": ("offline", "offline_repayments_20261127.csv", syn.offline_repayments_file(LINES)),
     "iso20022": (
         "iso20022",

@@ -125,8 +125,8 @@ def test_clearing_file_takes_the_year_from_the_settlement_date_across_new_year()
     new_year = dt.date(2027, 1, 1)
     lines = syn.sample_lines(new_year, 200, seed=4)  # settled from 2026-12-31 16:05 UTC = 2027-01-01 00:05 CST
     late = lines.with_columns(pl.col("settled_at") - pl.duration(hours=2))  # some on 2026-12-31 in Shanghai
-    parsed = accepted(read(syn.unionpay_clearing_name(new_year), syn.unionpay_clearing_file(new_year, late), new_year))
-    assert parsed.layout == "unionpay_clearing" and parsed.business_date == new_year
+    parsed = accepted(read(syn.unionpay_zm_name(new_year), syn.unionpay_zm_file(new_year, late), new_year))
+    assert parsed.layout == "unionpay_zm" and parsed.business_date == new_year
     written = late.filter(pl.col("status") == "SUCCESS")
     assert parsed.records.select(FACTS[:6]).sort(FACTS[:5]).equals(as_written(written))
     years = parsed.records["settled_at"].dt.convert_time_zone("Asia/Shanghai").dt.year().unique().sort().to_list()
@@ -134,8 +134,8 @@ def test_clearing_file_takes_the_year_from_the_settlement_date_across_new_year()
 
 
 def test_clearing_file_dated_by_its_name_must_match_the_date_it_was_filed_under() -> None:
-    data = syn.unionpay_clearing_file(DAY, LINES)
-    parsed = read(syn.unionpay_clearing_name(DAY), data, DAY + dt.timedelta(days=1))
+    data = syn.unionpay_zm_file(DAY, LINES)
+    parsed = read(syn.unionpay_zm_name(DAY), data, DAY + dt.timedelta(days=1))
     assert parsed.rejected_reason == "the file is for business date 2026-11-27, but it was filed under 2026-11-28"
 
 

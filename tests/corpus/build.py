@@ -106,6 +106,27 @@ def _cases() -> dict[str, tuple[str, bytes]]:
         "zip_without_bills.zip": ("alipay", zipped(("readme.txt", b"nothing here"))),
         **_more_layouts(),
         **_wechat(),
+        **_unionpay(),
+    }
+
+
+def _unionpay() -> dict[str, tuple[str, bytes]]:
+    """Cases for UnionPay's ZM and ZME clearing files."""
+    from reconcile import synthetic as syn
+
+    lines = syn.sample_lines(DAY, 12, seed=9)
+    zm = syn.unionpay_zm_file(DAY, lines).decode("gb18030").split("\r\n")
+    kind_at = sum([3, 11, 11, 6, 10, 19, 12, 4, 2, 21, 2, 32, 2, 6, 10, 13, 13, 4, 15]) + 19  # 交易类型
+
+    def zm_with(index: int, line: str) -> bytes:
+        return "\r\n".join([*zm[:index], line, *zm[index + 1 :]]).encode("gb18030")
+
+    name = syn.unionpay_zm_name(DAY)
+    return {
+        f"{name}_one_byte_short": ("unionpay", zm_with(1, zm[1][:100] + zm[1][101:])),
+        f"{name}_field_runs_into_gap": ("unionpay", zm_with(2, zm[2][:3] + "X" + zm[2][4:])),
+        f"{name}_unknown_kind": ("unionpay", zm_with(0, zm[0][:kind_at] + "71" + zm[0][kind_at + 2 :])),
+        f"{name.replace('ZM_', 'ZME_')}_adjustments": ("unionpay", syn.unionpay_zme_file(DAY, lines.head(2))),
     }
 
 
@@ -166,7 +187,7 @@ def _more_layouts() -> dict[str, tuple[str, bytes]]:
             fixed_with(3, fixed[3][: amount_at - 1] + "王" + fixed[3][amount_at + 1 :]),
         ),
         "boc_total_off_by_one_fen.txt": ("boc", syn.bank_fixed_file(DAY, debits, total_error_fen=1)),
-        "INN26112688ZM_898310048990001": ("unionpay", syn.unionpay_clearing_file(DAY, lines)),
+        "INN26112688ZM_898310048990001": ("unionpay", syn.unionpay_zm_file(DAY, lines)),
         "alipay_account_expense_count_off.csv": (
             "alipay",
             account.replace("#支出合计：", "#支出合计：1", 1).encode("gb18030"),
