@@ -240,18 +240,20 @@ def _yuan_of(fen: str) -> str:
 #: a reason none fits is shown as it is.
 REASONS_ZH: tuple[tuple[str, Any], ...] = (
     (
-        r"^control totals disagree \((?P<k>\w+)\): the file states (?P<n>\d+) rows and (?P<f>-?\d+) fen, its rows hold "
-        r"(?P<m>\d+) and (?P<g>-?\d+) fen(?P<rest>.*)$",
+        r"^control totals disagree \((?P<k>\w+)(?:, (?P<s>[^)]*))?\): the file states (?P<n>\d+) rows and "
+        r"(?P<f>-?\d+) fen, its rows hold (?P<m>\d+) and (?P<g>-?\d+) fen(?P<rest>.*)$",
         lambda m: (
-            f"控制总数不符({APPLIES_TO.get(m['k'], (m['k'],))[0]}):文件声明 {m['n']} 笔 {_yuan_of(m['f'])} 元,"
+            f"控制总数不符({APPLIES_TO.get(m['k'], (m['k'],))[0]}{', ' + m['s'] if m['s'] else ''}):"
+            f"文件声明 {m['n']} 笔 {_yuan_of(m['f'])} 元,"
             f"实际读到 {m['m']} 笔 {_yuan_of(m['g'])} 元{m['rest']}"
         ),
     ),
     (
-        r"^control totals disagree \((?P<k>\w+)\): the file states (?P<f>-?\d+) fen, its rows hold "
+        r"^control totals disagree \((?P<k>\w+)(?:, (?P<s>[^)]*))?\): the file states (?P<f>-?\d+) fen, its rows hold "
         r"(?P<m>\d+) and (?P<g>-?\d+) fen(?P<rest>.*)$",
         lambda m: (
-            f"控制总数不符({APPLIES_TO.get(m['k'], (m['k'],))[0]}):文件声明 {_yuan_of(m['f'])} 元,"
+            f"控制总数不符({APPLIES_TO.get(m['k'], (m['k'],))[0]}{', ' + m['s'] if m['s'] else ''}):"
+            f"文件声明 {_yuan_of(m['f'])} 元,"
             f"实际读到 {m['m']} 笔 {_yuan_of(m['g'])} 元{m['rest']}"
         ),
     ),

@@ -70,6 +70,7 @@ class ControlTotal:
     stated_fen: int
     counted: int
     summed_fen: int
+    scope: str | None = None  # a total of some lines only: "终端号 T0001"
 
     @property
     def agrees(self) -> bool:
@@ -242,7 +243,8 @@ def _parse(
     header_index, columns = _find_columns(lines.head(HEADER_SEARCH_LINES).to_list(), layout, delimiter, comment)
     cells = None if fixed_width else _cells_by_line(utf8, columns, delimiter)
     body, footer, summary = _classify_lines(lines, header_index, layout, cells)
-    file_date = _stated_business_date(layout, name, lines.head(max(header_index, 0)).to_list(), summary)
+    preamble = lines.head(max(header_index, 0)).to_list()
+    file_date = _stated_business_date(layout, name, preamble, summary)
     if file_date is not None and business_date is not None and file_date != business_date:
         raise FileRejected(
             f"the file is for business date {file_date.isoformat()}, but it was filed under {business_date.isoformat()}"
@@ -263,7 +265,7 @@ def _parse(
             ).replace("", None)
         )
     canonical = canonical.drop("_currency")
-    totals = _control_totals(layout, footer, summary, canonical, table)
+    totals = _control_totals(layout, footer, summary, canonical, table, preamble)
     disagreeing = [total for total in totals if not total.agrees]
     if disagreeing:
         total = disagreeing[0]
@@ -275,7 +277,7 @@ def _parse(
         if unparsed.height:
             unreadable += f"; line {unparsed['line_no'][0]}: {unparsed['_parse_error'][0]}"
         raise FileRejected(
-            f"control totals disagree ({total.applies_to}): the file states "
+            f"control totals disagree ({total.applies_to}{', ' + total.scope if total.scope else ''}): the file states "
             + (f"{total.stated_count} rows and " if total.stated_count is not None else "")
             + f"{total.stated_fen} fen, its rows hold {total.counted} and {total.summed_fen} fen{unreadable}"
         )
@@ -288,6 +290,10 @@ def _parse(
         kinds = ", ".join(sorted(set(aside["_kind_raw"].fill_null("(blank)").to_list())))
         notes.append(f"{aside.height} line(s) are neither debits nor refunds ({kinds}) and were left aside")
         canonical = canonical.filter(pl.col("record_kind").ne_missing(SKIP_KIND))
+    if "split_part" in layout.fields:
+        canonical, combined = _combine_splits(canonical)
+        if combined:
+            notes.append(combined)
     width_invalid = wrong_width.select(
         pl.lit(name).alias("source_file"),
         pl.lit(sha256).alias("file_sha256"),
@@ -298,7 +304,7 @@ def _parse(
         pl.col("_check").alias("check"),
         pl.col("_why").alias("message"),
     )
-    good, invalid = _validate(canonical.drop("_signed_fen", "_kind_raw"), channel.channel_id, name, sha256)
+    good, invalid = _validate(canonical.drop("_signed_fen", "_kind_raw", "_split"), channel.channel_id, name, sha256)
     good, invalid = _set_apart_long_lines(good, pl.concat([width_invalid, invalid]), lines)
     return ParsedFile(
         source_file=name,
@@ -940,10 +946,36 @@ def _canonical(
     if missing_fields:
         raise FileRejected(f"the layout maps no column to {', '.join(missing_fields)}")
     currency = pl.col("currency") if "currency" in fields else pl.lit(None, pl.String)
+    split = pl.col("split_part") if "split_part" in fields else pl.lit(None, pl.String)
     return frame.select(
         [*[pl.col(name).cast(dtype) for name, dtype in schema.items()], "_parse_error", "_signed_fen", "_kind_raw",
-         currency.alias("_currency")]
+         currency.alias("_currency"), split.alias("_split")]
     )  # fmt: skip
+
+
+def _combine_splits(frame: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
+    """Split lines (分账) of one payment read as one record: lines of the same transaction, kind
+    and refund number whose part numbers all differ become one record with their amounts added
+    (its line number and text the first part's). A part number seen twice is a repeated line, not
+    a split: those lines stay apart and the duplicate check names them; so do unreadable lines."""
+    key = pl.concat_str(
+        [pl.col(c).fill_null("") for c in ("channel_txn_id", "record_kind", "refund_request_no")], separator="\x1f"
+    )
+    parts = frame.with_columns(_key=key).filter(pl.col("_split").is_not_null() & pl.col("_parse_error").is_null())
+    groups = parts.group_by("_key").agg(pl.len().alias("_n"), pl.col("_split").n_unique().alias("_parts"))
+    whole = groups.filter((pl.col("_n") > 1) & (pl.col("_n") == pl.col("_parts")))
+    if not whole.height:
+        return frame, None
+    chosen = parts.join(whole.select("_key"), on="_key", how="semi").sort("line_no")
+    merged = chosen.group_by("_key", maintain_order=True).agg(
+        *[pl.col(c).first() for c in frame.columns if c not in ("amount_fen", "_signed_fen")],
+        pl.col("amount_fen").sum(),
+        pl.col("_signed_fen").sum(),
+    )
+    rest = frame.join(chosen.select("line_no"), on="line_no", how="anti")
+    combined = pl.concat([rest, merged.select(frame.columns)]).sort("line_no")
+    note = f"{merged.height} payment(s) arrived as {chosen.height} split lines (分账) and were read as one each"
+    return combined, note
 
 
 def _currency_error(stated: pl.Expr, channel: ChannelConfig) -> pl.Expr:
@@ -1000,12 +1032,21 @@ def _failure_reasons(layout: LayoutSpec, frame: pl.DataFrame) -> pl.Series:
 
 
 def _control_totals(
-    layout: LayoutSpec, footer: list[str], summary: list[str] | None, canonical: pl.DataFrame, table: pl.DataFrame
+    layout: LayoutSpec,
+    footer: list[str],
+    summary: list[str] | None,
+    canonical: pl.DataFrame,
+    table: pl.DataFrame,
+    preamble: list[str] | None = None,
 ) -> list[ControlTotal]:
     """Control totals checked on the rows as read, before any row is dropped (``table``: the
-    lines' cells, row for row with ``canonical``, for a total that sums a column of its own)."""
+    lines' cells, row for row with ``canonical``, for a total that sums a column of its own;
+    ``preamble``: the lines before the header, where a summary section is)."""
     totals = []
     for spec in layout.control_totals:
+        if spec.source == "section":
+            totals.extend(_section_totals(spec, layout, preamble or [], canonical, table))
+            continue
         stated = _stated_totals(spec, layout, footer, summary)
         if stated is None:  # a total this bill type does not state
             continue
@@ -1065,6 +1106,68 @@ def _stated_totals(
         return summary[spec.count_field], summary[spec.amount_field]
     except IndexError:
         raise FileRejected("the summary line has too few fields") from None
+
+
+def _section_totals(
+    spec: ControlTotalSpec, layout: LayoutSpec, preamble: list[str], canonical: pl.DataFrame, table: pl.DataFrame
+) -> list[ControlTotal]:
+    """The totals of a summary section: one per row (the details of its ``per_column`` value and
+    ``per_kind``), then all rows against all details."""
+    rows = _section_rows(preamble, layout, spec)
+    kinds = layout.fields.get("record_kind")
+    lines = canonical.select("record_kind", "_signed_fen")
+    if spec.per_column is not None:
+        if spec.per_column not in table.columns:
+            raise FileRejected(f"the header lacks the column {spec.per_column} the summary section totals by")
+        lines = lines.with_columns(_per=table[spec.per_column])
+    totals = []
+    stated_count = stated_fen = 0
+    for row in rows:
+        try:
+            count, fen = _count(row[spec.count_column or ""]), abs(_stated_fen(row[spec.amount_column or ""], spec))
+        except (ValueError, AmountError):
+            raise FileRejected(f"the summary section's totals {row!r} are not numbers") from None
+        stated_count, stated_fen = stated_count + count, stated_fen + fen
+        mine, applies_to, scope = lines, "all", []
+        if spec.per_column is not None:
+            value = row.get(spec.per_column)
+            mine, scope = mine.filter(pl.col("_per") == value), [f"{spec.per_column} {value}"]
+        if spec.per_kind is not None and isinstance(kinds, MapField):
+            text = row.get(spec.per_kind, "")
+            kind = kinds.map.get(text, kinds.default)
+            if kind is None:
+                raise FileRejected(f"the summary section's {spec.per_kind} {text!r} is not a kind the layout knows")
+            mine, applies_to = mine.filter(pl.col("record_kind") == kind), kind
+        summed = int(mine["_signed_fen"].fill_null(0).abs().sum())
+        totals.append(ControlTotal(applies_to, count, fen, mine.height, summed, scope=", ".join(scope) or None))
+    every = int(lines["_signed_fen"].fill_null(0).abs().sum())
+    totals.append(ControlTotal(spec.applies_to, stated_count, stated_fen, lines.height, every, scope="汇总"))
+    return totals
+
+
+def _stated_fen(text: str, spec: ControlTotalSpec) -> int:
+    return int(text) if spec.amount == "fen" else yuan_text_to_fen(text)
+
+
+def _section_rows(preamble: list[str], layout: LayoutSpec, spec: ControlTotalSpec) -> list[dict[str, str]]:
+    """The summary section's rows (after its header line, until a blank line or a line of another
+    field count) as name → text; rejected when the section is missing or empty."""
+    delimiter = layout.delimiter or ","
+    wanted = [normalise_header(name) for name in spec.section_contains or ()]
+    for at, line in enumerate(preamble):
+        names = [normalise_header(cell) for cell in line.split(delimiter)]
+        if not all(name in names for name in wanted):
+            continue
+        rows = []
+        for following in preamble[at + 1 :]:
+            cells = following.split(delimiter)
+            if not following.strip() or len(cells) != len(names):
+                break
+            rows.append(dict(zip(names, [_cell_value(cell, layout) for cell in cells], strict=True)))
+        if not rows:
+            raise FileRejected("the summary section has a header but no rows: the file may be truncated")
+        return rows
+    raise FileRejected(f"no summary section with the columns {', '.join(wanted)}: the file may be truncated")
 
 
 def _summary_table(footer: list[str], layout: LayoutSpec, spec: ControlTotalSpec) -> dict[str, str]:

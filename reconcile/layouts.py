@@ -21,7 +21,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 #: The canonical fields a layout may fill (``schemas.frames.ChannelRecordFrame``), and ``currency``,
-#: checked against the channel's and then dropped.
+#: checked against the channel's and then dropped, and ``split_part``: the part number of a payment
+#: delivered as several split lines (分账), which are read as one payment.
 TARGETS = (
     "channel_txn_id",
     "reference",
@@ -35,6 +36,7 @@ TARGETS = (
     "failure_text",
     "refund_request_no",
     "currency",
+    "split_part",
 )
 #: What a record kind may be read as (``skip``: neither a debit nor a refund, counted then set aside).
 RECORD_KINDS = ("debit", "refund", "skip")
@@ -225,9 +227,14 @@ class ControlTotalSpec(_Spec):
     column the stated amount adds up (default: the line's amount); ``amount``: how the stated
     amount is written; ``required = false``: a total the file may lack (another bill type's
     summary table has fewer cells), checked where it is stated.
+    ``source = "section"``: a summary section before the details (a processor's file: its own
+    header line, found by ``section_contains``, then one row per total, cells by name). Each row
+    is a total of the details whose ``per_column`` holds the row's value in that column and whose
+    record kind is the row's ``per_kind`` text read through the layout's ``record_kind`` map (a
+    total per terminal and transaction type); all rows together are checked against all details.
     """
 
-    source: Literal["footer", "summary", "summary_table"]
+    source: Literal["footer", "summary", "summary_table", "section"]
     applies_to: Literal["all", "success", "debit", "refund", "income", "expense"]
     pattern: str | None = None
     count_field: int | None = Field(default=None, ge=0)
@@ -237,6 +244,14 @@ class ControlTotalSpec(_Spec):
     sums: str | None = None
     amount: Literal["yuan", "fen"] = "yuan"
     required: bool = True
+    section_contains: tuple[str, ...] | None = None
+    per_column: str | None = None
+    per_kind: str | None = None
+
+    @field_validator("section_contains", mode="before")
+    @classmethod
+    def _toml_array(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
 
     _pattern = field_validator("pattern")(_regex)
 
@@ -246,6 +261,7 @@ class ControlTotalSpec(_Spec):
             "footer": ("pattern",),
             "summary": ("count_field", "amount_field"),
             "summary_table": ("amount_column",),
+            "section": ("section_contains", "count_column", "amount_column"),
         }[self.source]
         missing = [key for key in needs if getattr(self, key) is None]
         if missing:
@@ -358,6 +374,9 @@ class LayoutSpec(_Spec):
                 problems.append("a footer control total needs an end_marker or a comment_prefix")
             if total.source == "summary_table" and self.end_marker is None:
                 problems.append("a summary_table control total needs the end_marker that starts the table")
+        for total in self.control_totals:
+            if total.per_kind is not None and not isinstance(self.fields.get("record_kind"), MapField):
+                problems.append("a control total per_kind needs record_kind read by a map")
         if self.business_date is not None and self.business_date.source == "summary" and self.summary_prefix is None:
             problems.append("a business date from the summary line needs a summary_prefix")
         known = set(self.columns or ()) if self.header_contains is None else None
@@ -385,8 +404,9 @@ class LayoutSpec(_Spec):
         return set()
 
     def used_columns(self) -> set[str]:
-        """The file's columns some field reads."""
-        return {column for spec in self.fields.values() for column in spec.columns()}
+        """The file's columns some field or control total reads."""
+        totals = {column for total in self.control_totals for column in (total.sums, total.per_column) if column}
+        return {column for spec in self.fields.values() for column in spec.columns()} | totals
 
 
 def _place(location: tuple[int | str, ...]) -> str:

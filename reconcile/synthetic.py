@@ -1111,3 +1111,48 @@ def wechat_fundflow_bill(day: dt.date, lines: pl.DataFrame) -> bytes:
               f"{expense.height}.0", fen_to_yuan_text(int(-expense["_fen"].sum()))]  # fmt: skip
     text = body.write_csv(quote_style="never") + ",".join(summary) + "\n" + ",".join("`" + v for v in values) + "\n"
     return text.replace("\n", "\r\n").encode("utf-8")
+
+
+def processor_sectioned_file(day: dt.date, lines: pl.DataFrame, split_every: int = 5) -> bytes:
+    """A processor's sectioned file (layout ``processor_sectioned``): the date, a summary section
+    (a row per terminal and transaction type: lines and yuan), then the details. Every
+    ``split_every``-th successful debit is split among two accounts (分账): two lines with the same
+    宝付交易号, parts 1 and 2, whose amounts add up to the payment's."""
+    ordered = lines.sort("settled_at", "txn_id").with_row_index("_n")
+    refund = pl.col("kind") == "refund"
+    split = (pl.col("_n") % split_every == split_every - 1) & ~refund & (pl.col("status") == "SUCCESS")
+    split = split & (pl.col("amount_fen") >= 2)
+    first = ordered.with_columns(
+        _part=pl.lit("1"),
+        _fen=pl.when(split).then(pl.col("amount_fen") // 2).otherwise(pl.col("amount_fen")),
+        _terminal=pl.when(pl.col("_n") % 3 == 0).then(pl.lit("T0002")).otherwise(pl.lit("T0001")),
+    )
+    second = first.filter(split).with_columns(_part=pl.lit("2"), _fen=pl.col("amount_fen") - pl.col("_fen"))
+    details = pl.concat([first, second]).sort("_n", "_part")
+    body = details.select(
+        pl.col("_terminal").alias("终端号"),
+        pl.when(refund).then(pl.lit("退款")).otherwise(pl.lit("代扣")).alias("交易类型"),
+        pl.col("reference").fill_null("").alias("商户订单号"),
+        pl.col("txn_id").alias("宝付交易号"),
+        pl.col("_part").alias("分账序号"),
+        fen_expr_to_yuan_text("_fen").alias("交易金额"),
+        pl.when(pl.col("status") == "SUCCESS").then(pl.lit("成功")).otherwise(pl.lit("失败")).alias("交易状态"),
+        pl.col("reason_text").fill_null("").alias("失败原因"),
+        _shanghai("settled_at", "%Y-%m-%d %H:%M:%S").alias("完成时间"),
+        pl.col("account").alias("银行卡号"),
+        pl.col("refund_no").fill_null("").alias("退款单号"),
+    )
+    summary = (
+        body.group_by("终端号", "交易类型")
+        .agg(pl.len().alias("总笔数"), (pl.col("交易金额").str.replace(".", "", literal=True).cast(pl.Int64)).sum())
+        .sort("终端号", "交易类型")
+        .with_columns(pl.col("总笔数").cast(pl.String), 总金额=fen_expr_to_yuan_text("交易金额"))
+        .select("终端号", "交易类型", "总笔数", "总金额")
+    )
+    text = (
+        f"商户号|800000123|对账日期|{day:%Y%m%d}\n汇总信息\n"
+        + summary.write_csv(separator="|", quote_style="never")
+        + "明细信息\n"
+        + body.write_csv(separator="|", quote_style="never")
+    )
+    return text.encode("utf-8")

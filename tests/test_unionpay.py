@@ -56,7 +56,8 @@ def test_a_zm_file_reads_back_exactly_what_was_written() -> None:
         "amount_fen", "settled_at", pl.col("refund_no").alias("refund_request_no"),
     ).sort(FACTS[:5])  # fmt: skip
     assert parsed.records.select(FACTS).sort(FACTS[:5]).equals(written)
-    assert parsed.records.filter(pl.col("record_kind") == "refund").height == OK.filter(pl.col("kind") == "refund").height
+    refunds = OK.filter(pl.col("kind") == "refund").height
+    assert parsed.records.filter(pl.col("record_kind") == "refund").height == refunds > 0
 
 
 def test_a_line_whose_trailing_space_was_kept_is_read_as_well() -> None:

@@ -107,6 +107,23 @@ def _cases() -> dict[str, tuple[str, bytes]]:
         **_more_layouts(),
         **_wechat(),
         **_unionpay(),
+        **_sectioned(),
+    }
+
+
+def _sectioned() -> dict[str, tuple[str, bytes]]:
+    """Cases for a processor's sectioned file."""
+    from reconcile import synthetic as syn
+
+    text = syn.processor_sectioned_file(DAY, syn.sample_lines(DAY, 12, seed=11), split_every=3).decode("utf-8")
+    lines = text.split("\n")
+    row = next(n for n, line in enumerate(lines) if line.startswith("T0001|代扣|"))
+    cells = lines[row].split("|")
+    off = [*lines[:row], "|".join([*cells[:3], _plus(cells[3], "0.01")]), *lines[row + 1 :]]
+    details = lines.index("明细信息")
+    return {
+        "baofoo_20261127_terminal_total_off.txt": ("baofoo", "\n".join(off).encode("utf-8")),
+        "baofoo_20261127_no_summary_section.txt": ("baofoo", "\n".join([lines[0], *lines[details:]]).encode()),
     }
 
 
