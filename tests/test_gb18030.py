@@ -130,6 +130,7 @@ def test_a_fixed_width_file_reads_the_same_marked_by_the_c_loop_or_by_expression
     from flows.config import load_channel_config
     from reconcile import ingest
     from reconcile import synthetic as syn
+    from reconcile.reader import decoding
     from reconcile.settings import settings_from_mapping
 
     settings = settings_from_mapping(load_channel_config())
@@ -146,7 +147,7 @@ def test_a_fixed_width_file_reads_the_same_marked_by_the_c_loop_or_by_expression
         )
 
     fast = [read(clean), read(shifted)]
-    monkeypatch.setattr(ingest, "gb18030_to_marked_utf8", lambda data, mark: None)
+    monkeypatch.setattr(decoding, "gb18030_to_marked_utf8", lambda data, mark: None)
     slow = [read(clean), read(shifted)]
     assert fast[0].records.height > 20 and fast[0].records.equals(slow[0].records)
     assert fast[0].invalid.height == slow[0].invalid.height == 0

@@ -161,10 +161,10 @@ def test_offline_repayments_carry_the_contract_in_the_memo() -> None:
     ],
 )
 def test_amount_dresses(text: str, spec: dict[str, object], fen: int) -> None:
-    from reconcile.ingest import _amount
     from reconcile.layouts import AmountField
+    from reconcile.reader.fields import parse_amount
 
-    assert pl.select(_amount(pl.lit(text), AmountField.model_validate({"column": "x", **spec}))).item() == fen
+    assert pl.select(parse_amount(pl.lit(text), AmountField.model_validate({"column": "x", **spec}))).item() == fen
 
 
 def test_a_borrowers_own_export_is_evidence_and_moves_no_money() -> None:

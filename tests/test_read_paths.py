@@ -200,9 +200,9 @@ def test_bad_lines_read_in_a_later_chunk_are_reported_not_a_crash() -> None:
 
 @given(st.lists(st.booleans(), max_size=30))
 def test_keeping_rows_by_slice_or_filter_gives_the_filter(mask: list[bool]) -> None:
-    from reconcile.ingest import _keep_rows
+    from reconcile.reader.lines import keep_rows
 
     body = pl.DataFrame(
         {"line_no": list(range(1, len(mask) + 1)), "_usual": mask}, schema={"line_no": pl.Int64, "_usual": pl.Boolean}
     )
-    assert _keep_rows(body, "_usual").equals(body.filter(pl.col("_usual")))
+    assert keep_rows(body, "_usual").equals(body.filter(pl.col("_usual")))
