@@ -446,81 +446,26 @@ def deploy(
 
 @app.command()
 def inspect(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a channel file (or a zip of them)"),
+    path: Path = typer.Argument(..., exists=True, help="a channel file (or a zip of them), or a folder of them"),
     date: str | None = typer.Option(None, "--date", help="the business date it would be filed under"),
     channel: str | None = typer.Option(None, "--channel", help="the channel (default: recognised by content)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """What the product makes of a file, without touching the database."""
+    """What the product makes of a file, or of every file in a folder, without touching the database:
+    layout, business date, counts and yuan by kind and status, control totals, first invalid lines,
+    or why it is refused; for a file nothing recognises, the closest layouts and why each did not fit."""
     from flows.config import load_config
-    from reconcile.delivery import DeliveryRejected, unpack
+    from flows.inspection import inspect_path, show
 
     settings = load_config().settings
-    data = file.read_bytes()
-    try:
-        reports = [
-            _inspect_piece(p.name, p.data, settings, channel, _parse_date(date))
-            for p in unpack(file.name, data, settings.layouts, settings.max_member_bytes)
-        ]
-    except DeliveryRejected as rejected:
-        reports = [{"file": file.name, "rejected": str(rejected)}]
+    reports = inspect_path(path, settings, channel, _parse_date(date))
     if as_json:
-        typer.echo(json.dumps(reports[0] if len(reports) == 1 else reports, ensure_ascii=False, indent=2))
+        single = path.is_file() and len(reports) == 1
+        typer.echo(json.dumps(reports[0] if single else reports, ensure_ascii=False, indent=2))
     else:
-        for report in reports:
-            for key, value in report.items():
-                if value is not None:
-                    typer.echo(f"{key}: {value}")
+        show(reports, folder=path.is_dir())
     if any(report.get("rejected") for report in reports):
         raise typer.Exit(2)
-
-
-def _inspect_piece(name: str, data: bytes, settings: Any, channel: str | None, day: dt.date | None) -> dict[str, Any]:
-    import hashlib
-
-    from reconcile.ingest import parse_channel_file, set_aside_evidence
-    from reconcile.intake import claim, why_unrecognised
-    from reconcile.money import fen_to_yuan_text
-
-    claimed, layout_name = claim(name, data, settings)
-    channel_id = channel or claimed
-    report: dict[str, Any] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "channel": channel_id}
-    if channel_id is None or channel_id not in settings.channels:
-        report["rejected"] = f"unknown channel {channel_id!r}" if channel_id else why_unrecognised(data)
-        return report
-    config = settings.channels[channel_id]
-    layout = settings.layouts[layout_name if layout_name in config.layouts else config.layout]
-    parsed = parse_channel_file(name, data, report["sha256"], config, layout, day)
-    report.update(
-        layout=parsed.layout,
-        business_date=parsed.business_date.isoformat() if parsed.business_date else None,
-        rows=parsed.rows,
-        rejected=parsed.rejected_reason,
-    )
-    if parsed.rejected_reason is not None:
-        return report
-    by_status = parsed.records.group_by("record_kind", "status").agg(
-        pl.len().alias("count"), pl.col("amount_fen").sum().alias("fen")
-    )
-    report["by_status"] = [
-        {**row, "yuan": fen_to_yuan_text(int(row["fen"]))} for row in by_status.sort("record_kind", "status").to_dicts()
-    ]
-    report["failure_reasons"] = dict(
-        parsed.records.filter(pl.col("failure_reason").is_not_null())
-        .group_by("failure_reason")
-        .len()
-        .sort("failure_reason")
-        .iter_rows()
-    )
-    report["control_totals"] = [
-        {"applies_to": t.applies_to, "stated_count": t.stated_count, "stated_fen": t.stated_fen,
-         "counted": t.counted, "summed_fen": t.summed_fen, "agrees": t.agrees}
-        for t in parsed.control_totals
-    ]  # fmt: skip
-    report["notes"] = list(set_aside_evidence([parsed], settings)[0].notes)
-    report["invalid_rows"] = parsed.invalid.height
-    report["first_invalid"] = parsed.invalid.head(10).select("line_no", "check", "message").to_dicts()
-    return report
 
 
 @app.command()
