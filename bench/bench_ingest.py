@@ -41,6 +41,8 @@ LAYOUTS: dict[str, tuple[str, str, bool, dict[str, object]]] = {
     "offline_repayments": ("offline_repayments_20261127.csv", "offline", True, {"separator": ","}),
     "bank_fixed_v1": ("boc_result_20261127.txt", "boc", False, {"separator": "\x1f", "skip_rows": 1}),
     "unionpay_zm": ("INN26112788ZM_898310048990001", "unionpay", False, {"separator": "\x1f"}),
+    "wechat_trade": ("wechat_trade_20261127.csv", "wechat", True, {"separator": ","}),
+    "processor_sectioned": ("baofoo_20261127.txt", "baofoo", True, {"separator": "|"}),
 }
 
 
@@ -60,6 +62,8 @@ def write_file(layout: str, records: int, folder: Path) -> Path:
         "offline_repayments": lambda: syn.offline_repayments_file(plain_debits),
         "bank_fixed_v1": lambda: syn.bank_fixed_file(DAY, debits),
         "unionpay_zm": lambda: syn.unionpay_zm_file(DAY, successes),
+        "wechat_trade": lambda: syn.wechat_trade_bill(DAY, successes),
+        "processor_sectioned": lambda: syn.processor_sectioned_file(DAY, debits),
     }
     path = folder / LAYOUTS[layout][0]
     path.write_bytes(writers[layout]())

@@ -204,8 +204,8 @@ def generate(
     wallet: str = typer.Option(
         "alipay",
         "--wallet",
-        help="who collects the wallet share of the book: alipay (its business bill) or wechat (WeChat Pay's trade "
-        "bill instead)",
+        help="who collects the wallet share of the book: alipay (its business bill), wechat (WeChat Pay's trade "
+        "bill instead) or unionpay (UnionPay's zipped clearing files)",
     ),
 ) -> None:
     """Write a synthetic day (or days) with every outcome and its ground truth.
