@@ -891,7 +891,7 @@ def unionpay_zm_file(day: dt.date, lines: pl.DataFrame) -> bytes:
     fields = [
         (pl.when(refund).then(pl.lit("S31")).otherwise(pl.lit("S56")), 3),
         (pl.lit("48021000"), 11), (pl.lit("48021000"), 11),
-        ((pl.col("trace") % 1_000_000 + 1).cast(pl.String).str.pad_start(6, "0"), 6),
+        ((pl.col("trace") % 999_999 + 1).cast(pl.String).str.pad_start(6, "0"), 6),
         (_shanghai("settled_at", "%m%d%H%M%S"), 10),
         (pl.col("account"), 19),
         (pl.col("amount_fen").cast(pl.String).str.pad_start(12, "0"), 12),
@@ -928,7 +928,7 @@ def unionpay_zme_file(day: dt.date, lines: pl.DataFrame) -> bytes:
     ordered = lines.sort("settled_at", "txn_id").with_row_index("trace")
     known = [
         pl.lit("E22"), pl.lit("48021000"), pl.lit("48021000"),
-        (pl.col("trace") % 1_000_000 + 1).cast(pl.String).str.pad_start(6, "0"),
+        (pl.col("trace") % 999_999 + 1).cast(pl.String).str.pad_start(6, "0"),
         _shanghai("settled_at", "%m%d%H%M%S"), pl.col("account"),
         pl.col("amount_fen").cast(pl.String).str.pad_start(12, "0"), pl.lit("6012"),
     ]  # fmt: skip

@@ -134,37 +134,38 @@ def fixed_width_table(
     if wrong.height:
         body = body.filter(fits)
     offsets = [sum(widths[:i]) + gap * i for i in range(len(widths))]
-    if gap:  # the gaps hold spaces only: anything else there means the line is shifted
-        gaps = [pl.col("_marked").str.slice(o + w, gap) for o, w in zip(offsets[:-1], widths[:-1], strict=True)]
-        shifted_gap = body.select(pl.any_horizontal([g != " " * gap for g in gaps]).alias("_off"))["_off"]
+    if gap:  # one pattern per line: every gap holds spaces, or the line is shifted (a double-byte
+        # character across a boundary puts its second byte's marker in the gap, so this sees it too)
+        spaced = "^" + "".join(f".{{{w}}}" + " " * gap for w in widths[:-1]) + f".{{{widths[-1]}}}"
+        shifted_gap = body.select((~pl.col("_marked").str.contains(spaced)).alias("_off"))["_off"]
         if shifted_gap.any():
             wrong = pl.concat([wrong, body.filter(shifted_gap).select(
                 "line_no", "raw_line", pl.lit("field_gap").alias("_check"),
                 pl.lit("a field runs into the space after it: the line is shifted").alias("_why"),
             )]).sort("line_no")  # fmt: skip
             body = body.filter(~shifted_gap)
-    cut = [
-        pl.col("_marked").str.slice(o, w).alias(c)
-        for o, w, c in zip(offsets, widths, columns, strict=True)
-        if c in used or not one_byte
-    ]
-    table = body.lazy().select("line_no", "raw_line", *cut).collect()
+    # only the fields some field spec reads are cut; a field boundary inside a double-byte
+    # character is told by the marker at the boundary, whichever fields it falls between
+    fields = zip(offsets, widths, columns, strict=True)
+    cut = [pl.col("_marked").str.slice(o, w).alias(c) for o, w, c in fields if c in used]
+    straddles = [] if one_byte or gap else [pl.col("_marked").str.slice(o, 1) == MARK for o in offsets[1:]]
+    straddle = [pl.any_horizontal(straddles).alias("_straddle")] if straddles else []
+    table = body.lazy().select("line_no", "raw_line", *cut, *straddle).collect()
     broken = table.clear().select("line_no", "raw_line", pl.lit("").alias("_check"), pl.lit("").alias("_why"))
     if one_byte:  # nothing to unmark
         stripped = table.lazy().with_columns([pl.col(c).str.strip_chars(CELL_PADDING) for c in used])
         blank_is_null = [pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c) for c in used]
         return stripped.with_columns(blank_is_null).collect(), wrong
-    # a field that starts with a marker begins in the middle of a character
-    shifted = table.lazy().select([pl.col(c).str.starts_with(MARK).any().alias(c) for c in columns[1:]]).collect()
-    if any(shifted.row(0)):
-        straddle = pl.any_horizontal([pl.col(c).str.starts_with(MARK) for c in columns[1:]])
-        broken = table.filter(straddle).select(
-            "line_no",
-            "raw_line",
-            pl.lit("field_width").alias("_check"),
-            pl.lit("a double-byte character straddles two fields: the line is shifted").alias("_why"),
-        )
-        table = table.filter(~straddle)
+    if straddle:
+        if table["_straddle"].any():
+            broken = table.filter("_straddle").select(
+                "line_no",
+                "raw_line",
+                pl.lit("field_width").alias("_check"),
+                pl.lit("a double-byte character straddles two fields: the line is shifted").alias("_why"),
+            )
+            table = table.filter(~pl.col("_straddle"))
+        table = table.drop("_straddle")
     table = (
         table.lazy()
         .with_columns([pl.col(c).str.replace_all(MARK, "", literal=True).str.strip_chars(CELL_PADDING) for c in used])
