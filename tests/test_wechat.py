@@ -10,13 +10,12 @@ import polars as pl
 import pytest
 
 from flows.config import load_channel_config, load_config
-from flows.importer import import_snapshot, write_snapshot
 from flows.runner import reconcile_dates
-from flows.store import connect
 from reconcile import synthetic as syn
 from reconcile.ingest import ParsedFile, parse_channel_file, set_aside_restated
 from reconcile.intake import claim
 from reconcile.settings import settings_from_mapping
+from tests.books import deliver, imported_book, off_the_manifest
 from tests.dbdump import stored_outcomes
 
 DAY = dt.date(2026, 11, 27)
@@ -130,32 +129,23 @@ def test_the_fund_flow_bill_counts_every_movement_and_restates_the_trade_bill() 
 def test_a_wechat_day_reproduces_the_manifest_through_the_whole_run(
     recon_env: dict[str, str], tmp_path: Path
 ) -> None:
-    days = syn.generate_days(DAY, DAY, 400, seed=12, wallet="wechat")
+    days = imported_book(recon_env["RECON_DATABASE_URL"], tmp_path, DAY, DAY, 400, 12, wallet="wechat")
     assert f"wechat_trade_{DAY:%Y%m%d}.csv" in days.files[DAY] and not any("alipay" in n for n in days.files[DAY])
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    inbox = Path(recon_env["RECON_HOME"]) / "inbox" / DAY.isoformat()
-    inbox.mkdir(parents=True)
-    for name, data in days.files[DAY].items():
-        (inbox / name).write_bytes(data)
-    engine = connect(recon_env["RECON_DATABASE_URL"])
-    import_snapshot(engine, tmp_path / "snapshot")
-    engine.dispose()
-
+    deliver(Path(recon_env["RECON_HOME"]), DAY, days.files[DAY])
     [summary] = reconcile_dates(load_config(), [DAY], workbook=False)
     assert summary["balanced"] is True
     wechat = [f for f in summary["files"] if f["channel"] == "wechat"]
     assert len(wechat) == 1 and wechat[0]["status"] == "ACCEPTED", wechat
-    stored = stored_outcomes(recon_env["RECON_DATABASE_URL"])
-    expected = days.expected.filter(pl.col("subject") == "record")
-    assert expected.filter(pl.col("subject_key").str.starts_with("wechat|")).height > 20
-    joined = expected.join(stored, on="subject_key", how="full", coalesce=True)
-    wrong = joined.filter(pl.col("expected_outcome").ne_missing(pl.col("outcome")))
+    wrong = off_the_manifest(days, recon_env["RECON_DATABASE_URL"])
     assert wrong.height == 0, f"records whose outcome differs from the manifest:\n{wrong}"
+    stored = stored_outcomes(recon_env["RECON_DATABASE_URL"])
+    mine = stored.filter(pl.col("subject_key").str.starts_with("wechat|"))
+    assert mine.height > 20
     # Alipay, expected every day, sent nothing: the manifest says so and so does the run
     assert days.expected.filter(pl.col("subject_key") == f"channel|alipay|{DAY}")["expected_outcome"].to_list() == [
         "MISSING_FILE"
     ]
     missing = days.expected.filter(pl.col("expected_outcome") == "MISSING_FILE")
     assert summary["outcomes"]["MISSING_FILE"] == missing.height
-    outcomes = set(joined.filter(pl.col("subject_key").str.starts_with("wechat|"))["outcome"].to_list())
+    outcomes = set(mine["outcome"].to_list())
     assert {"MATCHED", "REVERSAL", "UNMATCHED_DEBIT", "DUPLICATE_DEBIT"} <= outcomes, outcomes
