@@ -998,6 +998,13 @@ WECHAT_SUMMARY = {
     "SUCCESS": ("总交易单数", "应结订单总金额", "手续费总金额", "订单总金额"),
 }  # fmt: skip
 WECHAT_SUMMARY["REFUND"] = WECHAT_SUMMARY["ALL"]
+#: The early layout of the ALL bill (V2 downloadbill before 免充值券): other names, fewer columns.
+WECHAT_EARLY_COLUMNS = (
+    "交易时间", "公众账号ID", "商户号", "子商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型",
+    "交易状态", "付款银行", "货币种类", "总金额", "代金券或立减优惠金额", "微信退款单号", "商户退款单号", "退款金额",
+    "代金券或立减优惠退款金额", "退款类型", "退款状态", "商品名称", "商户数据包", "手续费", "费率",
+)  # fmt: skip
+WECHAT_EARLY_SUMMARY = ("总交易单数", "总交易额", "总退款金额", "总代金券或立减优惠退款金额", "手续费总金额")
 #: WeChat Pay's fee rate for the generated bills (0.6 %), its fee written with 5 decimals.
 WECHAT_FEE_RATE = 6
 
@@ -1009,12 +1016,14 @@ def _fee_text(fen: pl.Expr) -> pl.Expr:
     return format_text("{}.{}", whole, (millis.abs() % 100_000).cast(pl.String).str.pad_start(5, "0"))
 
 
-def wechat_trade_bill(day: dt.date, lines: pl.DataFrame, bill_type: str = "ALL", tab: bool = False) -> bytes:
+def wechat_trade_bill(
+    day: dt.date, lines: pl.DataFrame, bill_type: str = "ALL", tab: bool = False, early: bool = False
+) -> bytes:
     """A WeChat Pay trade bill (交易账单) of the day's successes: UTF-8, every value prefixed by a
     backtick, then the summary table (总交易单数 …). ``bill_type``: ``ALL``, ``SUCCESS`` (payments
     only) or ``REFUND`` (refunds only). ``tab``: as a spreadsheet saves it, TAB-separated and
-    without the backticks. A refund line carries the payment's ids, 0.00 as 应结订单金额 and its
-    amount as 退款金额."""
+    without the backticks. ``early``: the early ALL layout (总金额, 总交易额…). A refund line carries
+    the payment's ids, 0.00 as its order amount and its amount as 退款金额."""
     ok = lines.filter(pl.col("status") == "SUCCESS").sort("settled_at", "txn_id")
     if bill_type == "SUCCESS":
         ok = ok.filter(pl.col("kind") == "debit")
@@ -1044,9 +1053,12 @@ def wechat_trade_bill(day: dt.date, lines: pl.DataFrame, bill_type: str = "ALL",
         "费率": pl.lit("0.60%"), "订单金额": fen_expr_to_yuan_text(paid),
         "申请退款金额": fen_expr_to_yuan_text(refunded), "费率备注": pl.lit(""),
     }  # fmt: skip
+    if early:
+        values |= {"子商户号": values["特约商户号"], "总金额": values["应结订单金额"]}
+        values |= {"代金券或立减优惠金额": pl.lit("0.00"), "代金券或立减优惠退款金额": pl.lit("0.00")}
     mark = "" if tab else "`"
     delimiter = "\t" if tab else ","
-    columns = WECHAT_COLUMNS[bill_type]
+    columns = WECHAT_EARLY_COLUMNS if early else WECHAT_COLUMNS[bill_type]
     body = ok.select([(pl.lit(mark) + values[name]).alias(name) for name in columns])
     debit_fen = int(ok.filter(~refund)["amount_fen"].sum())
     refund_fen = int(ok.filter(refund)["amount_fen"].sum())
@@ -1058,7 +1070,10 @@ def wechat_trade_bill(day: dt.date, lines: pl.DataFrame, bill_type: str = "ALL",
         "订单总金额": fen_to_yuan_text(debit_fen),
         "申请退款总金额": fen_to_yuan_text(refund_fen),
     }  # fmt: skip
-    summary = WECHAT_SUMMARY[bill_type]
+    if early:
+        sums |= {"总交易额": sums["应结订单总金额"], "总退款金额": sums["退款总金额"]}
+        sums |= {"总代金券或立减优惠退款金额": "0.00"}
+    summary = WECHAT_EARLY_SUMMARY if early else WECHAT_SUMMARY[bill_type]
     text = (
         body.write_csv(separator=delimiter, quote_style="never")
         + delimiter.join(summary) + "\n"

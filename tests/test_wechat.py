@@ -149,3 +149,13 @@ def test_a_wechat_day_reproduces_the_manifest_through_the_whole_run(
     assert summary["outcomes"]["MISSING_FILE"] == missing.height
     outcomes = set(mine["outcome"].to_list())
     assert {"MATCHED", "REVERSAL", "UNMATCHED_DEBIT", "DUPLICATE_DEBIT"} <= outcomes, outcomes
+
+
+def test_the_early_layout_some_merchants_still_get_is_read_by_its_own_names() -> None:
+    data = syn.wechat_trade_bill(DAY, LINES, early=True)
+    assert "应结订单金额" not in data.decode() and "总金额" in data.decode().splitlines()[0]
+    parsed = read("wechat_trade_20261127.csv", data)
+    assert parsed.rejected_reason is None and parsed.invalid.height == 0 and parsed.layout == "wechat_trade_early"
+    assert parsed.records.select(FACTS).sort(FACTS[:5]).equals(written(OK))
+    totals = {total.applies_to: total for total in parsed.control_totals}
+    assert totals["all"].agrees and totals["refund"].agrees and totals["all"].stated_count == OK.height
