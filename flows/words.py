@@ -318,6 +318,11 @@ REASONS_ZH: tuple[tuple[str, Any], ...] = (
         lambda m: f"{_field(m['f'])} {m['v']} 不是 {m['p']} 格式的时间",
     ),
     (
+        r"^(?P<f>\w+): (?P<v>.*) is not a time of the form (?P<p>\S+) within (?P<n>\d+) days before the "
+        r"settlement date$",
+        lambda m: f"{_field(m['f'])} {m['v']} 不是清算日前 {m['n']} 天内 {m['p']} 格式的时间",
+    ),
+    (
         r"^amount: (?P<v>.*) is not an amount with at most two decimals$",
         lambda m: f"金额 {m['v']} 不是最多两位小数的金额",
     ),

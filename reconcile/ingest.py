@@ -299,7 +299,9 @@ def _validate(canonical: pl.DataFrame, channel: str, name: str, sha: str) -> tup
             cases.join(rows, on="index").select(
                 "_row",
                 pl.col("check").cast(pl.String),
-                format_text("{}: {} failed {}", pl.col("column"), pl.col("failure_case"), pl.col("check")).alias(
+                format_text(
+                    "{}: {} failed {}", pl.col("column"), pl.col("failure_case").fill_null("(blank)"), pl.col("check")
+                ).alias(
                     "message"
                 ),
             )

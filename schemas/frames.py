@@ -76,6 +76,9 @@ class InstructionFrame(pa.DataFrameModel):
 #: Text a record's fields may hold: no control character (TAB aside). Lengths are the columns'
 #: (``flows/db.py``), so SQLite and PostgreSQL accept and refuse exactly the same records.
 NO_CONTROL = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
+#: No line of a channel file moves more than this (10 billion yuan): a larger amount is damage, and
+#: a day's sums stay far inside Int64.
+MAX_LINE_FEN = 10**12
 
 
 class ChannelRecordFrame(pa.DataFrameModel):
@@ -94,7 +97,9 @@ class ChannelRecordFrame(pa.DataFrameModel):
         nullable=True, str_length={"max_value": 64}, str_matches=NO_CONTROL,
         description="our instruction id as the channel echoes it",
     )  # fmt: skip
-    amount_fen: pl.Int64 = pa.Field(gt=0, description="amount, fen (refunds positive; kind says the sign)")
+    amount_fen: pl.Int64 = pa.Field(
+        gt=0, le=MAX_LINE_FEN, description="amount, fen (refunds positive; kind says the sign)"
+    )
     settled_at: DateTime = pa.Field(dtype_kwargs=UTC, description="when the channel settled it (UTC)")
     account_shown: pl.String = pa.Field(
         nullable=True, str_length={"max_value": 64}, str_matches=NO_CONTROL,

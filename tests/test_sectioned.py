@@ -92,12 +92,64 @@ def test_a_missing_or_strange_summary_section_rejects_the_file() -> None:
     )
 
 
-def test_a_split_part_that_repeats_is_a_duplicate_line_not_a_split() -> None:
+def test_a_split_part_number_seen_twice_makes_the_payment_unreadable_not_a_split() -> None:
     data = syn.processor_sectioned_file(DAY, LINES, split_every=4)
     lines = data.decode().splitlines()
     second = next(n for n, line in enumerate(lines) if line.split("|")[4:5] == ["2"])
     lines[second] = "|".join([*lines[second].split("|")[:4], "1", *lines[second].split("|")[5:]])
     parsed = read(("\n".join(lines) + "\n").encode())
     assert parsed.rejected_reason is None
-    found = parsed.invalid.select("line_no", "check").to_dicts()
-    assert found == [{"line_no": second + 1, "check": "duplicate_record"}]
+    found = parsed.invalid.select("line_no", "message").rows()
+    assert found == [(second, "split payment: a part number appears twice"),
+                     (second + 1, "split payment: a part number appears twice")]  # fmt: skip
+
+
+def _split_payment(data: bytes) -> tuple[list[str], int]:
+    """The file's lines and the index of the first split payment's second part."""
+    lines = data.decode().split("\n")
+    return lines, next(n for n, line in enumerate(lines) if line.split("|")[4:5] == ["2"])
+
+
+def _with_summary_of(lines: list[str]) -> bytes:
+    """The lines with the summary section recomputed from the details (as a processor would)."""
+    details = [line.split("|") for line in lines[lines.index("明细信息") + 2 :] if line]
+    rows: dict[tuple[str, str], list[int]] = {}
+    for cells in details:
+        count_fen = rows.setdefault((cells[0], cells[1]), [0, 0])
+        count_fen[0] += 1
+        count_fen[1] += int(cells[5].replace(".", ""))
+    start, end = lines.index("终端号|交易类型|总笔数|总金额") + 1, lines.index("明细信息")
+    summary = [f"{t}|{k}|{n}|{f // 100}.{f % 100:02d}" for (t, k), (n, f) in sorted(rows.items())]
+    return "\n".join([*lines[:start], *summary, *lines[end:]]).encode()
+
+
+def test_a_split_payment_that_cannot_be_put_together_whole_is_never_read_in_part() -> None:
+    data = syn.processor_sectioned_file(DAY, LINES, split_every=4)
+    lines, second = _split_payment(data)
+    txn = lines[second].split("|")[3]
+    first = next(n for n, line in enumerate(lines) if line.split("|")[3:5] == [txn, "1"])
+
+    def with_part(cells: dict[int, str], *, repeat: bool = False) -> ParsedFile:
+        changed = lines[second].split("|")
+        for column, value in cells.items():
+            changed[column] = value
+        body = [*lines[:second], "|".join(changed), *([lines[second]] if repeat else []), *lines[second + 1 :]]
+        return read(_with_summary_of(body))
+
+    cases = {
+        "split payment: its parts disagree on the status": with_part({6: "失败", 7: "余额不足"}),
+        "split payment: its parts disagree on the reference": with_part({2: "P99999999999999"}),
+        "split payment: a part number appears twice": with_part({}, repeat=True),
+        "split payment: another of its parts could not be read, so none is": with_part({8: "2026-11-31 08:00:00"}),
+    }
+    for said, parsed in cases.items():
+        assert parsed.rejected_reason is None, parsed.rejected_reason
+        assert parsed.records.filter(pl.col("channel_txn_id") == txn).height == 0, said  # no half payment
+        mine = parsed.invalid.filter(pl.col("line_no").is_in([first + 1, second + 1]))
+        assert mine.height == 2 and mine["message"].str.contains(said.split(": ")[1].split(",")[0]).any(), said
+
+
+def test_a_day_with_no_lines_has_an_empty_summary_section() -> None:
+    parsed = read(syn.processor_sectioned_file(DAY, LINES.clear()))
+    assert parsed.rejected_reason is None and parsed.records.height == 0
+    assert [(t.scope, t.stated_count, t.counted) for t in parsed.control_totals] == [("汇总", 0, 0)]

@@ -104,3 +104,19 @@ def test_a_unionpay_day_reproduces_the_manifest_through_the_whole_run(
     assert {"MATCHED", "REVERSAL", "UNMATCHED_DEBIT", "AMBIGUOUS_MATCH"} <= outcomes, outcomes
     missing = days.expected.filter(pl.col("expected_outcome") == "MISSING_FILE")
     assert summary["outcomes"]["MISSING_FILE"] == missing.height
+
+
+def test_a_time_after_the_settlement_date_or_a_month_before_it_is_unreadable_not_a_year_off() -> None:
+    lines = syn.unionpay_zm_file(DAY, LINES.head(12)).decode("gb18030").split("\r\n")
+    at = sum([3, 11, 11, 6]) + 4  # 交易传输时间, after four fields and their spaces
+    for time, readable in (("1128000500", False), ("1026235959", False), ("1027000000", True), ("1127235959", True)):
+        changed = [lines[0][:at] + time + lines[0][at + 10 :], *lines[1:]]
+        parsed = read(syn.unionpay_zm_name(DAY), "\r\n".join(changed).encode("gb18030"))
+        assert parsed.rejected_reason is None
+        if readable:
+            assert parsed.invalid.height == 0, time
+        else:
+            assert parsed.invalid.select("line_no", "message").rows() == [
+                (1, f"settled_at: {time} is not a time of the form %m%d%H%M%S within 31 days before the settlement "
+                 "date")
+            ]

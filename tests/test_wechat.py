@@ -159,3 +159,78 @@ def test_the_early_layout_some_merchants_still_get_is_read_by_its_own_names() ->
     assert parsed.records.select(FACTS).sort(FACTS[:5]).equals(written(OK))
     totals = {total.applies_to: total for total in parsed.control_totals}
     assert totals["all"].agrees and totals["refund"].agrees and totals["all"].stated_count == OK.height
+
+
+# --- what a hostile or damaged bill gets (each found by probing the reader) -------------------------
+
+
+def _bill(rows: int = 30) -> list[str]:
+    return syn.wechat_trade_bill(DAY, syn.sample_lines(DAY, rows, seed=3, refund_every=6)).decode().split("\r\n")
+
+
+def _cells(lines: list[str], at: int, column: int, value: str) -> list[str]:
+    cells = lines[at].split(",")
+    cells[column] = value
+    return [*lines[:at], ",".join(cells), *lines[at + 1 :]]
+
+
+def _read(lines: list[str], name: str = "wechat_trade_20261127.csv") -> ParsedFile:
+    return read(name, "\r\n".join(lines).encode())
+
+
+def test_a_quoted_value_loses_its_quotes_and_its_backtick() -> None:
+    lines = _bill()
+    quoted = _cells(lines, 2, 5, '"' + lines[2].split(",")[5] + '"')
+    parsed = _read(quoted)
+    assert parsed.rejected_reason is None
+    assert parsed.records.filter(pl.col("line_no") == 3)["channel_txn_id"][0] == lines[2].split(",")[5][1:]
+
+
+def test_two_bills_joined_or_lines_after_the_summary_are_refused_not_dropped() -> None:
+    lines, other = _bill(), _bill(rows=10)
+    parsed = _read([*lines[:-1], *other])
+    assert parsed.rejected_reason is not None and "follow the summary table" in parsed.rejected_reason
+    assert _read([*lines[:-1], lines[-3], lines[-2], ""]).rejected_reason is not None  # the table twice
+
+
+def test_a_merchant_id_in_the_name_is_not_taken_for_the_date() -> None:
+    parsed = _read(_bill(), name="wechat_1900000109_20261127.csv")
+    assert parsed.rejected_reason is None and parsed.business_date == DAY
+
+
+def test_a_payments_line_is_a_success_whatever_its_refund_status_cell_says() -> None:
+    parsed = _read(_cells(_bill(), 2, 19, "`FAIL"))
+    assert parsed.records.filter(pl.col("line_no") == 3).select("record_kind", "status").row(0) == ("debit", "SUCCESS")
+
+
+def test_huge_amounts_are_invalid_lines_and_totals_never_wrap() -> None:
+    lines = _bill()
+    huge = 2**62
+    for at in (2, 3, 4, 5):
+        lines = _cells(lines, at, 12, f"`{huge // 100}.{huge % 100:02d}")
+    parsed = _read(lines)  # the stated total no longer agrees: refused before any line is read
+    assert parsed.rejected_reason is not None and parsed.rejected_reason.startswith("control totals disagree (all)")
+    ten_billion = _read(_cells(_bill(), 2, 12, "`10000000000.01"))
+    assert ten_billion.rejected_reason is not None  # its total disagrees too; a line past the bound is invalid:
+    from reconcile.ingest import _validate
+
+    sample = read("wechat_trade_20261127.csv", syn.wechat_trade_bill(DAY, LINES.head(3))).records
+    big = sample.with_columns(amount_fen=pl.lit(10**12 + 1, pl.Int64), _parse_error=pl.lit(None, pl.String))
+    good, invalid = _validate(big, "wechat", "f", "0" * 64)
+    assert good.height == 0 and invalid["message"].str.contains("less_than_or_equal_to").all()
+
+
+def test_a_bill_with_refunds_must_state_their_total() -> None:
+    lines = _bill()
+    lines[-3] = "总交易单数,应结订单总金额"
+    lines[-2] = ",".join(lines[-2].split(",")[:2])
+    parsed = _read(lines)
+    assert parsed.rejected_reason is not None
+    assert "refund line(s) but its summary table states no 退款总金额" in parsed.rejected_reason
+
+
+def test_a_blank_required_cell_says_which_and_why() -> None:
+    parsed = _read(_cells(_bill(), 2, 9, "`"))
+    assert parsed.invalid.select("check", "message").rows() == [
+        ("not_nullable", "record_kind: (blank) failed not_nullable")
+    ]

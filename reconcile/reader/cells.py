@@ -69,8 +69,9 @@ def delimited_table(
         ).alias("_why"),
     )
     table = body.filter(pl.col("_fits")) if wrong.height else body
-    if value_prefix and used:
-        bare = [pl.col(c).str.strip_prefix(value_prefix) for c in used]
+    if value_prefix and used:  # padding may sit outside the mark (`"`123"`) as well as inside
+        bare = [pl.col(c).str.strip_chars(CELL_PADDING).str.strip_prefix(value_prefix).str.strip_chars(CELL_PADDING)
+                for c in used]  # fmt: skip
         table = table.with_columns([pl.when(cell.str.len_bytes() > 0).then(cell).alias(c) for c, cell in zip(
             used, bare, strict=True)])  # fmt: skip
     yuan = [column for column in yuan if column in table.columns]

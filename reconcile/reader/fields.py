@@ -54,6 +54,10 @@ def empty_records() -> pl.DataFrame:
 SKIP_KIND = "skip"
 
 
+#: How far before its settlement date a time without a year may lie (a clearing file's days).
+YEARLESS_WINDOW_DAYS = 31
+
+
 def parse_amount(source: pl.Expr, spec: AmountField, plain: bool = False) -> pl.Expr:
     """Amount text → signed Int64 fen (null when unreadable), as the field's spec says.
 
@@ -152,7 +156,10 @@ def _field_expr(
         message = format_text("{}: {} is not {}", pl.lit(target), source, pl.lit(what))
     elif isinstance(spec, DatetimeField):
         parsed = _local_time(source, spec, day)
-        message = format_text("{}: {} is not a time of the form {}", pl.lit(target), source, pl.lit(spec.datetime))
+        within = f" within {YEARLESS_WINDOW_DAYS} days before the settlement date" if spec.year_from else ""
+        message = format_text(
+            "{}: {} is not a time of the form {}", pl.lit(target), source, pl.lit(spec.datetime + within)
+        )
     elif isinstance(spec, MapField):
         parsed = source.replace_strict(spec.map, default=spec.default, return_dtype=pl.String)
         if spec.blank is not None:
@@ -176,7 +183,10 @@ def _local_time(source: pl.Expr, spec: DatetimeField, day: dt.date | None) -> pl
             return pl.lit(None, pl.Datetime("us"))
         this_year = (pl.lit(f"{day.year:04d}") + source).str.to_datetime("%Y" + fmt, strict=False)
         last_year = (pl.lit(f"{day.year - 1:04d}") + source).str.to_datetime("%Y" + fmt, strict=False)
-        return pl.when(this_year.dt.date() > pl.lit(day)).then(last_year).otherwise(this_year)
+        chosen = pl.when(this_year.dt.date() > pl.lit(day)).then(last_year).otherwise(this_year)
+        # a settlement file holds the days just before its date: a time outside that month is damage
+        # (or a line of another file), unreadable rather than a year off
+        return pl.when(chosen.dt.date() >= pl.lit(day - dt.timedelta(days=YEARLESS_WINDOW_DAYS))).then(chosen)
     return source.str.to_datetime(fmt, strict=False)
 
 
@@ -241,6 +251,8 @@ def canonical_records(
     for target, value in constants.items():
         exprs.append(pl.lit(value, pl.String).alias(target))
     kind_only = {target: spec.only_for_kind for target, spec in fields.items() if spec.only_for_kind is not None}
+    # on lines of other kinds the field is blank: a map's ``blank`` value, else nothing
+    other_kinds = {t: s.blank if isinstance(s, MapField) else None for t, s in fields.items() if t in kind_only}
     frame = table.select(
         pl.lit(name).alias("source_file"),
         pl.lit(sha).alias("file_sha256"),
@@ -258,7 +270,10 @@ def canonical_records(
     if kind_only:  # e.g. the account serial is the refund's own number, but only on refund lines
         frame = frame.with_columns(
             [
-                pl.when(pl.col("record_kind") == kind).then(pl.col(target)).alias(target)
+                pl.when(pl.col("record_kind") == kind)
+                .then(pl.col(target))
+                .otherwise(pl.lit(other_kinds[target], pl.String))
+                .alias(target)
                 for target, kind in kind_only.items()
             ]
         )
@@ -279,26 +294,58 @@ def canonical_records(
 
 def combine_splits(frame: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
     """Split lines (分账) of one payment read as one record: lines of the same transaction, kind
-    and refund number whose part numbers all differ become one record with their amounts added
-    (its line number and text the first part's). A part number seen twice is a repeated line, not
-    a split: those lines stay apart and the duplicate check names them; so do unreadable lines."""
+    and refund number, with different part numbers, the same status and the same reference,
+    become one record with their amounts added (its line number and text the first part's).
+
+    A split payment that cannot be put together whole is never read in part: when a part number
+    repeats, a part could not be read, or the parts disagree on status or reference, every line of
+    it is invalid, saying which, so no half payment is matched."""
     key = pl.concat_str(
         [pl.col(c).fill_null("") for c in ("channel_txn_id", "record_kind", "refund_request_no")], separator="\x1f"
     )
-    parts = frame.with_columns(_key=key).filter(pl.col("_split").is_not_null() & pl.col("_parse_error").is_null())
-    groups = parts.group_by("_key").agg(pl.len().alias("_n"), pl.col("_split").n_unique().alias("_parts"))
-    whole = groups.filter((pl.col("_n") > 1) & (pl.col("_n") == pl.col("_parts")))
-    if not whole.height:
+    parts = frame.with_columns(_key=key).filter(pl.col("_split").is_not_null())
+    groups = (
+        parts.group_by("_key")
+        .agg(
+            pl.len().alias("_n"),
+            pl.col("_split").n_unique().alias("_parts"),
+            pl.col("_parse_error").is_not_null().any().alias("_unread"),
+            pl.col("status").n_unique().alias("_statuses"),
+            pl.col("reference").n_unique().alias("_references"),
+        )
+        .filter(pl.col("_n") > 1)
+    )
+    if not groups.height:
         return frame, None
-    chosen = parts.join(whole.select("_key"), on="_key", how="semi").sort("line_no")
+    why = (
+        pl.when(pl.col("_unread")).then(pl.lit("split payment: another of its parts could not be read, so none is"))
+        .when(pl.col("_n") != pl.col("_parts")).then(pl.lit("split payment: a part number appears twice"))
+        .when(pl.col("_statuses") > 1).then(pl.lit("split payment: its parts disagree on the status"))
+        .when(pl.col("_references") > 1).then(pl.lit("split payment: its parts disagree on the reference"))
+    )  # fmt: skip
+    groups = groups.with_columns(_why=why)
+    broken = groups.filter(pl.col("_why").is_not_null()).select("_key", "_why")
+    whole = groups.filter(pl.col("_why").is_null()).select("_key")
+    chosen = parts.join(whole, on="_key", how="semi").sort("line_no")
     merged = chosen.group_by("_key", maintain_order=True).agg(
         *[pl.col(c).first() for c in frame.columns if c not in ("amount_fen", "_signed_fen")],
         pl.col("amount_fen").sum(),
         pl.col("_signed_fen").sum(),
     )
     rest = frame.join(chosen.select("line_no"), on="line_no", how="anti")
+    if broken.height:
+        rest = (
+            rest.with_columns(_key=key)
+            .join(broken, on="_key", how="left")
+            .with_columns(_parse_error=pl.coalesce("_parse_error", "_why"))
+            .drop("_key", "_why")
+        )
     combined = pl.concat([rest, merged.select(frame.columns)]).sort("line_no")
-    note = f"{merged.height} payment(s) arrived as {chosen.height} split lines (分账) and were read as one each"
+    note = (
+        f"{merged.height} payment(s) arrived as {chosen.height} split lines (分账) and were read as one each"
+        if merged.height
+        else None
+    )
     return combined, note
 
 

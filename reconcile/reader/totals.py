@@ -48,8 +48,14 @@ def control_totals_of(
         if spec.source == "section":
             totals.extend(_section_totals(spec, layout, preamble or [], canonical, table))
             continue
+        rows = _rows_of(spec, canonical)
         stated = _stated_totals(spec, layout, footer, summary)
-        if stated is None:  # a total this bill type does not state
+        if stated is None:  # a total this bill type does not state: only where it has no such lines
+            if rows.height:
+                raise FileRejected(
+                    f"the file has {rows.height} {spec.applies_to} line(s) but its summary table states no "
+                    f"{spec.amount_column} to check them against"
+                )
             continue
         count_text, amount_text = stated
         try:
@@ -57,20 +63,12 @@ def control_totals_of(
             stated_fen = abs(int(amount_text) if spec.amount == "fen" else yuan_text_to_fen(amount_text))
         except (ValueError, AmountError):
             raise FileRejected(f"the control totals {count_text!r} / {amount_text!r} are not numbers") from None
-        rows = canonical.select("record_kind", "status", "_signed_fen")
         if spec.sums is not None:  # the stated amount adds up a column of its own (WeChat's 应结订单金额)
             if spec.sums not in table.columns:
                 raise FileRejected(f"the header lacks the column {spec.sums} the control totals add up")
-            rows = rows.with_columns(_summed=table.select(yuan_expr_to_fen(pl.col(spec.sums))).to_series())
-        if spec.applies_to in ("income", "expense"):
-            rows = rows.filter(
-                (pl.col("_signed_fen") > 0) if spec.applies_to == "income" else (pl.col("_signed_fen") < 0)
-            )
-        elif spec.applies_to in ("debit", "refund"):
-            rows = rows.filter(pl.col("record_kind") == spec.applies_to)
-        elif spec.applies_to == "success":
-            rows = rows.filter(pl.col("status") == "SUCCESS")
-        summed = rows["_summed" if spec.sums is not None else "_signed_fen"].fill_null(0).abs().sum()
+            summed_column = table.select(yuan_expr_to_fen(pl.col(spec.sums))).to_series()
+            rows = _rows_of(spec, canonical.with_columns(_summed=summed_column))
+        summed = _sum_fen(rows["_summed" if spec.sums is not None else "_signed_fen"])
         totals.append(
             ControlTotal(
                 applies_to=spec.applies_to,
@@ -81,6 +79,24 @@ def control_totals_of(
             )
         )
     return totals
+
+
+def _rows_of(spec: ControlTotalSpec, canonical: pl.DataFrame) -> pl.DataFrame:
+    """The lines a control total counts."""
+    rows = canonical.select("record_kind", "status", "_signed_fen", *(["_summed"] if "_summed" in canonical else []))
+    if spec.applies_to in ("income", "expense"):
+        return rows.filter((pl.col("_signed_fen") > 0) if spec.applies_to == "income" else (pl.col("_signed_fen") < 0))
+    if spec.applies_to in ("debit", "refund"):
+        return rows.filter(pl.col("record_kind") == spec.applies_to)
+    if spec.applies_to == "success":
+        return rows.filter(pl.col("status") == "SUCCESS")
+    return rows
+
+
+def _sum_fen(amounts: pl.Series) -> int:
+    """The lines' amounts added without overflow (Int128: a damaged file's huge amounts must not
+    wrap around and agree with a stated total)."""
+    return int(amounts.fill_null(0).cast(pl.Int128).abs().sum())
 
 
 def _stated_totals(
@@ -139,9 +155,9 @@ def _section_totals(
             if kind is None:
                 raise FileRejected(f"the summary section's {spec.per_kind} {text!r} is not a kind the layout knows")
             mine, applies_to = mine.filter(pl.col("record_kind") == kind), kind
-        summed = int(mine["_signed_fen"].fill_null(0).abs().sum())
+        summed = _sum_fen(mine["_signed_fen"])
         totals.append(ControlTotal(applies_to, count, fen, mine.height, summed, scope=", ".join(scope) or None))
-    every = int(lines["_signed_fen"].fill_null(0).abs().sum())
+    every = _sum_fen(lines["_signed_fen"])
     totals.append(ControlTotal(spec.applies_to, stated_count, stated_fen, lines.height, every, scope="汇总"))
     return totals
 
@@ -152,7 +168,7 @@ def _stated_fen(text: str, spec: ControlTotalSpec) -> int:
 
 def _section_rows(preamble: list[str], layout: LayoutSpec, spec: ControlTotalSpec) -> list[dict[str, str]]:
     """The summary section's rows (after its header line, until a blank line or a line of another
-    field count) as name → text; rejected when the section is missing or empty."""
+    field count) as name → text; rejected when the section is missing."""
     delimiter = layout.delimiter or ","
     wanted = [normalise_header(name) for name in spec.section_contains or ()]
     for at, line in enumerate(preamble):
@@ -165,9 +181,7 @@ def _section_rows(preamble: list[str], layout: LayoutSpec, spec: ControlTotalSpe
             if not following.strip() or len(cells) != len(names):
                 break
             rows.append(dict(zip(names, [cell_value(cell, layout) for cell in cells], strict=True)))
-        if not rows:
-            raise FileRejected("the summary section has a header but no rows: the file may be truncated")
-        return rows
+        return rows  # no rows: a day with no lines (any detail line then disagrees with the total of all)
     raise FileRejected(f"no summary section with the columns {', '.join(wanted)}: the file may be truncated")
 
 
@@ -185,6 +199,12 @@ def _summary_table(footer: list[str], layout: LayoutSpec, spec: ControlTotalSpec
         values = [cell_value(cell, layout) for cell in footer[at + 1].split(delimiter)]
         if len(values) != len(names):
             raise FileRejected(f"the summary table has {len(names)} names but {len(values)} values")
+        after = [n for n, rest in enumerate(footer[at + 2 :], start=1) if rest.strip()]
+        if after:  # two bills joined, or lines after the totals: none of them may go unread
+            raise FileRejected(
+                f"{len(after)} line(s) follow the summary table, which ends the bill: two bills joined, or lines "
+                "the totals do not cover"
+            )
         return dict(zip(names, values, strict=True))
     raise FileRejected("the summary table with the control totals is missing: the file may be truncated")
 
