@@ -87,7 +87,17 @@ def accounts_agree_expr(shown: str, bound: str) -> pl.Expr:
 # A number glued to letters (an order id such as P2611270001) is not one of them.
 _EDGE = r"(^|[^0-9A-Za-z*])"
 _END = r"($|[^0-9A-Za-z*])"
+_GROUPED_CARDS = tuple(
+    (_EDGE + pattern.replace(" ", separator) + _END, replacement.replace(" ", separator))
+    for separator in (" ", "-")
+    for pattern, replacement in (
+        (r"(\d{4}) \d{4} \d{4} \d{4} (\d{3})", "${1}${2} **** **** **** ${3}${4}"),
+        (r"(\d{4}) \d{4} \d{4} (\d{4})", "${1}${2} **** **** ${3}${4}"),
+    )
+)
 _TEXT_PATTERNS = (
+    # a card written in groups, as people type it (6222 0212 3456 7890, 6222-0212-3456-7890)
+    *_GROUPED_CARDS,
     (_EDGE + r"(\d{4})\d{10}(\d{3}[0-9Xx])" + _END, "${1}${2}**********${3}${4}"),
     (_EDGE + r"(\d{6})\d{5,9}(\d{4})" + _END, "${1}${2}******${3}${4}"),
     (_EDGE + r"(1[3-9]\d)\d{4}(\d{4})" + _END, "${1}${2}****${3}${4}"),

@@ -50,3 +50,16 @@ def test_masked_accounts_agree_only_on_the_characters_both_sides_show() -> None:
 )
 def test_numbers_in_free_text_are_masked(text: str, masked: str) -> None:
     assert mask_numbers_in_text(text) == masked
+
+
+def test_a_card_written_in_groups_is_masked_too() -> None:
+    from reconcile.masking import mask_numbers_in_text
+
+    assert mask_numbers_in_text("卡号 6222 0212 3456 7890 余额不足") == "卡号 6222 **** **** 7890 余额不足"
+    assert mask_numbers_in_text("card 6222-0212-3456-7890-123,x") == "card 6222-****-****-****-123,x"
+    assert mask_numbers_in_text("status: unknown value 6222 0212 3456 7890") == (
+        "status: unknown value 6222 **** **** 7890"
+    )
+    assert mask_numbers_in_text("订单 2026 11 27") == "订单 2026 11 27"  # dates are not cards
+    once = mask_numbers_in_text("6222 0212 3456 7890")
+    assert mask_numbers_in_text(once) == once

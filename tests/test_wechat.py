@@ -234,3 +234,11 @@ def test_a_blank_required_cell_says_which_and_why() -> None:
     assert parsed.invalid.select("check", "message").rows() == [
         ("not_nullable", "record_kind: (blank) failed not_nullable")
     ]
+
+
+def test_a_fund_flow_line_of_unknown_direction_says_so() -> None:
+    flow = syn.wechat_fundflow_bill(DAY, LINES.head(10)).decode().split("\r\n")
+    flow = _cells(flow, 1, 5, "`退回")
+    parsed = read("wechat_fundflow_20261127.csv", "\r\n".join(flow).encode())
+    assert parsed.rejected_reason is not None
+    assert parsed.rejected_reason.endswith("line 2: amount_fen: 收支类型 退回 is not one of 收入, 支出")

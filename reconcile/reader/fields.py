@@ -148,12 +148,18 @@ def _field_expr(
         message = format_text("{}: {} is not an amount in yuan", pl.lit(target), source)
     elif isinstance(spec, AmountField):
         parsed = parse_amount(source, spec, spec.column in plain and spec.fallback is None)
-        if spec.sign_from is not None:  # the sign is written in a column of its own
-            signs = {text: -1 if sign == "-" else 1 for text, sign in spec.sign_from.map.items()}
-            factor = pl.col(spec.sign_from.column).replace_strict(signs, default=None, return_dtype=pl.Int64)
-            parsed = parsed.abs() * factor
         what = "an integer number of fen" if spec.amount == "fen" else "an amount in yuan"
         message = format_text("{}: {} is not {}", pl.lit(target), source, pl.lit(what))
+        if spec.sign_from is not None:  # the sign is written in a column of its own
+            signs = {text: -1 if sign == "-" else 1 for text, sign in spec.sign_from.map.items()}
+            sign_text = pl.col(spec.sign_from.column)
+            factor = sign_text.replace_strict(signs, default=None, return_dtype=pl.Int64)
+            wrong_sign = format_text(
+                "{}: {} {} is not one of {}", pl.lit(target), pl.lit(spec.sign_from.column),
+                sign_text.fill_null("(blank)"), pl.lit(", ".join(spec.sign_from.map)),
+            )  # fmt: skip
+            message = pl.when(parsed.is_not_null() & factor.is_null()).then(wrong_sign).otherwise(message)
+            parsed = parsed.abs() * factor
     elif isinstance(spec, DatetimeField):
         parsed = _local_time(source, spec, day)
         within = f" within {YEARLESS_WINDOW_DAYS} days before the settlement date" if spec.year_from else ""
