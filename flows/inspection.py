@@ -17,6 +17,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from flows.words import grouped_yuan
 from reconcile.delivery import DeliveryRejected, unpack
 from reconcile.ingest import parse_channel_file, set_aside_evidence
 from reconcile.intake import claim, why_unrecognised
@@ -98,11 +99,7 @@ def inspect_piece(
 
 
 def _yuan(fen: int | None) -> str:
-    """Yuan with thousands separators, as finance reads them."""
-    if fen is None:
-        return "—"
-    whole, _, part = fen_to_yuan_text(fen).partition(".")
-    return f"{int(whole):,}.{part}" if whole.lstrip("-").isdigit() else f"{whole}.{part}"
+    return "—" if fen is None else grouped_yuan(fen)
 
 
 def _table(*columns: str, right: tuple[str, ...] = (), whole: tuple[str, ...] = ()) -> Table:

@@ -230,30 +230,25 @@ def in_language(text: str | None, language: str) -> str:
     return pick(tuple(text.split(" / ", 1)), language)
 
 
+def grouped_yuan(fen: int) -> str:
+    """Fen as yuan with thousands separators, as finance reads them (``-1,234,567.89``)."""
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
 def _yuan_of(fen: str) -> str:
-    value = int(fen)
-    sign = "-" if value < 0 else ""
-    return f"{sign}{abs(value) // 100:,}.{abs(value) % 100:02d}"
+    return grouped_yuan(int(fen))
 
 
 #: A file's reason, as the reader says it in English → its Chinese (money in yuan). Tried in order;
 #: a reason none fits is shown as it is.
 REASONS_ZH: tuple[tuple[str, Any], ...] = (
     (
-        r"^control totals disagree \((?P<k>\w+)(?:, (?P<s>[^)]*))?\): the file states (?P<n>\d+) rows and "
+        r"^control totals disagree \((?P<k>\w+)(?:, (?P<s>[^)]*))?\): the file states (?:(?P<n>\d+) rows and )?"
         r"(?P<f>-?\d+) fen, its rows hold (?P<m>\d+) and (?P<g>-?\d+) fen(?P<rest>.*)$",
         lambda m: (
             f"控制总数不符({APPLIES_TO.get(m['k'], (m['k'],))[0]}{', ' + m['s'] if m['s'] else ''}):"
-            f"文件声明 {m['n']} 笔 {_yuan_of(m['f'])} 元,"
-            f"实际读到 {m['m']} 笔 {_yuan_of(m['g'])} 元{m['rest']}"
-        ),
-    ),
-    (
-        r"^control totals disagree \((?P<k>\w+)(?:, (?P<s>[^)]*))?\): the file states (?P<f>-?\d+) fen, its rows hold "
-        r"(?P<m>\d+) and (?P<g>-?\d+) fen(?P<rest>.*)$",
-        lambda m: (
-            f"控制总数不符({APPLIES_TO.get(m['k'], (m['k'],))[0]}{', ' + m['s'] if m['s'] else ''}):"
-            f"文件声明 {_yuan_of(m['f'])} 元,"
+            f"文件声明 {m['n'] + ' 笔 ' if m['n'] else ''}{_yuan_of(m['f'])} 元,"
             f"实际读到 {m['m']} 笔 {_yuan_of(m['g'])} 元{m['rest']}"
         ),
     ),

@@ -66,6 +66,11 @@ def _regex(value: str | None) -> str | None:
     return value
 
 
+def _as_tuple(value: Any) -> Any:
+    """A TOML array arrives as a list; a spec keeps a tuple (frozen all the way down)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _time_format(value: str) -> str:
     if "%" not in value:
         raise ValueError("a time format needs strftime codes such as %Y%m%d")
@@ -248,11 +253,7 @@ class ControlTotalSpec(_Spec):
     per_column: str | None = None
     per_kind: str | None = None
 
-    @field_validator("section_contains", mode="before")
-    @classmethod
-    def _toml_array(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
-
+    _tuples = field_validator("section_contains", mode="before")(_as_tuple)
     _pattern = field_validator("pattern")(_regex)
 
     @model_validator(mode="after")
@@ -308,10 +309,9 @@ class LayoutSpec(_Spec):
 
     _patterns = field_validator("line_pattern", "end_marker")(_regex)
 
-    @field_validator("header_contains", "columns", "widths", "summary_widths", "control_totals", mode="before")
-    @classmethod
-    def _toml_arrays(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
+    _tuples = field_validator(
+        "header_contains", "columns", "widths", "summary_widths", "control_totals", mode="before"
+    )(_as_tuple)
 
     @field_validator("encoding")
     @classmethod
@@ -333,9 +333,6 @@ class LayoutSpec(_Spec):
     @property
     def fixed_width(self) -> bool:
         return self.widths is not None
-
-    def is_delimited(self) -> bool:
-        return self.format == "text" and not self.fixed_width
 
     @model_validator(mode="after")
     def _consistent(self) -> LayoutSpec:
@@ -443,15 +440,7 @@ class ChannelEntry(_Spec):
     currency: str = Field(default="CNY", pattern=r"^[A-Za-z]{3}$")
     name: ChannelNames = ChannelNames()
 
-    @field_validator("also_layouts", mode="before")
-    @classmethod
-    def _toml_array(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
-
-
-def parse_layout(name: str, table: dict[str, Any]) -> LayoutSpec:
-    """One ``[layouts.name]`` table as a spec; :class:`LayoutError` says what is wrong and where."""
-    return parse_layouts({name: table})[name]
+    _tuples = field_validator("also_layouts", mode="before")(_as_tuple)
 
 
 def _problems(place: tuple[str, ...], error: ValidationError) -> list[str]:

@@ -52,6 +52,8 @@ SCENARIO_WEIGHTS: dict[str, int] = {
     "fallback": 10,
     "memo": 10,
 }
+#: The channels' fee on a payment in the generated files (WeChat Pay's and UnionPay's): 0.6 %.
+FEE_PER_MILLE = 6
 #: Scenarios that need a channel listing failures (a bank) or Alipay specifically.
 BANK_ONLY = {"failed", "missing_result", "account_mismatch", "invalid", "partial"}
 ALIPAY_ONLY = {"reversal", "unmatched", "ambiguous", "fallback", "memo", "silent_success"}
@@ -638,6 +640,11 @@ def scenario_rows(due: pl.DataFrame, attempts: int = 1) -> tuple[pl.DataFrame, p
     return instructions, lines.cast(pl.Schema(LINE_SCHEMA)), expected.cast(pl.Schema(EXPECTED_SCHEMA))
 
 
+def _fee_fen(fen: pl.Expr) -> pl.Expr:
+    """The fee on ``fen`` to the fen, half up."""
+    return (fen * FEE_PER_MILLE + 500) // 1000
+
+
 def _shanghai(column: str, fmt: str) -> pl.Expr:
     return pl.col(column).dt.convert_time_zone("Asia/Shanghai").dt.strftime(fmt)
 
@@ -886,7 +893,7 @@ def unionpay_zm_file(day: dt.date, lines: pl.DataFrame) -> bytes:
     Fees are 0.6 % of the amount, to the fen; the sign letters are this generator's assumption."""
     ok = lines.filter(pl.col("status") == "SUCCESS").sort("settled_at", "txn_id").with_row_index("trace")
     refund = pl.col("kind") == "refund"
-    fee = (pl.col("amount_fen") * WECHAT_FEE_RATE + 500) // 1000
+    fee = _fee_fen(pl.col("amount_fen"))
     blank = pl.lit("")
     fields = [
         (pl.when(refund).then(pl.lit("S31")).otherwise(pl.lit("S56")), 3),
@@ -1005,15 +1012,17 @@ WECHAT_EARLY_COLUMNS = (
     "代金券或立减优惠退款金额", "退款类型", "退款状态", "商品名称", "商户数据包", "手续费", "费率",
 )  # fmt: skip
 WECHAT_EARLY_SUMMARY = ("总交易单数", "总交易额", "总退款金额", "总代金券或立减优惠退款金额", "手续费总金额")
-#: WeChat Pay's fee rate for the generated bills (0.6 %), its fee written with 5 decimals.
-WECHAT_FEE_RATE = 6
-
-
 def _fee_text(fen: pl.Expr) -> pl.Expr:
-    """A fee of ``fen × 0.6 %`` in yuan with five decimals, as the bill writes 手续费."""
-    millis = fen * WECHAT_FEE_RATE  # in 1/1000 fen = 1/100,000 yuan
+    """A fee of ``fen × 0.6 %`` in yuan with five decimals, as WeChat's bill writes 手续费."""
+    millis = fen * FEE_PER_MILLE  # in 1/1000 fen = 1/100,000 yuan
     whole = (millis.abs() // 100_000).cast(pl.String)
     return format_text("{}.{}", whole, (millis.abs() % 100_000).cast(pl.String).str.pad_start(5, "0"))
+
+
+def _fee_total_text(fen: int) -> str:
+    """:func:`_fee_text` of a total, for a summary line."""
+    millis = fen * FEE_PER_MILLE
+    return f"{'-' if millis < 0 else ''}{abs(millis) // 100_000}.{abs(millis) % 100_000:05d}"
 
 
 def wechat_trade_bill(
@@ -1062,11 +1071,10 @@ def wechat_trade_bill(
     body = ok.select([(pl.lit(mark) + values[name]).alias(name) for name in columns])
     debit_fen = int(ok.filter(~refund)["amount_fen"].sum())
     refund_fen = int(ok.filter(refund)["amount_fen"].sum())
-    fee_millis = (debit_fen - refund_fen) * WECHAT_FEE_RATE
     sums = {
         "总交易单数": str(ok.height), "应结订单总金额": fen_to_yuan_text(debit_fen),
         "退款总金额": fen_to_yuan_text(refund_fen), "充值券退款总金额": "0.00",
-        "手续费总金额": f"{'-' if fee_millis < 0 else ''}{abs(fee_millis) // 100_000}.{abs(fee_millis) % 100_000:05d}",
+        "手续费总金额": _fee_total_text(debit_fen - refund_fen),
         "订单总金额": fen_to_yuan_text(debit_fen),
         "申请退款总金额": fen_to_yuan_text(refund_fen),
     }  # fmt: skip
@@ -1088,7 +1096,7 @@ def wechat_fundflow_bill(day: dt.date, lines: pl.DataFrame) -> bytes:
     summary table (资金流水总笔数 …)."""
     ok = lines.filter(pl.col("status") == "SUCCESS").sort("settled_at", "txn_id")
     refund = pl.col("kind") == "refund"
-    fee = (pl.col("amount_fen") * WECHAT_FEE_RATE + 500) // 1000  # to the fen, as the balance moves
+    fee = _fee_fen(pl.col("amount_fen"))  # to the fen, as the balance moves
     moves = pl.concat(
         [
             ok.select(

@@ -30,9 +30,14 @@ def cells_by_line(utf8: bytes, columns: list[str], delimiter: str) -> pl.DataFra
     )
 
 
+def value_cells(line: str, layout: LayoutSpec) -> list[str]:
+    """A delimited line's values, each :func:`cell_value`-ed (a summary line, a summary table's)."""
+    return [cell_value(cell, layout) for cell in line.split(layout.delimiter or ",")]
+
+
 def summary_cells(line: str, layout: LayoutSpec) -> list[str]:
     if layout.summary_widths is None:
-        return [cell_value(cell, layout) for cell in line.split(layout.delimiter or "")]
+        return value_cells(line, layout)
     raw = line.encode(layout.encoding)
     cells, offset = [], 0
     for width in layout.summary_widths:

@@ -22,6 +22,11 @@ def normalise_header(cell: str) -> str:
     return unicodedata.normalize("NFKC", cell).strip(CELL_PADDING)
 
 
+def header_cells(line: str, delimiter: str) -> list[str]:
+    """A header line's column names, each :func:`normalise_header`-ed."""
+    return [normalise_header(cell) for cell in line.split(delimiter)]
+
+
 #: The header row is looked for in the file's first lines only.
 HEADER_SEARCH_LINES = 1000
 
@@ -186,7 +191,7 @@ def find_columns(
     for index, line in enumerate(lines):
         if comment and line.startswith(comment):
             continue
-        cells = [normalise_header(cell) for cell in line.split(delimiter)]
+        cells = header_cells(line, delimiter)
         if all(name in cells for name in wanted):
             seen: set[str] = set()
             named = []

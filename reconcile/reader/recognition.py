@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from reconcile.iso20022 import message_kind
 from reconcile.layouts import LayoutSpec
-from reconcile.reader.lines import normalise_header
+from reconcile.reader.lines import header_cells, normalise_header
 
 
 def _looks_fixed_width(lines: list[str], layout: LayoutSpec) -> bool:
@@ -55,7 +55,7 @@ def identify_layout(data: bytes, layouts: dict[str, LayoutSpec]) -> str | None:
         delimiter = layout.delimiter or ","
         if layout.header_contains is not None:
             wanted = {normalise_header(column) for column in layout.header_contains}
-            if any(wanted <= {normalise_header(cell) for cell in line.split(delimiter)} for line in lines):
+            if any(wanted <= set(header_cells(line, delimiter)) for line in lines):
                 return name
         elif layout.fixed_width:
             if _looks_fixed_width(lines, layout):
@@ -115,7 +115,7 @@ def _header_miss(lines: list[str], layout: LayoutSpec) -> tuple[float, str]:
     delimiter = layout.delimiter or ","
     best, at = set[str](), 0
     for number, line in enumerate(lines, start=1):
-        found = set(wanted) & {normalise_header(cell) for cell in line.split(delimiter)}
+        found = set(wanted) & set(header_cells(line, delimiter))
         if len(found) > len(best):
             best, at = found, number
     missing = [name for name in wanted if name not in best]

@@ -11,9 +11,9 @@ import polars as pl
 
 from reconcile.layouts import ControlTotalSpec, LayoutSpec, MapField
 from reconcile.money import AmountError, yuan_expr_to_fen, yuan_text_to_fen
-from reconcile.reader.cells import cell_value
+from reconcile.reader.cells import value_cells
 from reconcile.reader.decoding import FileRejected
-from reconcile.reader.lines import normalise_header
+from reconcile.reader.lines import header_cells, normalise_header
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def control_totals_of(
         count_text, amount_text = stated
         try:
             stated_count = None if count_text is None else _count(count_text)
-            stated_fen = abs(int(amount_text) if spec.amount == "fen" else yuan_text_to_fen(amount_text))
+            stated_fen = abs(_stated_fen(amount_text, spec))
         except (ValueError, AmountError):
             raise FileRejected(f"the control totals {count_text!r} / {amount_text!r} are not numbers") from None
         if spec.sums is not None:  # the stated amount adds up a column of its own (WeChat's 应结订单金额)
@@ -172,15 +172,15 @@ def _section_rows(preamble: list[str], layout: LayoutSpec, spec: ControlTotalSpe
     delimiter = layout.delimiter or ","
     wanted = [normalise_header(name) for name in spec.section_contains or ()]
     for at, line in enumerate(preamble):
-        names = [normalise_header(cell) for cell in line.split(delimiter)]
+        names = header_cells(line, delimiter)
         if not all(name in names for name in wanted):
             continue
         rows = []
         for following in preamble[at + 1 :]:
-            cells = following.split(delimiter)
-            if not following.strip() or len(cells) != len(names):
+            values = value_cells(following, layout)
+            if not following.strip() or len(values) != len(names):
                 break
-            rows.append(dict(zip(names, [cell_value(cell, layout) for cell in cells], strict=True)))
+            rows.append(dict(zip(names, values, strict=True)))
         return rows  # no rows: a day with no lines (any detail line then disagrees with the total of all)
     raise FileRejected(f"no summary section with the columns {', '.join(wanted)}: the file may be truncated")
 
@@ -193,10 +193,10 @@ def _summary_table(footer: list[str], layout: LayoutSpec, spec: ControlTotalSpec
     for at, line in enumerate(footer):
         if not marker.search(line):
             continue
-        names = [normalise_header(cell) for cell in line.split(delimiter)]
+        names = header_cells(line, delimiter)
         if at + 1 >= len(footer) or not footer[at + 1].strip():
             raise FileRejected("the summary table has a header but no values: the file may be truncated")
-        values = [cell_value(cell, layout) for cell in footer[at + 1].split(delimiter)]
+        values = value_cells(footer[at + 1], layout)
         if len(values) != len(names):
             raise FileRejected(f"the summary table has {len(names)} names but {len(values)} values")
         after = [n for n, rest in enumerate(footer[at + 2 :], start=1) if rest.strip()]
