@@ -117,3 +117,17 @@ def mask_numbers_in_text_expr(column: str | pl.Expr) -> pl.Expr:
 def mask_numbers_in_text(text: str) -> str:
     """:func:`mask_numbers_in_text_expr` for one text."""
     return str(pl.select(mask_numbers_in_text_expr(pl.lit(text))).item())
+
+
+#: Words an organisation's name carries; a payer's name without one may be a person's.
+ORGANISATION_WORDS = (
+    r"(公司|银行|有限|集团|中心|合作社|商行|商店|事务所|支行|分行|(?i:ltd|limited|\bco\b|inc|gmbh|bank|corp))"
+)
+
+
+def mask_party_name_expr(column: str | pl.Expr) -> pl.Expr:
+    """A statement counterparty's name: an organisation's as it is (``财付通支付科技有限公司``), any
+    other as a person's, masked (``张三`` → ``张*``): a borrower may repay by bank transfer."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    person = pl.concat_str(expr.str.slice(0, 1), pl.lit("*").repeat_by(expr.str.len_chars() - 1).list.join(""))
+    return pl.when(expr.is_null()).then(None).when(expr.str.contains(ORGANISATION_WORDS)).then(expr).otherwise(person)

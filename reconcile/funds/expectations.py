@@ -1,0 +1,91 @@
+"""One expected settlement per channel × merchant × business date, from the reconciled records.
+
+What a channel owes for a date is what it collected for us that date: every successful debit it
+reported (matched or not — unmatched and duplicate money was collected all the same, and is held
+by us once it arrives), less its successful refunds, less its fee when the fee is netted out of the
+payout. The fee is the rule's (:class:`reconcile.funds.rules.FeeRule`), per debit, plus one
+per-payout charge; what the channel says it charged, where it says so (its settlement lines, or a
+fee billed apart on the statement), is kept beside it and used for the net: the channel pays what
+it says it charged, and a difference from the rule is a ``FEE_VARIANCE`` of its own.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from reconcile.funds.rules import FundsRules
+from reconcile.funds.workdays import windows
+from schemas.funds import ExpectationFrame
+
+#: Columns of the collections the expectations are summed from (the date's channel records).
+COLLECTION_COLUMNS = ("channel", "merchant_id", "business_date", "record_kind", "status", "amount_fen")
+GROUP = ["channel", "merchant_id", "business_date"]
+
+
+def expectation_key_expr() -> pl.Expr:
+    """``channel|merchant|YYYY-MM-DD``: the same date's settlement is always the same key."""
+    return pl.concat_str(
+        pl.col("channel"), pl.col("merchant_id"), pl.col("business_date").cast(pl.String), separator="|"
+    )
+
+
+def fee_of_records(records: pl.DataFrame, rules: FundsRules) -> pl.Expr:
+    """A per-record fee column: debits pay the rule's fee; a refund gives it back where the rule says."""
+    fee = pl.lit(0, dtype=pl.Int64)
+    for channel, spec in rules.settlement.items():
+        charged = pl.col("record_kind") == "debit"
+        if spec.fee.refund_returns_fee:
+            charged = charged | (pl.col("record_kind") == "refund")
+        sign = pl.when(pl.col("record_kind") == "refund").then(-1).otherwise(1)
+        fee = (
+            pl.when((pl.col("channel") == channel) & charged)
+            .then(spec.fee.fee_expr(pl.col("amount_fen")) * sign)
+            .otherwise(fee)
+        )
+    return fee
+
+
+def expectations(
+    collections: pl.DataFrame, rules: FundsRules, reported_fees: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """``collections`` (:data:`COLLECTION_COLUMNS`) → one :class:`ExpectationFrame` row per
+    channel × merchant × business date of the channels with funds rules.
+
+    ``reported_fees`` (``channel``, ``merchant_id``, ``business_date``, ``fee_fen``): what the
+    channels say they charged; several lines for one date add up. A merchant id the record does not
+    carry is the channel's first configured one.
+    """
+    channels = list(rules.settlement)
+    first_merchant = {channel: spec.merchant_ids[0] for channel, spec in rules.settlement.items()}
+    successes = collections.filter(pl.col("channel").is_in(channels) & (pl.col("status") == "SUCCESS")).with_columns(
+        merchant_id=pl.coalesce(pl.col("merchant_id"), pl.col("channel").replace_strict(first_merchant, default=None))
+    )
+    successes = successes.with_columns(fee_fen=fee_of_records(successes, rules))
+    is_debit = pl.col("record_kind") == "debit"
+    summed = successes.group_by(GROUP).agg(
+        debits=is_debit.sum().cast(pl.Int64),
+        gross_fen=pl.col("amount_fen").filter(is_debit).sum().cast(pl.Int64),
+        refunds=(~is_debit).sum().cast(pl.Int64),
+        refunds_fen=pl.col("amount_fen").filter(~is_debit).sum().cast(pl.Int64),
+        fee_expected_fen=pl.col("fee_fen").sum().cast(pl.Int64),
+    )
+    per_payout = {channel: spec.fee.per_payout_fen for channel, spec in rules.settlement.items()}
+    netted = {channel: spec.fee.netted for channel, spec in rules.settlement.items()}
+    summed = summed.with_columns(
+        fee_expected_fen=(
+            pl.col("fee_expected_fen") + pl.col("channel").replace_strict(per_payout, return_dtype=pl.Int64)
+        ).clip(lower_bound=0),
+        fee_netted=pl.col("channel").replace_strict(netted, return_dtype=pl.Boolean),
+    )
+    if reported_fees is None or reported_fees.is_empty():
+        summed = summed.with_columns(fee_reported_fen=pl.lit(None, dtype=pl.Int64))
+    else:
+        told = reported_fees.group_by(GROUP).agg(fee_reported_fen=pl.col("fee_fen").sum().cast(pl.Int64))
+        summed = summed.join(told, on=GROUP, how="left")
+    fee_taken = pl.when(pl.col("fee_netted")).then(pl.coalesce("fee_reported_fen", "fee_expected_fen")).otherwise(0)
+    framed = windows(summed, rules.rules).with_columns(
+        expectation_key=expectation_key_expr(),
+        net_fen=(pl.col("gross_fen") - pl.col("refunds_fen") - fee_taken).cast(pl.Int64),
+    )
+    ordered = framed.select(list(ExpectationFrame.to_schema().columns)).sort(GROUP)
+    return ExpectationFrame.validate(ordered)
