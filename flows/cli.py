@@ -118,6 +118,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         typer.echo(f"    {code:<18} {count}")
     typer.echo("  fen " + " ".join(f"{k}={v}" for k, v in fen.items()) + f"  balanced={summary['balanced']}")
     typer.echo(f"  installments {summary['installments']}  open exceptions {summary['exceptions_open']}")
+    _print_funds(summary.get("funds") or {})
     if summary.get("workbook"):
         typer.echo(f"  workbook {summary['workbook']}")
     cascaded = summary.get("cascaded") or []
@@ -127,7 +128,26 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         typer.echo(f"  later dates reconciled again (their books depend on this one): {said}")
 
 
-STAGES_SHOWN = ("discover", "parse", "load", "match", "write", "archive", "workbook")
+def _print_funds(funds: dict[str, Any]) -> None:
+    """资金对账 in a few lines: each channel's clearing balance and what it is made of."""
+    if not funds.get("enabled"):
+        if funds.get("why"):
+            typer.echo(f"  funds: {funds['why']}")
+        return
+    if funds.get("error"):
+        typer.secho(f"  funds: not reconciled ({funds['error']})", err=True, fg=typer.colors.RED)
+        return
+    counts = " ".join(f"{code}={n}" for code, n in (funds.get("outcomes") or {}).items())
+    typer.echo(f"  funds as of {funds.get('as_of')}  balanced={funds.get('balanced')}  {counts}")
+    for channel, c in sorted((funds.get("clearing") or {}).items()):
+        typer.echo(f"    {channel:<10} clearing {c['closing_fen'] / 100:,.2f} = in window {c['pending_fen'] / 100:,.2f}"
+                   f" + overdue {c['overdue_fen'] / 100:,.2f} − surplus {c['surplus_fen'] / 100:,.2f}"
+                   f" (unexplained {c['unexplained_fen'] / 100:,.2f})")  # fmt: skip
+    for code, n in (funds.get("exceptions_by_outcome") or {}).items():
+        typer.echo(f"    {code:<26} {n}")
+
+
+STAGES_SHOWN = ("discover", "parse", "load", "match", "write", "funds", "archive", "workbook")
 
 
 @contextmanager
@@ -493,15 +513,18 @@ def report(
                         fg=typer.colors.RED)  # fmt: skip
             raise typer.Exit(2)
         exceptions = runs.exceptions_for_workbook(engine, day)
+        settlements = runs.settlements_for_workbook(engine, day)
         database_id = runs.database_id(engine)
         # held money as the ledger has it now: reviewers may have refunded or applied some since the run
         summary["suspense"] = runs.suspense(engine, day, summary["fen"])
-        summary["balanced"] = is_balanced(summary["fen"]) and summary["suspense"]["agrees"]
+        funds_balanced = bool((summary.get("funds") or {}).get("balanced", True))
+        summary["balanced"] = is_balanced(summary["fen"]) and summary["suspense"]["agrees"] and funds_balanced
     finally:
         engine.dispose()
     names = {c: channel.name(language) for c, channel in config.settings.channels.items()}
     path = out or config.paths.reports / f"recon_{day:%Y%m%d}_{summary['run_id']}_{language}.xlsx"
-    written = write_workbook(path, summary, exceptions, language, names, current=out is None, database_id=database_id)
+    written = write_workbook(path, summary, exceptions, language, names, current=out is None, database_id=database_id,
+                             settlements=settlements)  # fmt: skip
     reports = config.paths.remotes.get("reports")
     if reports is not None and out is None:  # the reports folder is on object storage: put the new ones there
         reports.put_files([p for p in config.paths.reports.glob(f"recon_{day:%Y%m%d}*") if p.is_file()])

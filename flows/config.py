@@ -16,6 +16,9 @@ error, not a silence.
 | ``RECON_ARCHIVE`` / ``RECON_QUARANTINE`` / ``RECON_REPORTS`` | under ``$RECON_HOME`` | where files and workbooks go |
 |  |  | (each of the four a local folder or an fsspec URL such as ``s3://bucket/inbox``) |
 | ``RECON_CHANNELS_FILE`` | packaged ``reconcile/channels.toml`` | channels and layouts |
+| ``RECON_FUNDS_FILE`` | packaged ``reconcile/funds.toml`` | settlement cycles, fees, payers, statement layouts |
+| ``RECON_FUNDS_FROM`` | none (off) | the first business date whose money is followed to the collection account
+  (资金对账); unset, funds reconciliation is off |
 | ``RECON_ALLOCATION_ORDER`` | ``penalty,fee,interest,principal`` | the order a payment pays an installment's parts |
 | ``RECON_INSTRUCTION_LOOKBACK_DAYS`` | ``35`` | how long before the date an instruction may have been
   sent and still be answered |
@@ -35,6 +38,7 @@ error, not a silence.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import tomllib
@@ -47,10 +51,12 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.storage import Remote, mirror
+from reconcile.funds.rules import FundsConfigError, FundsRules, parse_funds_config
 from reconcile.layouts import LayoutError
 from reconcile.settings import DEFAULT_ALLOCATION_ORDER, Settings, settings_from_mapping
 
 PACKAGED_CHANNELS = Path(__file__).resolve().parent.parent / "reconcile" / "channels.toml"
+PACKAGED_FUNDS = PACKAGED_CHANNELS.with_name("funds.toml")
 SETTINGS_FILE = "recon.env"
 PREFIX = "RECON_"
 
@@ -72,6 +78,8 @@ class ReconSettings(BaseSettings):
     quarantine: str | None = None
     reports: str | None = None
     channels_file: Path | None = None
+    funds_file: Path | None = None
+    funds_from: dt.date | None = None
     allocation_order: str = ",".join(DEFAULT_ALLOCATION_ORDER)
     instruction_lookback_days: int = Field(35, ge=1, le=366)
     fallback_window_days: int = Field(3, ge=0, le=60)
@@ -194,6 +202,23 @@ def load_channel_config(path: Path | None = None) -> dict[str, Any]:
         raise ConfigError(f"{PREFIX}CHANNELS_FILE: {str(source)!r} is not valid TOML ({error})") from None
 
 
+def load_funds_rules(path: Path | None, channels: tuple[str, ...]) -> FundsRules:
+    """The funds rules (``RECON_FUNDS_FILE``, else the packaged ones), every problem named."""
+    source = path or PACKAGED_FUNDS
+    try:
+        with open(source, "rb") as handle:
+            config = tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(f"{PREFIX}FUNDS_FILE: cannot read {str(source)!r} ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{PREFIX}FUNDS_FILE: {str(source)!r} is not valid TOML ({error})") from None
+    try:
+        return parse_funds_config(config, channels)
+    except FundsConfigError as error:
+        said = "\n  ".join(error.problems)
+        raise ConfigError(f"{PREFIX}FUNDS_FILE: {str(source)!r} is wrong:\n  {said}") from None
+
+
 def load_config(env: Mapping[str, str] | None = None) -> AppConfig:
     """The whole configuration, validated once (raises :class:`ConfigError`)."""
     options = read_settings(env)
@@ -214,6 +239,8 @@ def load_config(env: Mapping[str, str] | None = None) -> AppConfig:
     except LayoutError as error:  # every problem, each with its place in the file
         said = "\n  ".join(error.problems)
         raise ConfigError(f"{PREFIX}CHANNELS_FILE: {str(channels_file)!r} is wrong:\n  {said}") from None
+    funds = load_funds_rules(options.funds_file, tuple(settings.channels))
+    settings = dataclasses.replace(settings, funds=funds, funds_from=options.funds_from)
     return AppConfig(database_url=url, paths=paths, settings=settings, options=options)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from flows.db import ChannelRecord, DebitInstruction, ExceptionItem, Installment, LedgerEntry, Loan
-from flows.words import code_label, explanation_in, pick
+from flows.db import ChannelRecord, DebitInstruction, ExceptionItem, FundsExpectation, Installment, LedgerEntry, Loan
+from flows.words import FUNDS_OUTCOMES, code_label, explanation_in, pick
 from reconcile.masking import mask_account, mask_name, mask_numbers_in_text
 from reconcile.money import fen_to_yuan_text
 from reconcile.settings import BUSINESS_TZ
@@ -46,6 +46,9 @@ WORDS: dict[str, tuple[str, str]] = {
     "reversal": ("退款冲正", "reversal"),
     "release": ("手工退款(移出挂账)", "refunded by hand (out of suspense)"),
     "manual": ("手工入账", "applied by hand"),
+    "settlement": ("资金", "money"),
+    "not_followed": ("未跟踪资金到账", "not followed to the account"),
+    "due_by": ("应于", "due by"),
 }
 
 
@@ -96,6 +99,7 @@ def contract_report(conn: Connection, typed: str, language: str = "zh") -> dict[
         .where(ExceptionItem.contract_no == contract, ExceptionItem.status == "OPEN")
         .order_by(ExceptionItem.business_date)
     ).mappings()
+    settled = _settlements(conn, {(e["channel"], e["business_date"]) for e in ledger}, language)
     ledger_rows = [
         {
             "business_date": str(e["business_date"]),
@@ -108,6 +112,8 @@ def contract_report(conn: Connection, typed: str, language: str = "zh") -> dict[
             **{f"{part}_yuan": _yuan(e[f"{part}_fen"]) for part in PARTS},
             "held_yuan": _yuan(e["held_fen"]),
             "outcome": e["outcome"],
+            # whether the money of this payment has reached the platform's account yet (资金对账)
+            "settlement": settled.get((e["channel"], e["business_date"]), {"label": word("not_followed", language)}),
         }
         for e in ledger
     ]
@@ -150,6 +156,25 @@ def contract_report(conn: Connection, typed: str, language: str = "zh") -> dict[
             for x in exceptions
         ],
     }
+
+
+def _settlements(conn: Connection, wanted: set[tuple[str, Any]], language: str) -> dict[tuple[str, Any], Any]:
+    """(channel, business date) → what became of that date's expected settlement."""
+    if not wanted:
+        return {}
+    found = conn.execute(
+        select(FundsExpectation).where(FundsExpectation.business_date.in_({day for _, day in wanted}))
+    ).mappings()
+    said = {}
+    for x in found:
+        key = (x["channel"], x["business_date"])
+        if key in wanted:
+            outcome = x["outcome"]
+            words = pick(FUNDS_OUTCOMES.get(outcome, (outcome, outcome)), language)
+            when = str(x["paid_on"]) if x["paid_on"] else f"{word('due_by', language)} {x['window_to']}"
+            said[key] = {"outcome": outcome, "label": f"{words} {when}", "paid_on": str(x["paid_on"] or "") or None,
+                         "window_to": str(x["window_to"]), "as_of": str(x["as_of"])}  # fmt: skip
+    return said
 
 
 def _instruction(instruction: Any, result: Any, language: str) -> dict[str, Any]:
@@ -202,7 +227,7 @@ def report_lines(report: dict[str, Any], language: str) -> list[str]:
             lines.append(f"  {e['settled_at']}")
             continue
         lines.append(f"  {e['settled_at']} {e['channel']} {w(e['kind'])} #{e['installment_no']} {e['amount_yuan']} "
-                     f"({w('held')} {e['held_yuan']})")  # fmt: skip
+                     f"({w('held')} {e['held_yuan']}) {w('settlement')}: {e['settlement']['label']}")  # fmt: skip
     lines.append(f"{w('held')}: {report['held_yuan']}")
     lines.append(f"{w('exceptions')}:")
     for x in report["open_exceptions"] or [{"business_date": w("none")}]:

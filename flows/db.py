@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Engine,
@@ -197,7 +198,8 @@ class ExceptionItem(Base):
     __tablename__ = "exceptions"
     exception_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     business_date: Mapped[dt.date] = mapped_column(Date, index=True)
-    outcome: Mapped[str] = mapped_column(String(24))
+    # 32: the funds outcomes are longer (REVERSAL_AFTER_SETTLEMENT; migration 0006)
+    outcome: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str] = mapped_column(String(8))
     subject: Mapped[str] = mapped_column(String(12))
     channel: Mapped[str | None] = mapped_column(String(24), nullable=True)
@@ -223,6 +225,100 @@ class ExceptionItem(Base):
     last_seen_run: Mapped[str] = mapped_column(String(40))
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class StatementLine(Base):
+    """A line of the collection account's bank statement, as received for a business date
+    (migration 0006). The same bank line in two downloads has one ``line_key``."""
+
+    __tablename__ = "statement_lines"
+    business_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    line_key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    source_file: Mapped[str] = mapped_column(String(255))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    line_no: Mapped[int] = mapped_column(Integer)
+    account: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    booking_date: Mapped[dt.date] = mapped_column(Date)
+    value_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    reversal: Mapped[bool] = mapped_column(Boolean)
+    counterparty_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    counterparty_account: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    narrative: Mapped[str | None] = mapped_column(Text, nullable=True)
+    bank_reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    raw_line: Mapped[str] = mapped_column(Text)
+
+
+class FundsCollection(Base):
+    """What a channel collected for a business date, summed once when the date is reconciled
+    (``reconcile/funds/expectations.py::collected``): no later night reads the records again."""
+
+    __tablename__ = "funds_collections"
+    channel: Mapped[str] = mapped_column(String(24), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    business_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    debits: Mapped[int] = mapped_column(BigInteger)
+    gross_fen: Mapped[int] = mapped_column(Fen)
+    refunds: Mapped[int] = mapped_column(BigInteger)
+    refunds_fen: Mapped[int] = mapped_column(Fen)
+    fee_expected_fen: Mapped[int] = mapped_column(Fen)
+    run_id: Mapped[str] = mapped_column(String(40))
+
+
+class FundsRefund(Base):
+    """A refund of a business date and the business date of the payment it refunds."""
+
+    __tablename__ = "funds_refunds"
+    business_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    refund_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(24))
+    merchant_id: Mapped[str] = mapped_column(String(40))
+    channel_txn_id: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    paid_on_date: Mapped[dt.date] = mapped_column(Date)
+
+
+class FundsExpectation(Base):
+    """An expected settlement and what became of it, as of the latest night (``as_of``)."""
+
+    __tablename__ = "funds_expectations"
+    expectation_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(24))
+    merchant_id: Mapped[str] = mapped_column(String(40))
+    business_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    gross_fen: Mapped[int] = mapped_column(Fen)
+    refunds_fen: Mapped[int] = mapped_column(Fen)
+    fee_expected_fen: Mapped[int] = mapped_column(Fen)
+    fee_reported_fen: Mapped[int | None] = mapped_column(Fen, nullable=True)
+    net_fen: Mapped[int] = mapped_column(Fen)
+    window_from: Mapped[dt.date] = mapped_column(Date)
+    window_to: Mapped[dt.date] = mapped_column(Date)
+    allocated_fen: Mapped[int] = mapped_column(Fen)
+    remaining_fen: Mapped[int] = mapped_column(Fen)
+    outcome: Mapped[str] = mapped_column(String(32))
+    match_pass: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    paid_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    lines: Mapped[str | None] = mapped_column(Text, nullable=True)
+    age_days: Mapped[int] = mapped_column(Integer)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    run_id: Mapped[str] = mapped_column(String(40))
+
+
+class FundsProof(Base):
+    """A channel's clearing balance for a day, as last shown (``as_of``): a later night computing
+    another closing for the day raises ``BALANCE_DRIFT``."""
+
+    __tablename__ = "funds_proofs"
+    channel: Mapped[str] = mapped_column(String(24), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    opening_fen: Mapped[int] = mapped_column(Fen)
+    collected_fen: Mapped[int] = mapped_column(Fen)
+    refunds_fen: Mapped[int] = mapped_column(Fen)
+    fees_fen: Mapped[int] = mapped_column(Fen)
+    settled_fen: Mapped[int] = mapped_column(Fen)
+    closing_fen: Mapped[int] = mapped_column(Fen)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    run_id: Mapped[str] = mapped_column(String(40))
 
 
 class Run(Base):

@@ -26,6 +26,7 @@ from flows.faults import checkpoint
 from flows.locks import DateLocked, business_date_lock
 from flows.stages.archive import file_away
 from flows.stages.discover import Discovery, discover
+from flows.stages.funds import funds_night
 from flows.stages.load import load_file_history, load_state
 from flows.stages.write import write_day
 from flows.store import connect, database_problem
@@ -233,6 +234,15 @@ def _reconcile_locked(
     # after the commit the date is reconciled: what fails from here is said, and the run still ends
     errors: list[str] = []
     clock = time.perf_counter()
+    progress.stage(day, "funds")
+    try:
+        funds = funds_night(engine, config.settings, day, run_id, dt.datetime.now(dt.UTC))
+    except Exception as error:  # derived from the committed books: the next run does it again
+        funds = {"enabled": True, "balanced": False, "error": failure_text(error, config.database_url)}
+        errors.append(f"funds: {funds['error']}")
+    timings["funds"] = time.perf_counter() - clock
+    memory["funds"] = resident_mib()
+    clock = time.perf_counter()
     try:
         progress.stage(day, "archive")
         file_away(files, parsed, config.paths.archive, config.paths.quarantine, day)
@@ -274,8 +284,10 @@ def _reconcile_locked(
         "subjects": subject_counts(outcomes),
         "fen": fen,
         "fen_by_channel": money_by_channel(outcomes),
-        # both proofs: the records' money identity, and the ledger's held money against the records
-        "balanced": is_balanced(fen) and held["agrees"],
+        # the proofs: the records' money identity, the ledger's held money against the records, and
+        # (with funds reconciliation on) every clearing balance item by item
+        "balanced": is_balanced(fen) and held["agrees"] and bool(funds.get("balanced", True)),
+        "funds": funds,
         "suspense": held,
         "installments": runs.installment_counts(engine),
         "exceptions_open": runs.open_exception_count(engine),
@@ -293,7 +305,8 @@ def _reconcile_locked(
         try:
             language = config.settings.language
             names = {c: channel.name(language) for c, channel in config.settings.channels.items()}
-            written = write_workbook(path, summary, exceptions, language, names, database_id=runs.database_id(engine))
+            written = write_workbook(path, summary, exceptions, language, names, database_id=runs.database_id(engine),
+                                     settlements=runs.settlements_for_workbook(engine, day))  # fmt: skip
             summary["workbook"] = str(written)
             reports = config.paths.remotes.get("reports")
             if reports is not None:

@@ -9,7 +9,16 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, func, select, update
 
-from flows.db import DatabaseIdentity, ExceptionItem, ExceptionReview, Installment, LedgerEntry, Run, table_of
+from flows.db import (
+    DatabaseIdentity,
+    ExceptionItem,
+    ExceptionReview,
+    FundsExpectation,
+    Installment,
+    LedgerEntry,
+    Run,
+    table_of,
+)
 from flows.store import connect, read_frame
 from reconcile.money import fen_to_yuan_text
 
@@ -137,6 +146,32 @@ WORKBOOK_SCHEMA = {
     "facts": pl.String,
     "resolution_note": pl.String,
 }
+
+
+#: What the funds sheet shows of an expected settlement (``funds_expectations``).
+SETTLEMENT_SCHEMA: dict[str, Any] = {
+    "business_date": pl.Date, "channel": pl.String, "merchant_id": pl.String, "gross_fen": pl.Int64,
+    "refunds_fen": pl.Int64, "fee_expected_fen": pl.Int64, "fee_reported_fen": pl.Int64, "net_fen": pl.Int64,
+    "window_from": pl.Date, "window_to": pl.Date, "outcome": pl.String, "paid_on": pl.Date,
+    "allocated_fen": pl.Int64, "remaining_fen": pl.Int64, "age_days": pl.Int64,
+}  # fmt: skip
+#: How many days of settled expectations the funds sheet lists (the unsettled ones it lists all).
+SETTLED_SHOWN_DAYS = 14
+
+
+def settlements_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
+    """The expected settlements a person looks at on the date's funds sheet: every one not yet
+    settled in time (in transit, missing, short …), and the settled ones of the last two weeks."""
+    table = table_of(FundsExpectation)
+    recent = table.c.business_date.between(day - dt.timedelta(days=SETTLED_SHOWN_DAYS - 1), day)
+    with engine.connect() as conn:
+        return read_frame(
+            conn,
+            select(*[table.c[c] for c in SETTLEMENT_SCHEMA]).where(
+                (table.c.business_date <= day) & (recent | (table.c.outcome != "SETTLED"))
+            ),
+            SETTLEMENT_SCHEMA,
+        )
 
 
 def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:

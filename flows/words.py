@@ -30,6 +30,21 @@ OUTCOME_EN: dict[Outcome, str] = {
     Outcome.MISSING_FILE: "missing file",
 }
 
+#: funds outcome → (Chinese, English) (资金对账)
+FUNDS_OUTCOMES: dict[str, tuple[str, str]] = {
+    "SETTLED": ("已结算", "settled"),
+    "SETTLEMENT_PENDING": ("在途（窗口内）", "in transit (in window)"),
+    "SETTLEMENT_LATE": ("结算延迟", "settled late"),
+    "SETTLEMENT_MISSING": ("结算未到账", "settlement missing"),
+    "SETTLEMENT_SHORT": ("结算少付", "settlement short"),
+    "SETTLEMENT_OVER": ("结算多付", "settlement over"),
+    "FEE_VARIANCE": ("手续费差异", "fee variance"),
+    "UNEXPECTED_DEPOSIT": ("不明来账", "unexpected deposit"),
+    "DUPLICATE_CREDIT": ("重复到账", "duplicate credit"),
+    "REVERSAL_AFTER_SETTLEMENT": ("结算后退款", "reversal after settlement"),
+    "BALANCE_DRIFT": ("清算余额差异", "balance drift"),
+}
+
 #: code → (Chinese, English)
 CODES: dict[str, tuple[str, str]] = {
     "OPEN": ("未处理", "open"),
@@ -56,6 +71,27 @@ RESOLUTIONS: dict[str, tuple[str, str]] = {
 #: (Chinese, English) of every label the workbook writes.
 LABELS: dict[str, tuple[str, str]] = {
     "summary": ("总览", "Summary"),
+    "funds": ("资金对账", "Funds"),
+    "funds_as_of": ("截至", "as of"),
+    "clearing": ("清算账户（渠道）", "clearing account (channel)"),
+    "closing": ("余额", "balance"),
+    "pending": ("在途·窗口内", "in transit, in window"),
+    "overdue": ("在途·已逾期", "in transit, overdue"),
+    "surplus": ("多到账", "credits owed nobody"),
+    "unexplained": ("未解释", "unexplained"),
+    "drained": ("已清零", "drained"),
+    "oldest_overdue": ("最长逾期(工作日)", "oldest overdue (working days)"),
+    "expected_settlements": ("应结算", "expected settlements"),
+    "merchant": ("商户号", "merchant id"),
+    "gross": ("收款", "collected"),
+    "refunds": ("退款", "refunds"),
+    "fee_expected": ("应收手续费", "fee by rule"),
+    "fee_stated": ("渠道手续费", "fee stated"),
+    "net": ("应结算净额", "net owed"),
+    "window": ("到账窗口", "window"),
+    "paid_on": ("到账日", "paid on"),
+    "allocated": ("已核销", "allocated"),
+    "remaining": ("未到账", "remaining"),
     "instructions": ("填写说明", "Instructions"),
     "item": ("项目", "item"),
     "value": ("值", "value"),
@@ -202,6 +238,13 @@ def code_label(code: str | None, language: str) -> str:
 
 def outcome_label(outcome: Outcome, language: str) -> str:
     return pick((OUTCOME_ZH[outcome], OUTCOME_EN[outcome]), language)
+
+
+def any_outcome_label(code: str, language: str) -> str:
+    """A transaction outcome's or a funds outcome's name in ``language``."""
+    if code in FUNDS_OUTCOMES:
+        return pick(FUNDS_OUTCOMES[code], language)
+    return outcome_label(Outcome(code), language)
 
 
 def resolution_labels(language: str) -> list[str]:

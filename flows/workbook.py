@@ -41,7 +41,9 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from flows.faults import checkpoint
 from flows.words import (
+    FUNDS_OUTCOMES,
     INSTRUCTIONS,
+    any_outcome_label,
     applies_to_label,
     code_label,
     explanation_in,
@@ -131,9 +133,12 @@ def write_workbook(
     channel_names: dict[str, str] | None = None,
     current: bool = True,
     database_id: str = "",
+    settlements: pl.DataFrame | None = None,
 ) -> Path:
     """Write the workbook for a run; returns the final path (complete only once it exists). With
-    ``current``, the date's current workbook (``recon_YYYYMMDD.xlsx`` beside it) becomes this one."""
+    ``current``, the date's current workbook (``recon_YYYYMMDD.xlsx`` beside it) becomes this one.
+    ``settlements``: the expected settlements to show on the funds sheet (资金对账), when funds
+    reconciliation is on (``summary["funds"]``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     names = channel_names or {}
     exceptions = prepared(exceptions)
@@ -147,7 +152,14 @@ def write_workbook(
     for code in Outcome:
         rows = actionable.filter(pl.col("outcome") == code.value)
         if rows.height:
-            _exception_sheet(book, code, rows, language, names)
+            _exception_sheet(book, outcome_label(code, language), rows, language, names)
+    funds = summary.get("funds") or {}
+    if funds.get("enabled"):
+        _funds_sheet(book, funds, settlements, language, names)
+        for funds_code in FUNDS_OUTCOMES:
+            rows = actionable.filter(pl.col("outcome") == funds_code)
+            if rows.height:
+                _exception_sheet(book, any_outcome_label(funds_code, language), rows, language, names)
     _instructions_sheet(book, language)
     _meta_sheet(book, summary, language, database_id)
     book.save(partial)
@@ -253,7 +265,7 @@ def _summary_sheet(
     _header(sheet, [say("low_detail"), say("code"), say("count"), say("amount"), detail_name])
     for row in informational.group_by("outcome").agg(pl.len(), pl.col("amount_fen").sum()).sort("outcome").rows():
         code, count, fen = row
-        sheet.append([outcome_label(Outcome(code), language), code, int(count), _cell(sheet, yuan(fen), money=True)])
+        sheet.append([any_outcome_label(code, language), code, int(count), _cell(sheet, yuan(fen), money=True)])
 
     # the open exceptions by age
     sheet.append([])
@@ -334,8 +346,8 @@ def row_values(r: dict[str, Any], language: str, names: dict[str, str]) -> dict[
     }
 
 
-def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language: str, names: dict[str, str]) -> None:
-    sheet = book.create_sheet(outcome_label(code, language)[:31])
+def _exception_sheet(book: Workbook, title: str, rows: pl.DataFrame, language: str, names: dict[str, str]) -> None:
+    sheet = book.create_sheet(title[:31])
     _print_setup(sheet)
     records = rows.sort("exception_key").to_dicts()
     values = [row_values(r, language, names) for r in records]
@@ -385,6 +397,48 @@ def _exception_sheet(book: Workbook, code: Outcome, rows: pl.DataFrame, language
         fen = sum(int(r[name.replace("_yuan", "_fen")] or 0) for r in records)
         total[COLUMNS.index(name)] = _cell(sheet, yuan(fen), bold=True, money=True)
     sheet.append(total)
+
+
+#: The clearing balance's columns on the funds sheet, in order (summary["funds"]["clearing"]).
+CLEARING_COLUMNS = ("closing_fen", "pending_fen", "overdue_fen", "surplus_fen", "unexplained_fen")
+SETTLEMENT_MONEY = ("gross_fen", "refunds_fen", "fee_expected_fen", "fee_reported_fen", "net_fen", "allocated_fen",
+                    "remaining_fen")  # fmt: skip
+
+
+def _funds_sheet(
+    book: Workbook, funds: dict[str, Any], settlements: pl.DataFrame | None, language: str, names: dict[str, str]
+) -> None:
+    """资金对账: each channel's clearing balance item by item, then the expected settlements."""
+
+    def say(key: str) -> str:
+        return label(key, language)
+
+    sheet = book.create_sheet(say("funds")[:31])
+    _print_setup(sheet)
+    for index, width in enumerate((16, 14, 16, 16, 16, 16, 16, 16, 16, 24, 16, 16, 16, 14), start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A2"
+    sheet.append([_cell(sheet, f"{say('funds')} — {say('funds_as_of')} {funds.get('as_of', '')}", bold=True),
+                  say("balanced"), say("yes") if funds.get("balanced") else say("no")])  # fmt: skip
+    sheet.append([])
+    _header(sheet, [say("clearing"), say("closing"), say("pending"), say("overdue"), say("surplus"),
+                    say("unexplained"), say("drained"), say("oldest_overdue")])  # fmt: skip
+    for channel, proof in sorted((funds.get("clearing") or {}).items()):
+        money = [_cell(sheet, yuan(proof[c]), money=True) for c in CLEARING_COLUMNS]
+        sheet.append([names.get(channel, channel), *money, say("yes") if proof["drained"] else say("no"),
+                      proof.get("oldest_overdue_days")])  # fmt: skip
+    sheet.append([])
+    _header(sheet, [say("business_date"), say("channel"), say("merchant"), say("gross"), say("refunds"),
+                    say("fee_expected"), say("fee_stated"), say("net"), say("window"), say("outcome"),
+                    say("paid_on"), say("allocated"), say("remaining"), say("age_days")])  # fmt: skip
+    rows = settlements.sort("business_date", "channel").to_dicts() if settlements is not None else []
+    for r in rows:
+        money = [_cell(sheet, yuan(r[c]), money=True) if r[c] is not None else None for c in SETTLEMENT_MONEY]
+        sheet.append([
+            str(r["business_date"]), names.get(r["channel"], r["channel"]), r["merchant_id"], *money[:5],
+            f"{r['window_from']}–{r['window_to']}", any_outcome_label(r["outcome"], language),
+            str(r["paid_on"]) if r["paid_on"] else "", *money[5:], r["age_days"],
+        ])  # fmt: skip
 
 
 def _meta_sheet(book: Workbook, summary: dict[str, Any], language: str, database_id: str) -> None:

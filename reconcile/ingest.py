@@ -82,6 +82,8 @@ class ParsedFile:
     then ``records`` is empty). ``invalid``: bad lines of an accepted file, one row per line with
     ``line_no``, ``raw_line``, ``check`` and ``message``. ``rows``: data lines read. ``skipped``:
     why the file's lines are not counted (the same bytes arrived under another name or date).
+    ``statement_lines``: a bank statement of the collection account (channel ``statement``) holds
+    its lines here (:class:`schemas.funds.StatementLineFrame`), and no records.
     """
 
     source_file: str
@@ -96,6 +98,7 @@ class ParsedFile:
     rejected_reason: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     skipped: str | None = None
+    statement_lines: pl.DataFrame | None = None
 
     @property
     def status(self) -> str:
@@ -103,7 +106,10 @@ class ParsedFile:
 
     def skip(self, why: str) -> ParsedFile:
         """The same file, its lines set aside because these bytes are counted elsewhere."""
-        return replace(self, records=self.records.clear(), invalid=self.invalid.clear(), skipped=why)
+        lines = None if self.statement_lines is None else self.statement_lines.clear()
+        return replace(
+            self, records=self.records.clear(), invalid=self.invalid.clear(), skipped=why, statement_lines=lines
+        )
 
 
 def empty_invalid() -> pl.DataFrame:

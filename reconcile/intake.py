@@ -19,6 +19,7 @@ import polars as pl
 
 from reconcile.codes import Outcome
 from reconcile.explain import explain
+from reconcile.funds.statements import StatementRejected, read_statement, statement_kind
 from reconcile.ingest import (
     LONGEST_LINE,
     ParsedFile,
@@ -140,7 +141,8 @@ def claim(name: str, data: bytes, settings: Settings) -> tuple[str | None, str |
     single channel claims it; (None, None) when nothing recognises the content."""
     layout = identify_layout(data, settings.layouts)
     if layout is None:
-        return None, None
+        statement = statement_kind(data, settings.funds.statement_layouts)
+        return (STATEMENT, statement) if statement is not None else (None, None)
     candidates = [c for c in settings.channels.values() if layout in c.layouts]
     if len(candidates) == 1:
         return candidates[0].channel_id, layout
@@ -168,9 +170,30 @@ def files_to_read(files: list[DiscoveredFile]) -> list[DiscoveredFile]:
 def read_file(found: DiscoveredFile, settings: Settings, day: dt.date) -> ParsedFile:
     """One recognised file read by its layout (reasons masked); pure, bytes in."""
     assert found.channel is not None
+    if found.channel == STATEMENT:
+        return read_statement_file(found, settings)
     channel = settings.channels[found.channel]
     layout = settings.layouts[found.layout or channel.layout]
     return parse_channel_file(found.name, found.data, found.sha256, channel, layout, day)
+
+
+#: The channel of a bank statement of the collection account: not a channel's file, the bank's.
+STATEMENT = "statement"
+
+
+def read_statement_file(found: DiscoveredFile, settings: Settings) -> ParsedFile:
+    """A statement of the collection account (camt.053, MT940, a configured bank download): its
+    lines, or the whole file refused with the reason (masked)."""
+    kind = found.layout or "statement"
+    try:
+        _, lines = read_statement(found.data, found.name, settings.funds.statement_layouts)
+    except StatementRejected as error:
+        return ParsedFile(found.name, found.sha256, STATEMENT, kind, None, 0, empty_records(), empty_invalid(),
+                          rejected_reason=mask_numbers_in_text(str(error)))  # fmt: skip
+    return ParsedFile(
+        found.name, found.sha256, STATEMENT, kind, None, lines.height, empty_records(), empty_invalid(),
+        statement_lines=lines,
+    )  # fmt: skip
 
 
 def assemble(files: list[DiscoveredFile], read: dict[str, ParsedFile], settings: Settings) -> list[ParsedFile]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reconcile.funds.rules import FundsRules
 from reconcile.layouts import LayoutSpec, parse_channel_config
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
@@ -66,7 +67,9 @@ class Settings:
     for the fallback pass to consider it; ``amount_tolerance_fen``: how far the amounts may differ;
     ``fallback_threshold``: the score (0–100) a candidate needs; ``ambiguity_margin``: candidates
     scoring within this of the best make the match ambiguous. ``max_member_bytes``: the most a
-    zipped member may inflate to (a larger one refuses its zip).
+    zipped member may inflate to (a larger one refuses its zip). ``funds``: the funds rules
+    (``reconcile/funds.toml``); ``funds_from``: the first business date whose money is followed to
+    the collection account (None: funds reconciliation is off).
     """
 
     channels: dict[str, ChannelConfig]
@@ -80,6 +83,8 @@ class Settings:
     cutoff: dt.time = dt.time(9, 0)
     language: str = "zh"
     max_member_bytes: int = 512 << 20
+    funds: FundsRules = field(default_factory=FundsRules)
+    funds_from: dt.date | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,6 +96,9 @@ class Settings:
             for layout in channel.layouts:
                 if layout not in self.layouts:
                     raise ValueError(f"channel {channel.channel_id} names unknown layout {layout}")
+        for channel_id in self.funds.settlement:
+            if channel_id not in self.channels:
+                raise ValueError(f"the funds rules name channel {channel_id}, which the channel file does not")
 
 
 def settings_from_mapping(config: dict[str, Any], **overrides: Any) -> Settings:

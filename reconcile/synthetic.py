@@ -21,7 +21,7 @@ Everything is a pure function of the seed: the same arguments give the same byte
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -93,6 +93,8 @@ class SyntheticDays:
     ``files``: business date → file name → bytes, as the channels deliver them.
     ``expected``: the manifest, one row per record or instruction or file or channel with the
     outcome it must get (``business_date, subject, subject_key, expected_outcome, scenario``).
+    ``lines``: every channel line written (:data:`LINE_SCHEMA`), for what is built on them (the
+    settlements of :mod:`reconcile.funds.synthetic`).
     """
 
     loans: pl.DataFrame
@@ -100,6 +102,7 @@ class SyntheticDays:
     instructions: pl.DataFrame
     files: dict[dt.date, dict[str, bytes]]
     expected: pl.DataFrame
+    lines: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LINE_SCHEMA))
 
 
 def _draw(index: pl.Expr, seed: int, salt: int, modulo: int) -> pl.Expr:
@@ -325,7 +328,9 @@ def generate_days(
     )
     # Instructions of channels whose file is rejected or missing get no outcome of their own.
     expected_frame = expected_frame.filter(~pl.col("subject_key").str.contains(r"^(ccb|abc)\|"))
-    return SyntheticDays(loans_frame, installments, instructions_frame, files, expected_frame.sort("subject_key"))
+    return SyntheticDays(
+        loans_frame, installments, instructions_frame, files, expected_frame.sort("subject_key"), lines_frame
+    )
 
 
 def paid_history(installments: pl.DataFrame, frame: pl.DataFrame, seed: int) -> pl.DataFrame:

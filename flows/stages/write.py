@@ -26,6 +26,7 @@ from flows.db import (
 )
 from flows.faults import checkpoint
 from flows.runs import latest_reconciled_date
+from flows.stages.funds import write_statement_lines
 from flows.store import insert_frame, read_frame, same_keys, stage_frame, update_from_frame
 from reconcile.adjustments import MOVES_BOOKS, PAYING_KINDS, RUN_KINDS, TXN, voided
 from reconcile.books import (
@@ -41,6 +42,7 @@ from reconcile.books import (
     derive_installment_state,
     derive_loan_status,
 )
+from reconcile.funds.night import FUNDS_SUBJECTS
 from reconcile.ingest import ParsedFile
 from reconcile.lifecycle import (
     EXISTING_SCHEMA,
@@ -114,6 +116,7 @@ def write_day(
         checkpoint("after_ledger")
         undone = void_reviewers_entries(conn, ledger, day, run_id, now)
         register_files(conn, parsed, day, run_id, now)
+        write_statement_lines(conn, parsed, day)
         touched = (
             pl.concat([before_ledger.select(INSTALLMENT_KEY), ledger.select(INSTALLMENT_KEY), undone])
             .drop_nulls()
@@ -352,7 +355,10 @@ def write_exceptions(
     table = table_of(ExceptionItem)
     existing = read_frame(
         conn,
-        select(*[table.c[c] for c in EXISTING_SCHEMA]).where(table.c.business_date == day),
+        # the funds exceptions of the date have their own lifecycle (flows/stages/funds.py)
+        select(*[table.c[c] for c in EXISTING_SCHEMA]).where(
+            table.c.business_date == day, table.c.subject.not_in(FUNDS_SUBJECTS)
+        ),
         EXISTING_SCHEMA,
     )
     plan = plan_exceptions(exception_rows(outcomes, day), existing, day, run_id, now)

@@ -45,36 +45,62 @@ def fee_of_records(records: pl.DataFrame, rules: FundsRules) -> pl.Expr:
     return fee
 
 
+#: A date's collections summed, before windows and the channels' stated fees: what the funds
+#: stage keeps per channel × merchant × date (``funds_collections``), so that no later night reads
+#: a date's records again.
+COLLECTED_SCHEMA: dict[str, pl.DataType] = {
+    "channel": pl.String(), "merchant_id": pl.String(), "business_date": pl.Date(), "debits": pl.Int64(),
+    "gross_fen": pl.Int64(), "refunds": pl.Int64(), "refunds_fen": pl.Int64(), "fee_expected_fen": pl.Int64(),
+}  # fmt: skip
+
+
+def collected(collections: pl.DataFrame, rules: FundsRules) -> pl.DataFrame:
+    """``collections`` (:data:`COLLECTION_COLUMNS`, and ``n``: how many records of that amount,
+    1 when absent) summed per channel × merchant × business date of the channels with funds rules,
+    with the rule's fee (per debit, plus one per-payout charge). A merchant id the record does not
+    carry is the channel's first configured one."""
+    channels = list(rules.settlement)
+    first_merchant = {channel: spec.merchant_ids[0] for channel, spec in rules.settlement.items()}
+    if "n" not in collections.columns:
+        collections = collections.with_columns(n=pl.lit(1, dtype=pl.Int64))
+    successes = collections.filter(pl.col("channel").is_in(channels) & (pl.col("status") == "SUCCESS")).with_columns(
+        merchant_id=pl.coalesce(pl.col("merchant_id"), pl.col("channel").replace_strict(first_merchant, default=None))
+    )
+    successes = successes.with_columns(fee_fen=fee_of_records(successes, rules) * pl.col("n"))
+    is_debit = pl.col("record_kind") == "debit"
+    summed = successes.group_by(GROUP).agg(
+        debits=pl.col("n").filter(is_debit).sum().cast(pl.Int64),
+        gross_fen=(pl.col("amount_fen") * pl.col("n")).filter(is_debit).sum().cast(pl.Int64),
+        refunds=pl.col("n").filter(~is_debit).sum().cast(pl.Int64),
+        refunds_fen=(pl.col("amount_fen") * pl.col("n")).filter(~is_debit).sum().cast(pl.Int64),
+        fee_expected_fen=pl.col("fee_fen").sum().cast(pl.Int64),
+    )
+    per_payout = {channel: spec.fee.per_payout_fen for channel, spec in rules.settlement.items()}
+    summed = summed.with_columns(
+        fee_expected_fen=(
+            pl.col("fee_expected_fen") + pl.col("channel").replace_strict(per_payout, return_dtype=pl.Int64)
+        ).clip(lower_bound=0)
+    )
+    return summed.select(list(COLLECTED_SCHEMA)).sort(GROUP)
+
+
 def expectations(
     collections: pl.DataFrame, rules: FundsRules, reported_fees: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """``collections`` (:data:`COLLECTION_COLUMNS`) → one :class:`ExpectationFrame` row per
-    channel × merchant × business date of the channels with funds rules.
+    channel × merchant × business date of the channels with funds rules (see :func:`collected`
+    and :func:`expected_from`)."""
+    return expected_from(collected(collections, rules), rules, reported_fees)
 
-    ``reported_fees`` (``channel``, ``merchant_id``, ``business_date``, ``fee_fen``): what the
-    channels say they charged; several lines for one date add up. A merchant id the record does not
-    carry is the channel's first configured one.
-    """
-    channels = list(rules.settlement)
-    first_merchant = {channel: spec.merchant_ids[0] for channel, spec in rules.settlement.items()}
-    successes = collections.filter(pl.col("channel").is_in(channels) & (pl.col("status") == "SUCCESS")).with_columns(
-        merchant_id=pl.coalesce(pl.col("merchant_id"), pl.col("channel").replace_strict(first_merchant, default=None))
-    )
-    successes = successes.with_columns(fee_fen=fee_of_records(successes, rules))
-    is_debit = pl.col("record_kind") == "debit"
-    summed = successes.group_by(GROUP).agg(
-        debits=is_debit.sum().cast(pl.Int64),
-        gross_fen=pl.col("amount_fen").filter(is_debit).sum().cast(pl.Int64),
-        refunds=(~is_debit).sum().cast(pl.Int64),
-        refunds_fen=pl.col("amount_fen").filter(~is_debit).sum().cast(pl.Int64),
-        fee_expected_fen=pl.col("fee_fen").sum().cast(pl.Int64),
-    )
-    per_payout = {channel: spec.fee.per_payout_fen for channel, spec in rules.settlement.items()}
+
+def expected_from(
+    sums: pl.DataFrame, rules: FundsRules, reported_fees: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The dates' sums (:data:`COLLECTED_SCHEMA`) as expectations: windows, and the net the
+    channel should pay. ``reported_fees`` (``channel``, ``merchant_id``, ``business_date``,
+    ``fee_fen``): what the channels say they charged; several lines for one date add up."""
     netted = {channel: spec.fee.netted for channel, spec in rules.settlement.items()}
-    summed = summed.with_columns(
-        fee_expected_fen=(
-            pl.col("fee_expected_fen") + pl.col("channel").replace_strict(per_payout, return_dtype=pl.Int64)
-        ).clip(lower_bound=0),
+    summed = sums.filter(pl.col("channel").is_in(list(rules.settlement))).with_columns(
         fee_netted=pl.col("channel").replace_strict(netted, return_dtype=pl.Boolean),
     )
     if reported_fees is None or reported_fees.is_empty():

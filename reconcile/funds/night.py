@@ -15,7 +15,7 @@ import polars as pl
 
 from reconcile.funds.classify import classify
 from reconcile.funds.clearing import drift, in_transit, roll_forward
-from reconcile.funds.expectations import expectations as expected_settlements
+from reconcile.funds.expectations import collected, expected_from
 from reconcile.funds.explain import explain_funds
 from reconcile.funds.passes import (
     NOT_EXCEPTIONS,
@@ -31,16 +31,19 @@ from reconcile.funds.rules import FundsRules
 from reconcile.masking import mask_numbers_in_text_expr, mask_party_name_expr
 
 SEVERITY: dict[str, str] = {
-    FundsOutcome.SETTLEMENT_LATE: "low",
-    FundsOutcome.SETTLEMENT_MISSING: "high",
-    FundsOutcome.SETTLEMENT_SHORT: "high",
-    FundsOutcome.SETTLEMENT_OVER: "medium",
-    FundsOutcome.FEE_VARIANCE: "medium",
-    FundsOutcome.UNEXPECTED_DEPOSIT: "medium",
-    FundsOutcome.DUPLICATE_CREDIT: "medium",
-    FundsOutcome.REVERSAL_AFTER_SETTLEMENT: "medium",
-    FundsOutcome.BALANCE_DRIFT: "high",
+    FundsOutcome.SETTLEMENT_LATE: "LOW",
+    FundsOutcome.SETTLEMENT_MISSING: "HIGH",
+    FundsOutcome.SETTLEMENT_SHORT: "HIGH",
+    FundsOutcome.SETTLEMENT_OVER: "MEDIUM",
+    FundsOutcome.FEE_VARIANCE: "MEDIUM",
+    FundsOutcome.UNEXPECTED_DEPOSIT: "MEDIUM",
+    FundsOutcome.DUPLICATE_CREDIT: "MEDIUM",
+    FundsOutcome.REVERSAL_AFTER_SETTLEMENT: "MEDIUM",
+    FundsOutcome.BALANCE_DRIFT: "HIGH",
 }
+#: What a funds exception is about in the exceptions table (the transaction side's are ``record``,
+#: ``instruction``, ``file`` and ``channel``).
+FUNDS_SUBJECTS = ("settlement", "statement", "clearing", "refund")
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,13 @@ class FundsNight:
 
 
 def reconcile_funds(
-    collections: pl.DataFrame,
+    collections: pl.DataFrame | None,
     statement_lines: pl.DataFrame,
     rules: FundsRules,
     first: dt.date,
     as_of: dt.date,
     *,
+    sums: pl.DataFrame | None = None,
     refunds: pl.DataFrame | None = None,
     reported_fees: pl.DataFrame | None = None,
     opening: dict[str, int] | None = None,
@@ -79,7 +83,8 @@ def reconcile_funds(
     """The funds proofs from ``first`` to ``as_of``.
 
     ``collections``: the records of the business dates from ``first`` to ``as_of``
-    (:data:`reconcile.funds.expectations.COLLECTION_COLUMNS`); ``statement_lines``: the collection
+    (:data:`reconcile.funds.expectations.COLLECTION_COLUMNS`), or ``sums``: the dates' sums
+    (:func:`reconcile.funds.expectations.collected`); ``statement_lines``: the collection
     account's lines (:class:`schemas.funds.StatementLineFrame`) with value dates from ``first``;
     ``refunds``: refunds with the business date of the payment each refunds (``paid_on_date``);
     ``reported_fees``: what the channels' own settlement lines say they charged; ``opening``: each
@@ -89,7 +94,10 @@ def reconcile_funds(
     fees = billed_fees(lines, rules)
     if reported_fees is not None and not reported_fees.is_empty():
         fees = pl.concat([fees, reported_fees.select(fees.columns)], how="vertical_relaxed")
-    expected = expected_settlements(collections, rules, fees)
+    if sums is None:
+        assert collections is not None, "the dates' records or their sums"
+        sums = collected(collections, rules)
+    expected = expected_from(sums.filter(pl.col("business_date").is_between(first, as_of)), rules, fees)
     found = match_funds(expected, lines, rules)
     outcomes = expectation_outcomes(expected, lines, found, as_of)
     by_line = line_outcomes(lines, found)
@@ -168,7 +176,7 @@ def funds_exceptions(
     empty = pl.DataFrame(schema=EXCEPTION_SCHEMA)
     frame = pl.concat([empty, *parts], how="diagonal_relaxed").with_columns(
         exception_key=pl.concat_str(pl.col("outcome"), pl.col("subject_key"), separator=":"),
-        severity=pl.col("outcome").replace_strict(dict(SEVERITY), default="medium"),
+        severity=pl.col("outcome").replace_strict(dict(SEVERITY), default="MEDIUM"),
         age_days=pl.col("age_days").fill_null(0),
         # a payer may be a borrower repaying by transfer: names and numbers masked as everywhere
         counterparty_name=mask_party_name_expr("counterparty_name"),
@@ -176,3 +184,25 @@ def funds_exceptions(
     )
     frame = explain_funds(frame.drop("explanation_zh", "explanation_en", "suggested_action"))
     return frame.select(list(EXCEPTION_SCHEMA)).unique("exception_key", keep="first", maintain_order=True)
+
+
+def exception_table_rows(exceptions: pl.DataFrame) -> pl.DataFrame:
+    """The funds exceptions as rows of the exceptions table (``reconcile/lifecycle.py``'s columns):
+    ``facts`` is what a reviewer's resolution stands on (the amount, the difference, the lines)."""
+    subject = (
+        pl.when(pl.col("outcome") == FundsOutcome.BALANCE_DRIFT.value).then(pl.lit("clearing"))
+        .when(pl.col("outcome") == FundsOutcome.REVERSAL_AFTER_SETTLEMENT.value).then(pl.lit("refund"))
+        .when(pl.col("source_file").is_not_null()).then(pl.lit("statement"))
+        .otherwise(pl.lit("settlement"))
+    )  # fmt: skip
+    facts = [pl.col(c).cast(pl.String).fill_null("-") for c in ("amount_fen", "difference_fen", "lines")]
+    none = pl.lit(None, dtype=pl.String)
+    return exceptions.select(
+        "exception_key", "business_date", "outcome", "severity", subject.alias("subject"), "channel",
+        contract_no=none, installment_no=pl.lit(None, dtype=pl.Int64), instruction_id=none,
+        channel_txn_id=pl.col("subject_key").str.slice(0, 64), amount_fen="amount_fen", held_fen=pl.lit(0, pl.Int64),
+        flags=pl.lit(""),
+        facts=pl.concat_str(facts, separator="|"),
+        account_masked=none, explanation_zh="explanation_zh", explanation_en="explanation_en",
+        suggested_action="suggested_action", source_file="source_file", line_no="line_no",
+    )  # fmt: skip

@@ -24,9 +24,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from reconcile.funds.statements import BankExportLayout
 from reconcile.funds.workdays import RULE, SettlementRule
 
 #: A rate is held in millionths (ppm): 0.6 % is 6,000.
@@ -134,6 +133,51 @@ class Tolerances(_Spec):
     still be proposed as a short or over payment of it; beyond, the two are unrelated."""
 
     near_ratio_bp: int = Field(default=500, ge=0, le=10_000)
+
+
+class BankExportLayout(BaseModel):
+    """A Chinese bank's statement download, by configuration (``[statement_layouts.*]``).
+
+    ``header_contains``: names the header line must hold (its place among preamble lines varies).
+    Columns are named as the header names them; ``income``/``expense`` (收入/支出) or ``amount``
+    with ``direction`` (``credit_words``: what the direction cell says for a credit). ``narrative``:
+    columns joined for the reference text (摘要, 附言, 用途 …). ``footer_prefixes``: lines starting
+    so end the details (a 合计 line). ``date_formats``: strptime formats of the date cells.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    encoding: str = "gb18030"
+    delimiter: str = ","
+    header_contains: tuple[str, ...]
+    account_pattern: str | None = Field(default=None, description="regex on the preamble with a group for our account")
+    booking_date: str
+    value_date: str | None = None
+    income: str | None = None
+    expense: str | None = None
+    amount: str | None = None
+    direction: str | None = None
+    credit_words: tuple[str, ...] = ("贷", "收入", "C", "CR")
+    counterparty_name: str | None = None
+    counterparty_account: str | None = None
+    narrative: tuple[str, ...] = ()
+    bank_reference: str | None = None
+    reversal_words: tuple[str, ...] = ("冲正", "冲账", "退回")
+    footer_prefixes: tuple[str, ...] = ("合计", "人民币合计", "总计")
+    date_formats: tuple[str, ...] = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y-%m-%d %H:%M:%S")
+
+    @field_validator("header_contains", "narrative", "credit_words", "reversal_words", "footer_prefixes",
+                     "date_formats", mode="before")  # fmt: skip
+    @classmethod
+    def _tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _some_amount(self) -> BankExportLayout:
+        if (self.income is None or self.expense is None) and (self.amount is None):
+            raise ValueError("name income and expense columns, or an amount column")
+        return self
+
 
 
 class FundsRules(_Spec):

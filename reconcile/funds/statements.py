@@ -31,8 +31,8 @@ from typing import Any
 import mt940
 import polars as pl
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from reconcile.funds.rules import BankExportLayout
 from reconcile.iso20022 import DOCTYPE, DTD_REFUSED, NotIso20022, _events, _malformed, message_kind
 from reconcile.money import AmountError, yuan_text_to_fen
 from reconcile.reader.decoding import to_utf8
@@ -370,50 +370,6 @@ def _check_balances(statements: list[_Mt940Statement], rows: list[dict[str, Any]
 # ---------------------------------------------------------------- Chinese online-banking exports
 
 
-class BankExportLayout(BaseModel):
-    """A Chinese bank's statement download, by configuration (``[statement_layouts.*]``).
-
-    ``header_contains``: names the header line must hold (its place among preamble lines varies).
-    Columns are named as the header names them; ``income``/``expense`` (收入/支出) or ``amount``
-    with ``direction`` (``credit_words``: what the direction cell says for a credit). ``narrative``:
-    columns joined for the reference text (摘要, 附言, 用途 …). ``footer_prefixes``: lines starting
-    so end the details (a 合计 line). ``date_formats``: strptime formats of the date cells.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    encoding: str = "gb18030"
-    delimiter: str = ","
-    header_contains: tuple[str, ...]
-    account_pattern: str | None = Field(default=None, description="regex on the preamble with a group for our account")
-    booking_date: str
-    value_date: str | None = None
-    income: str | None = None
-    expense: str | None = None
-    amount: str | None = None
-    direction: str | None = None
-    credit_words: tuple[str, ...] = ("贷", "收入", "C", "CR")
-    counterparty_name: str | None = None
-    counterparty_account: str | None = None
-    narrative: tuple[str, ...] = ()
-    bank_reference: str | None = None
-    reversal_words: tuple[str, ...] = ("冲正", "冲账", "退回")
-    footer_prefixes: tuple[str, ...] = ("合计", "人民币合计", "总计")
-    date_formats: tuple[str, ...] = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y-%m-%d %H:%M:%S")
-
-    @field_validator("header_contains", "narrative", "credit_words", "reversal_words", "footer_prefixes",
-                     "date_formats", mode="before")  # fmt: skip
-    @classmethod
-    def _tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
-
-    @model_validator(mode="after")
-    def _some_amount(self) -> BankExportLayout:
-        if (self.income is None or self.expense is None) and (self.amount is None):
-            raise ValueError("name income and expense columns, or an amount column")
-        return self
-
-
 _PADDING = " \t\u3000\"'="
 
 
@@ -545,6 +501,15 @@ def _export_row(
         "line_key": _key("export", reference, booked, fen, narrative, cell(layout.counterparty_account)),
         "raw_line": line.strip(),
     }  # fmt: skip
+
+
+def statement_kind(data: bytes, layouts: dict[str, BankExportLayout] | None = None) -> str | None:
+    """What statement the bytes are (``camt.053``, ``mt940``, a bank download's layout name), or None."""
+    if message_kind(data) == "camt.053":
+        return "camt.053"
+    if looks_like_mt940(data):
+        return "mt940"
+    return next((name for name, layout in (layouts or {}).items() if looks_like_bank_export(data, layout)), None)
 
 
 def read_statement(

@@ -1,0 +1,175 @@
+"""Funds: the night's 资金对账, in one transaction after the date's books are committed.
+
+The date's collections are summed once from its channel records (``funds_collections``) and its
+refunds tied to the dates of the payments they refund (``funds_refunds``); then every expected
+settlement since ``RECON_FUNDS_FROM`` meets every statement line received
+(``reconcile/funds/night.py``), as of the latest reconciled night. What it finds replaces the
+expected settlements and the daily clearing proofs, and moves the funds exceptions along their
+lifecycle (``reconcile/lifecycle.py``), apart from the transaction exceptions of the same dates.
+Everything here is derived from the committed facts: a run killed before this commit leaves the
+next run to do it again, with the same result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, Engine, and_, delete, func, select
+
+from flows.db import (
+    ChannelRecord,
+    ExceptionItem,
+    FundsCollection,
+    FundsExpectation,
+    FundsProof,
+    FundsRefund,
+    LedgerEntry,
+    StatementLine,
+    table_of,
+)
+from flows.runs import latest_reconciled_date
+from flows.store import insert_frame, read_frame, update_from_frame
+from reconcile.funds.expectations import COLLECTED_SCHEMA, collected
+from reconcile.funds.night import FUNDS_SUBJECTS, FundsNight, exception_table_rows, reconcile_funds
+from reconcile.ingest import ParsedFile
+from reconcile.lifecycle import EXISTING_SCHEMA, plan_exceptions
+from reconcile.settings import Settings
+from schemas.funds import STATEMENT_DTYPES
+
+LINE_COLUMNS = list(STATEMENT_DTYPES)
+
+
+def statement_line_rows(parsed: list[ParsedFile], day: dt.date) -> pl.DataFrame:
+    """The statement lines the date's accepted statements hold, once per bank line."""
+    frames = [p.statement_lines for p in parsed if p.statement_lines is not None and p.status == "ACCEPTED"]
+    if not frames:
+        return pl.DataFrame(schema={"business_date": pl.Date, **STATEMENT_DTYPES})
+    lines = pl.concat(frames).unique("line_key", keep="first", maintain_order=True)
+    return lines.select(pl.lit(day).alias("business_date"), *LINE_COLUMNS)
+
+
+def write_statement_lines(conn: Connection, parsed: list[ParsedFile], day: dt.date) -> int:
+    """Replace the date's statement lines (in the date's write transaction: they are its facts)."""
+    conn.execute(delete(StatementLine).where(StatementLine.business_date == day))
+    return insert_frame(conn, table_of(StatementLine), statement_line_rows(parsed, day))
+
+
+COLLECTION_SCHEMA = {"channel": pl.String, "record_kind": pl.String, "status": pl.String, "amount_fen": pl.Int64,
+                     "n": pl.Int64}  # fmt: skip
+REFUND_SCHEMA = {"refund_key": pl.String, "channel": pl.String, "channel_txn_id": pl.String, "amount_fen": pl.Int64,
+                 "paid_on_date": pl.Date}  # fmt: skip
+
+
+def _the_dates_collections(conn: Connection, settings: Settings, day: dt.date, run_id: str) -> None:
+    """Sum the date's records per channel, kind, status and amount (one grouped read), and tie its
+    refunds to the dates of their payments (the ledger's payment rows, by channel transaction)."""
+    records = table_of(ChannelRecord)
+    channels = list(settings.funds.settlement)
+    counted = and_(
+        records.c.business_date == day, records.c.channel.in_(channels), records.c.outcome != "INVALID_RECORD",
+        records.c.status.is_not(None), records.c.record_kind.is_not(None), records.c.amount_fen.is_not(None),
+    )  # fmt: skip
+    grouped = read_frame(
+        conn,
+        select(records.c.channel, records.c.record_kind, records.c.status, records.c.amount_fen,
+               func.count().label("n")).where(counted)
+        .group_by(records.c.channel, records.c.record_kind, records.c.status, records.c.amount_fen),
+        COLLECTION_SCHEMA,
+    )  # fmt: skip
+    sums = collected(grouped.with_columns(business_date=pl.lit(day), merchant_id=pl.lit(None, pl.String)),
+                     settings.funds)  # fmt: skip
+    conn.execute(delete(FundsCollection).where(FundsCollection.business_date == day))
+    insert_frame(conn, table_of(FundsCollection), sums.with_columns(run_id=pl.lit(run_id)))
+    ledger = table_of(LedgerEntry)
+    refunds = read_frame(
+        conn,
+        select(records.c.record_key.label("refund_key"), records.c.channel, records.c.channel_txn_id,
+               records.c.amount_fen, ledger.c.business_date.label("paid_on_date"))
+        .join(ledger, and_(ledger.c.channel == records.c.channel, ledger.c.channel_txn_id == records.c.channel_txn_id,
+                           ledger.c.kind == "payment", ledger.c.seq == 1))
+        .where(counted, records.c.record_kind == "refund", records.c.status == "SUCCESS", ledger.c.business_date < day),
+        REFUND_SCHEMA,
+    )  # fmt: skip
+    first = {channel: spec.merchant_ids[0] for channel, spec in settings.funds.settlement.items()}
+    conn.execute(delete(FundsRefund).where(FundsRefund.business_date == day))
+    insert_frame(conn, table_of(FundsRefund), refunds.unique("refund_key").with_columns(
+        business_date=pl.lit(day), merchant_id=pl.col("channel").replace_strict(first, default="-"),
+    ))  # fmt: skip
+
+
+PROOF_READ = {"channel": pl.String, "day": pl.Date, "closing_fen": pl.Int64}
+REFUND_READ = {"channel": pl.String, "merchant_id": pl.String, "business_date": pl.Date, "paid_on_date": pl.Date,
+               "channel_txn_id": pl.String, "amount_fen": pl.Int64}  # fmt: skip
+
+
+def _facts(conn: Connection, since: dt.date, as_of: dt.date) -> tuple[pl.DataFrame, ...]:
+    sums = read_frame(conn, select(*[table_of(FundsCollection).c[c] for c in COLLECTED_SCHEMA]).where(
+        FundsCollection.business_date.between(since, as_of)), COLLECTED_SCHEMA)  # fmt: skip
+    lines = read_frame(conn, select(*[table_of(StatementLine).c[c] for c in ["business_date", *LINE_COLUMNS]]),
+                       {"business_date": pl.Date, **STATEMENT_DTYPES})  # fmt: skip
+    # the same bank line received on two dates (a cumulative download) is one line: the first
+    lines = lines.sort("business_date", "line_key").unique("line_key", keep="first").drop("business_date")
+    refunds = read_frame(conn, select(*[table_of(FundsRefund).c[c] for c in REFUND_READ]).where(
+        FundsRefund.business_date.between(since, as_of)), REFUND_READ)  # fmt: skip
+    published = read_frame(conn, select(*[table_of(FundsProof).c[c] for c in PROOF_READ]), PROOF_READ)
+    return sums, lines.sort("value_date", "line_key"), refunds, published
+
+
+def funds_night(engine: Engine, settings: Settings, day: dt.date, run_id: str, now: dt.datetime) -> dict[str, Any]:
+    """The night's funds proofs (see the module docstring); what the run summary says of them."""
+    since = settings.funds_from
+    if since is None or not settings.funds.settlement:
+        return {"enabled": False, "why": "RECON_FUNDS_FROM is not set: funds reconciliation is off"}
+    with engine.begin() as conn:
+        if day >= since:
+            _the_dates_collections(conn, settings, day, run_id)
+        latest = latest_reconciled_date(conn)
+        as_of = max(day, latest) if latest else day
+        if as_of < since:
+            return {"enabled": True, "as_of": as_of.isoformat(), "why": f"nothing before {since.isoformat()}"}
+        sums, lines, refunds, published = _facts(conn, since, as_of)
+        night = reconcile_funds(None, lines, settings.funds, since, as_of, sums=sums, refunds=refunds,
+                                published=published.filter(pl.col("day") < as_of))  # fmt: skip
+        _write_night(conn, night, run_id)
+        changes = _write_exceptions(conn, night, day, run_id, now)
+    return night_summary(night) | {"exceptions": changes}
+
+
+def _write_night(conn: Connection, night: FundsNight, run_id: str) -> None:
+    conn.execute(delete(FundsExpectation))
+    columns = [c.name for c in table_of(FundsExpectation).columns]
+    rows = night.outcomes.with_columns(as_of=pl.lit(night.as_of), run_id=pl.lit(run_id))
+    insert_frame(conn, table_of(FundsExpectation), rows.select(columns))
+    conn.execute(delete(FundsProof))
+    insert_frame(conn, table_of(FundsProof), night.proof.with_columns(as_of=pl.lit(night.as_of), run_id=pl.lit(run_id)))
+
+
+def _write_exceptions(
+    conn: Connection, night: FundsNight, day: dt.date, run_id: str, now: dt.datetime
+) -> dict[str, int]:
+    table = table_of(ExceptionItem)
+    existing = read_frame(
+        conn, select(*[table.c[c] for c in EXISTING_SCHEMA]).where(table.c.subject.in_(FUNDS_SUBJECTS)), EXISTING_SCHEMA
+    )
+    plan = plan_exceptions(exception_table_rows(night.exceptions), existing, day, run_id, now)
+    insert_frame(conn, table, plan.insert)
+    for updates in (plan.reopened, plan.seen_again, plan.resolve):
+        update_from_frame(conn, table, updates, ["exception_key"])
+    return plan.counts
+
+
+def night_summary(night: FundsNight) -> dict[str, Any]:
+    """The funds side of the run summary: the proof per channel, the outcomes, ``balanced``."""
+    return {
+        "enabled": True,
+        "as_of": night.as_of.isoformat(),
+        "balanced": night.balanced,
+        "outcomes": dict(sorted(night.outcomes.group_by("outcome").len().rows())),
+        "exceptions_by_outcome": dict(sorted(night.exceptions.group_by("outcome").len().rows())),
+        "clearing": {
+            row["channel"]: {k: v for k, v in row.items() if k != "channel"} for row in night.transit.to_dicts()
+        },
+        "statement_lines": night.lines.height,
+    }
