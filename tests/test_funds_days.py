@@ -16,6 +16,7 @@ from flows.db import ExceptionItem, FundsExpectation, FundsProof, table_of
 from flows.importer import import_snapshot, write_snapshot
 from flows.runner import reconcile_dates
 from flows.store import connect, read_frame
+from reconcile.funds.night import FUNDS_SUBJECTS
 from reconcile.funds.synthetic import UNEXPECTED_FEN, settlement_statements
 from reconcile.synthetic import generate_days
 
@@ -49,9 +50,9 @@ def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
     last = summaries[-1]["funds"]
     assert last["enabled"] and last["as_of"] == LAST.isoformat()
 
-    stored = read_frame(engine.connect(), select(*[table_of(FundsExpectation).c[c] for c in
-                        ("channel", "business_date", "net_fen", "outcome")]),
-                        {"channel": pl.String, "business_date": pl.Date, "net_fen": pl.Int64, "outcome": pl.String})  # fmt: skip
+    wanted = {"channel": pl.String, "business_date": pl.Date, "net_fen": pl.Int64, "outcome": pl.String}
+    expectations = table_of(FundsExpectation)
+    stored = read_frame(engine.connect(), select(*[expectations.c[c] for c in wanted]), wanted)
     truth = paid.truth.select("channel", "business_date", "net_fen", outcome="expected_outcome")
     assert stored.sort("channel", "business_date").equals(truth.sort("channel", "business_date"))
     # the lump of the holiday: the wallet's days from 09-30 to 10-07 in one payout on 10-08
@@ -64,10 +65,12 @@ def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
     assert clearing["icbc"]["overdue_fen"] == SHORT[2]  # the short payout's shortfall
     assert last["balanced"] and summaries[-1]["balanced"]
 
-    exceptions = read_frame(engine.connect(), select(table_of(ExceptionItem).c.outcome, table_of(ExceptionItem).c.amount_fen,
-                            table_of(ExceptionItem).c.subject).where(table_of(ExceptionItem).c.subject.in_(
-                                ["settlement", "statement", "clearing", "refund"])),
-                            {"outcome": pl.String, "amount_fen": pl.Int64, "subject": pl.String})  # fmt: skip
+    items = table_of(ExceptionItem)
+    exceptions = read_frame(
+        engine.connect(),
+        select(items.c.outcome, items.c.amount_fen, items.c.subject).where(items.c.subject.in_(FUNDS_SUBJECTS)),
+        {"outcome": pl.String, "amount_fen": pl.Int64, "subject": pl.String},
+    )
     assert sorted(exceptions.select("outcome", "subject").rows()) == [
         ("SETTLEMENT_SHORT", "settlement"), ("UNEXPECTED_DEPOSIT", "statement"),
     ]
@@ -77,7 +80,8 @@ def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
     after = LAST + dt.timedelta(days=1)  # 10-10, a make-up working day
     rest = settlement_statements(days, deliver_until=after)
     late = {after: rest.files[after]}
-    make_good = "20261010,20261010,,\"1.00\",\"1.00\",工商银行代收结算\t,20261008 补差\t,中国工商银行股份有限公司,1\t,X1\r\n"
+    make_good = ",".join(['20261010', '20261010', '', '"1.00"', '"1.00"', "工商银行代收结算\t", "20261008 补差\t",
+                          "中国工商银行股份有限公司", "1\t", "X1\r\n"])  # fmt: skip
     name = f"cmb_statement_{after:%Y%m%d}.csv"
     text = late[after][name].decode("gb18030").replace("合计", make_good + "合计", 1)
     credits = sum(rest.truth.filter(pl.col("value_date") == after)["net_fen"]) + SHORT[2]
@@ -89,8 +93,9 @@ def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
         assert final["clearing"][channel]["pending_fen"] == 0 and final["clearing"][channel]["overdue_fen"] == 0
     # what is left in the clearing is the stranger's money (not a channel's) — the channels drained
     assert all(final["clearing"][c]["drained"] for c in ("alipay", "icbc"))
-    proofs = read_frame(engine.connect(), select(table_of(FundsProof).c.channel, table_of(FundsProof).c.day,
-                        table_of(FundsProof).c.closing_fen), {"channel": pl.String, "day": pl.Date, "closing_fen": pl.Int64})  # fmt: skip
+    proof = table_of(FundsProof)
+    proofs = read_frame(engine.connect(), select(proof.c.channel, proof.c.day, proof.c.closing_fen),
+                        {"channel": pl.String, "day": pl.Date, "closing_fen": pl.Int64})  # fmt: skip
     assert proofs.filter(pl.col("day") == after)["closing_fen"].to_list() == [0, 0]
     rerun = reconcile_dates(config, [after], workbook=False, cascade=False)[0]["funds"]
     assert rerun["clearing"] == final["clearing"] and rerun["exceptions"]["new"] == 0
