@@ -415,11 +415,11 @@ def _funds_sheet(
 
     sheet = book.create_sheet(say("funds")[:31])
     _print_setup(sheet)
-    for index, width in enumerate((16, 14, 16, 16, 16, 16, 16, 16, 16, 24, 16, 16, 16, 14), start=1):
+    # the clearing table and the settlements share the columns: each as wide as the wider of the two
+    for index, width in enumerate((14, 14, 16, 16, 16, 16, 16, 16, 25, 18, 13, 16, 16, 10), start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    sheet.append([_cell(sheet, f"{say('funds')} — {say('funds_as_of')} {funds.get('as_of', '')}", bold=True),
-                  say("balanced"), say("yes") if funds.get("balanced") else say("no")])  # fmt: skip
+    sheet.append([_cell(sheet, f"{say('funds')} — {say('funds_as_of')} {funds.get('as_of', '')}", bold=True)])
+    sheet.append([say("balanced"), say("yes") if funds.get("balanced") else say("no")])
     sheet.append([])
     _header(sheet, [say("clearing"), say("closing"), say("pending"), say("overdue"), say("surplus"),
                     say("unexplained"), say("drained"), say("oldest_overdue")])  # fmt: skip

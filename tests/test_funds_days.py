@@ -9,13 +9,18 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
+from typer.testing import CliRunner
 
-from flows.config import load_config
+from flows.cli import app
+from flows.config import AppConfig, load_config
 from flows.db import ExceptionItem, FundsExpectation, FundsProof, table_of
 from flows.importer import import_snapshot, write_snapshot
 from flows.runner import reconcile_dates
 from flows.store import connect, read_frame
+from flows.words import label
+from flows.workbook import COLUMNS, column_letter
 from reconcile.funds.night import FUNDS_SUBJECTS
 from reconcile.funds.synthetic import UNEXPECTED_FEN, settlement_statements
 from reconcile.synthetic import generate_days
@@ -75,6 +80,7 @@ def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
         ("SETTLEMENT_SHORT", "settlement"), ("UNEXPECTED_DEPOSIT", "statement"),
     ]
     assert exceptions.filter(pl.col("outcome") == "UNEXPECTED_DEPOSIT")["amount_fen"].item() == UNEXPECTED_FEN
+    _the_workbook_shows_it_and_takes_a_resolution(config, truth)
 
     # the night after: the last payouts arrive and the shortfall is made good; every window has passed
     after = LAST + dt.timedelta(days=1)  # 10-10, a make-up working day
@@ -99,3 +105,38 @@ def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
     assert proofs.filter(pl.col("day") == after)["closing_fen"].to_list() == [0, 0]
     rerun = reconcile_dates(config, [after], workbook=False, cascade=False)[0]["funds"]
     assert rerun["clearing"] == final["clearing"] and rerun["exceptions"]["new"] == 0
+
+
+def _the_workbook_shows_it_and_takes_a_resolution(config: AppConfig, truth: pl.DataFrame) -> None:
+    """The date again, with its workbook: the 资金对账 sheet shows each clearing balance and the
+    expected settlements; the funds exceptions have sheets of their own that a reviewer resolves."""
+    summary = reconcile_dates(config, [LAST], workbook=True, cascade=False)[0]
+    assert summary["funds"]["exceptions"]["new"] == 0 and summary["funds"]["exceptions"]["seen_again"] == 2
+    path = Path(summary["workbook"])
+    book = load_workbook(path, read_only=True)
+    assert {"资金对账", "结算少付", "不明来账"} <= set(book.sheetnames)
+    rows = list(book["资金对账"].iter_rows(values_only=True))
+    rows = [r for r in rows if r]
+    clearing = {r[0]: r for r in rows if r[0] in ("支付宝", "工商银行") and isinstance(r[1], (int, float))}
+    pending = truth.filter(pl.col("business_date") == LAST)
+    assert clearing["工商银行"][3] == 1  # overdue: the shortfall, 1.00 yuan
+    assert round(clearing["支付宝"][2] * 100) == pending.filter(pl.col("channel") == "alipay")["net_fen"].item()
+    listed = [r for r in rows if isinstance(r[0], str) and r[0].startswith("2026-") and r[1] in ("支付宝", "工商银行")]
+    assert len(listed) == truth.height  # every expected settlement of the fortnight
+    sheet = book["不明来账"]
+    header = next(sheet.iter_rows(min_row=1, max_row=1, values_only=True))
+    assert list(header[: len(COLUMNS)]) == [label(c, "zh") for c in COLUMNS]
+    reviewed = path.with_name("reviewed.xlsx")
+    editable = load_workbook(path)
+    editable["不明来账"][f"{column_letter('resolution')}2"] = "无需处理"
+    editable["不明来账"][f"{column_letter('note')}2"] = "股东往来款，已确认"
+    editable.save(reviewed)
+    done = CliRunner().invoke(app, ["review-import", str(reviewed), "--reviewer", "王会计"])
+    assert done.exit_code == 0, done.output
+    items = table_of(ExceptionItem)
+    with connect(config.database_url).connect() as conn:
+        status = conn.execute(select(items.c.status, items.c.resolution_code).where(
+            items.c.outcome == "UNEXPECTED_DEPOSIT")).one()  # fmt: skip
+    assert tuple(status) == ("RESOLVED", "NO_ACTION")
+    again = reconcile_dates(config, [LAST], workbook=False, cascade=False)[0]["funds"]
+    assert again["exceptions"]["reopened"] == 0  # the facts did not change: the resolution stands
