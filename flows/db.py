@@ -249,6 +249,22 @@ class StatementLine(Base):
     raw_line: Mapped[str] = mapped_column(Text)
 
 
+class ChannelSettlement(Base):
+    """A channel's own word on its settlement, from its bills (a layout's ``settlement_kinds``):
+    a fee it charged or a payout it made, for a business date (migration 0006)."""
+
+    __tablename__ = "channel_settlements"
+    business_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    file_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(24))
+    settlement_kind: Mapped[str] = mapped_column(String(8))
+    channel_txn_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    source_file: Mapped[str] = mapped_column(String(255))
+
+
 class FundsCollection(Base):
     """What a channel collected for a business date, summed once when the date is reconciled
     (``reconcile/funds/expectations.py::collected``): no later night reads the records again."""

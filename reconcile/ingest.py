@@ -84,6 +84,9 @@ class ParsedFile:
     why the file's lines are not counted (the same bytes arrived under another name or date).
     ``statement_lines``: a bank statement of the collection account (channel ``statement``) holds
     its lines here (:class:`schemas.funds.StatementLineFrame`), and no records.
+    ``settlement_lines``: the channel's own word on its settlement, among the lines set aside (a
+    layout's ``settlement_kinds``): ``line_no``, ``settlement_kind`` (fee, payout),
+    ``channel_txn_id``, ``amount_fen`` (positive), ``settled_at``.
     """
 
     source_file: str
@@ -99,6 +102,7 @@ class ParsedFile:
     notes: tuple[str, ...] = field(default_factory=tuple)
     skipped: str | None = None
     statement_lines: pl.DataFrame | None = None
+    settlement_lines: pl.DataFrame | None = None
 
     @property
     def status(self) -> str:
@@ -107,9 +111,9 @@ class ParsedFile:
     def skip(self, why: str) -> ParsedFile:
         """The same file, its lines set aside because these bytes are counted elsewhere."""
         lines = None if self.statement_lines is None else self.statement_lines.clear()
-        return replace(
-            self, records=self.records.clear(), invalid=self.invalid.clear(), skipped=why, statement_lines=lines
-        )
+        said = None if self.settlement_lines is None else self.settlement_lines.clear()
+        return replace(self, records=self.records.clear(), invalid=self.invalid.clear(), skipped=why,
+                       statement_lines=lines, settlement_lines=said)  # fmt: skip
 
 
 def empty_invalid() -> pl.DataFrame:
@@ -221,6 +225,7 @@ def _parse(
 
     notes: list[str] = []
     aside = canonical.filter(pl.col("record_kind") == SKIP_KIND)
+    settlement = settlement_lines_of(aside, layout)
     if aside.height:
         kinds = ", ".join(sorted(set(aside["_kind_raw"].fill_null("(blank)").to_list())))
         notes.append(f"{aside.height} line(s) are neither debits nor refunds ({kinds}) and were left aside")
@@ -252,7 +257,26 @@ def _parse(
         invalid=_quoting_little(invalid).sort("line_no"),
         control_totals=tuple(totals),
         notes=tuple(notes),
+        settlement_lines=settlement,
     )
+
+
+SETTLEMENT_LINE_SCHEMA: dict[str, pl.DataType] = {
+    "line_no": pl.Int64(), "settlement_kind": pl.String(), "channel_txn_id": pl.String(), "amount_fen": pl.Int64(),
+    "settled_at": pl.Datetime("us", "UTC"),
+}  # fmt: skip
+
+
+def settlement_lines_of(aside: pl.DataFrame, layout: LayoutSpec) -> pl.DataFrame | None:
+    """The lines set aside that the layout says are the channel's fee or payout (readable ones)."""
+    if not layout.settlement_kinds:
+        return None
+    said = aside.filter(pl.col("_kind_raw").is_in(list(layout.settlement_kinds)) & pl.col("_parse_error").is_null())
+    return said.select(
+        "line_no",
+        settlement_kind=pl.col("_kind_raw").replace_strict(layout.settlement_kinds, return_dtype=pl.String),
+        channel_txn_id="channel_txn_id", amount_fen=pl.col("amount_fen").abs(), settled_at="settled_at",
+    ).cast(SETTLEMENT_LINE_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
 
 
 def _quoting_little(invalid: pl.DataFrame) -> pl.DataFrame:

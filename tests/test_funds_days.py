@@ -22,11 +22,12 @@ from flows.store import connect, read_frame
 from flows.words import label
 from flows.workbook import COLUMNS, column_letter
 from reconcile.funds.night import FUNDS_SUBJECTS
-from reconcile.funds.synthetic import UNEXPECTED_FEN, settlement_statements
-from reconcile.synthetic import generate_days
+from reconcile.funds.synthetic import UNEXPECTED_FEN, fee, settlement_statements
+from reconcile.synthetic import alipay_account_bill, generate_days
 
 FIRST, LAST = dt.date(2026, 9, 29), dt.date(2026, 10, 9)
 SHORT = ("icbc", dt.date(2026, 10, 8), 100)
+FEE_DAY = dt.date(2026, 10, 8)
 pytestmark = pytest.mark.slow
 
 
@@ -42,7 +43,13 @@ def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
 ) -> None:
     monkeypatch.setenv("RECON_FUNDS_FROM", FIRST.isoformat())
     days = generate_days(FIRST, LAST, 120, 11, history=True)
-    paid = settlement_statements(days, short=SHORT, unexpected_on=dt.date(2026, 10, 9))
+    # Alipay's account bill of 10-08 states its fee: 0.10 a debit, not the rule's 0.6 %, and pays net of it
+    billed = days.lines.filter((pl.col("channel") == "alipay") & (pl.col("day") == FEE_DAY) & ~pl.col("corrupt_time"))
+    debits = billed.filter((pl.col("status") == "SUCCESS") & (pl.col("kind") == "debit"))
+    rule_fee = sum(fee("alipay", fen) for fen in debits["amount_fen"])
+    stated = {("alipay", FEE_DAY): 10 * debits.height}
+    paid = settlement_statements(days, short=SHORT, unexpected_on=dt.date(2026, 10, 9), stated_fees=stated)
+    days.files[FEE_DAY][f"alipay_signcustomer_{FEE_DAY:%Y%m%d}.csv"] = alipay_account_bill(FEE_DAY, billed)
     write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
     inbox = Path(recon_env["RECON_HOME"]) / "inbox"
     _deliver(inbox, days.files)
@@ -77,8 +84,10 @@ def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
         {"outcome": pl.String, "amount_fen": pl.Int64, "subject": pl.String},
     )
     assert sorted(exceptions.select("outcome", "subject").rows()) == [
-        ("SETTLEMENT_SHORT", "settlement"), ("UNEXPECTED_DEPOSIT", "statement"),
+        ("FEE_VARIANCE", "settlement"), ("SETTLEMENT_SHORT", "settlement"), ("UNEXPECTED_DEPOSIT", "statement"),
     ]
+    variance = exceptions.filter(pl.col("outcome") == "FEE_VARIANCE")
+    assert variance["amount_fen"].item() == stated[("alipay", FEE_DAY)] != rule_fee
     assert exceptions.filter(pl.col("outcome") == "UNEXPECTED_DEPOSIT")["amount_fen"].item() == UNEXPECTED_FEN
     _the_workbook_shows_it_and_takes_a_resolution(config, truth)
 
@@ -111,7 +120,7 @@ def _the_workbook_shows_it_and_takes_a_resolution(config: AppConfig, truth: pl.D
     """The date again, with its workbook: the 资金对账 sheet shows each clearing balance and the
     expected settlements; the funds exceptions have sheets of their own that a reviewer resolves."""
     summary = reconcile_dates(config, [LAST], workbook=True, cascade=False)[0]
-    assert summary["funds"]["exceptions"]["new"] == 0 and summary["funds"]["exceptions"]["seen_again"] == 2
+    assert summary["funds"]["exceptions"]["new"] == 0 and summary["funds"]["exceptions"]["seen_again"] == 3
     path = Path(summary["workbook"])
     book = load_workbook(path, read_only=True)
     assert {"资金对账", "结算少付", "不明来账"} <= set(book.sheetnames)
@@ -140,3 +149,32 @@ def _the_workbook_shows_it_and_takes_a_resolution(config: AppConfig, truth: pl.D
     assert tuple(status) == ("RESOLVED", "NO_ACTION")
     again = reconcile_dates(config, [LAST], workbook=False, cascade=False)[0]["funds"]
     assert again["exceptions"]["reopened"] == 0  # the facts did not change: the resolution stands
+
+
+def test_a_month_of_generated_days_drains_every_clearing_balance(
+    recon_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """November 2026 (weekends lumped by the wallet, paid one by one by the bank), then the first
+    working day of December on which the last payouts arrive: every window has passed, every
+    expectation is settled and each channel's clearing balance is zero."""
+    first, last, drain = dt.date(2026, 11, 1), dt.date(2026, 11, 30), dt.date(2026, 12, 1)
+    monkeypatch.setenv("RECON_FUNDS_FROM", first.isoformat())
+    days = generate_days(first, last, 240, 29, history=True)
+    paid = settlement_statements(days, deliver_until=drain)
+    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
+    inbox = Path(recon_env["RECON_HOME"]) / "inbox"
+    _deliver(inbox, days.files)
+    _deliver(inbox, paid.files)
+    config = load_config()
+    import_snapshot(connect(config.database_url), tmp_path / "snapshot")
+    span = [first + dt.timedelta(days=n) for n in range((drain - first).days + 1)]
+    summaries = reconcile_dates(config, span, workbook=False, cascade=False)
+    funds = summaries[-1]["funds"]
+    assert funds["as_of"] == drain.isoformat() and funds["balanced"]
+    assert funds["outcomes"] == {"SETTLED": paid.truth.height}
+    for channel in ("alipay", "icbc"):
+        assert funds["clearing"][channel]["closing_fen"] == 0, channel
+    # and on each night before, the closing was exactly what was still in its window
+    for summary in summaries[:-1]:
+        for proof in summary["funds"]["clearing"].values():
+            assert proof["closing_fen"] == proof["pending_fen"] and proof["unexplained_fen"] == 0

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, select
 
 from flows.db import (
     ChannelRecord,
+    ChannelSettlement,
     ExceptionItem,
     FundsCollection,
     FundsExpectation,
@@ -51,8 +52,17 @@ def statement_line_rows(parsed: list[ParsedFile], day: dt.date) -> pl.DataFrame:
 
 
 def write_statement_lines(conn: Connection, parsed: list[ParsedFile], day: dt.date) -> int:
-    """Replace the date's statement lines (in the date's write transaction: they are its facts)."""
+    """Replace the date's statement lines and the channels' own fee and payout lines (in the date's
+    write transaction: they are its facts)."""
     conn.execute(delete(StatementLine).where(StatementLine.business_date == day))
+    conn.execute(delete(ChannelSettlement).where(ChannelSettlement.business_date == day))
+    said = [
+        p.settlement_lines.with_columns(business_date=pl.lit(day), file_sha256=pl.lit(p.sha256),
+                                        channel=pl.lit(p.channel), source_file=pl.lit(p.source_file))
+        for p in parsed if p.settlement_lines is not None and p.status == "ACCEPTED" and p.settlement_lines.height
+    ]  # fmt: skip
+    if said:
+        insert_frame(conn, table_of(ChannelSettlement), pl.concat(said))
     return insert_frame(conn, table_of(StatementLine), statement_line_rows(parsed, day))
 
 
@@ -114,7 +124,15 @@ def _facts(conn: Connection, since: dt.date, as_of: dt.date) -> tuple[pl.DataFra
     refunds = read_frame(conn, select(*[table_of(FundsRefund).c[c] for c in REFUND_READ]).where(
         FundsRefund.business_date.between(since, as_of)), REFUND_READ)  # fmt: skip
     published = read_frame(conn, select(*[table_of(FundsProof).c[c] for c in PROOF_READ]), PROOF_READ)
-    return sums, lines.sort("value_date", "line_key"), refunds, published
+    said = table_of(ChannelSettlement)
+    fees = read_frame(
+        conn,
+        select(said.c.channel, said.c.business_date, func.sum(said.c.amount_fen).label("fee_fen"))
+        .where(said.c.settlement_kind == "fee", said.c.business_date.between(since, as_of))
+        .group_by(said.c.channel, said.c.business_date),
+        {"channel": pl.String, "business_date": pl.Date, "fee_fen": pl.Int64},
+    )
+    return sums, lines.sort("value_date", "line_key"), refunds, published, fees
 
 
 def funds_night(engine: Engine, settings: Settings, day: dt.date, run_id: str, now: dt.datetime) -> dict[str, Any]:
@@ -129,9 +147,13 @@ def funds_night(engine: Engine, settings: Settings, day: dt.date, run_id: str, n
         as_of = max(day, latest) if latest else day
         if as_of < since:
             return {"enabled": True, "as_of": as_of.isoformat(), "why": f"nothing before {since.isoformat()}"}
-        sums, lines, refunds, published = _facts(conn, since, as_of)
+        sums, lines, refunds, published, fees = _facts(conn, since, as_of)
+        first = {channel: spec.merchant_ids[0] for channel, spec in settings.funds.settlement.items()}
+        stated = fees.filter(pl.col("channel").is_in(list(first))).with_columns(
+            merchant_id=pl.col("channel").replace_strict(first, default="-")
+        )
         night = reconcile_funds(None, lines, settings.funds, since, as_of, sums=sums, refunds=refunds,
-                                published=published.filter(pl.col("day") < as_of))  # fmt: skip
+                                reported_fees=stated, published=published.filter(pl.col("day") < as_of))  # fmt: skip
         _write_night(conn, night, run_id)
         changes = _write_exceptions(conn, night, day, run_id, now)
     return night_summary(night) | {"exceptions": changes}

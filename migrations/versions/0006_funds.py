@@ -1,4 +1,5 @@
-"""funds reconciliation (资金对账): statement lines, each date's collections and refunds, the
+"""funds reconciliation (资金对账): statement lines, the channels' own fee and payout lines, each
+date's collections and refunds, the
 expected settlements with what became of them, the daily clearing proofs; longer outcome codes
 
 Revision ID: 0006
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+import flows.db
 
 revision = "0006"
 down_revision = "0005"
@@ -39,6 +42,18 @@ def upgrade() -> None:
         sa.Column("raw_line", sa.Text(), nullable=False),
     )
     op.create_index("ix_statement_lines_value_date", "statement_lines", ["value_date"])
+    op.create_table(
+        "channel_settlements",
+        sa.Column("business_date", sa.Date(), primary_key=True),
+        sa.Column("file_sha256", sa.String(length=64), primary_key=True),
+        sa.Column("line_no", sa.Integer(), primary_key=True),
+        sa.Column("channel", sa.String(length=24), nullable=False),
+        sa.Column("settlement_kind", sa.String(length=8), nullable=False),
+        sa.Column("channel_txn_id", sa.String(length=64), nullable=True),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("settled_at", flows.db.UTCDateTime(), nullable=True),
+        sa.Column("source_file", sa.String(length=255), nullable=False),
+    )
     op.create_table(
         "funds_collections",
         sa.Column("channel", sa.String(length=24), primary_key=True),
@@ -106,6 +121,7 @@ def downgrade() -> None:
     op.drop_table("funds_expectations")
     op.drop_table("funds_refunds")
     op.drop_table("funds_collections")
+    op.drop_table("channel_settlements")
     op.drop_index("ix_statement_lines_value_date", table_name="statement_lines")
     op.drop_table("statement_lines")
     with op.batch_alter_table("exceptions") as table:

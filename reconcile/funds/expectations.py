@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from reconcile.funds.rules import FundsRules
+from reconcile.funds.rules import PPM, FundsRules
 from reconcile.funds.workdays import windows
+from schemas.frames import MAX_LINE_FEN
 from schemas.funds import ExpectationFrame
 
 #: Columns of the collections the expectations are summed from (the date's channel records).
@@ -29,20 +30,15 @@ def expectation_key_expr() -> pl.Expr:
     )
 
 
-def fee_of_records(records: pl.DataFrame, rules: FundsRules) -> pl.Expr:
-    """A per-record fee column: debits pay the rule's fee; a refund gives it back where the rule says."""
-    fee = pl.lit(0, dtype=pl.Int64)
-    for channel, spec in rules.settlement.items():
-        charged = pl.col("record_kind") == "debit"
-        if spec.fee.refund_returns_fee:
-            charged = charged | (pl.col("record_kind") == "refund")
-        sign = pl.when(pl.col("record_kind") == "refund").then(-1).otherwise(1)
-        fee = (
-            pl.when((pl.col("channel") == channel) & charged)
-            .then(spec.fee.fee_expr(pl.col("amount_fen")) * sign)
-            .otherwise(fee)
-        )
-    return fee
+def fee_parameters(rules: FundsRules) -> pl.DataFrame:
+    """One row per channel with funds rules: its fee rule in numbers, its first merchant id."""
+    return pl.DataFrame(
+        [(channel, spec.fee.ppm, spec.fee.min_fen, spec.fee.cap_fen or MAX_LINE_FEN, spec.fee.refund_returns_fee,
+          spec.fee.per_payout_fen, spec.merchant_ids[0]) for channel, spec in rules.settlement.items()],
+        schema={"channel": pl.String, "_ppm": pl.Int64, "_min": pl.Int64, "_cap": pl.Int64, "_returns": pl.Boolean,
+                "_per_payout": pl.Int64, "_merchant": pl.String},
+        orient="row",
+    )  # fmt: skip
 
 
 #: A date's collections summed, before windows and the channels' stated fees: what the funds
@@ -57,31 +53,26 @@ COLLECTED_SCHEMA: dict[str, pl.DataType] = {
 def collected(collections: pl.DataFrame, rules: FundsRules) -> pl.DataFrame:
     """``collections`` (:data:`COLLECTION_COLUMNS`, and ``n``: how many records of that amount,
     1 when absent) summed per channel × merchant × business date of the channels with funds rules,
-    with the rule's fee (per debit, plus one per-payout charge). A merchant id the record does not
-    carry is the channel's first configured one."""
-    channels = list(rules.settlement)
-    first_merchant = {channel: spec.merchant_ids[0] for channel, spec in rules.settlement.items()}
-    if "n" not in collections.columns:
-        collections = collections.with_columns(n=pl.lit(1, dtype=pl.Int64))
-    successes = collections.filter(pl.col("channel").is_in(channels) & (pl.col("status") == "SUCCESS")).with_columns(
-        merchant_id=pl.coalesce(pl.col("merchant_id"), pl.col("channel").replace_strict(first_merchant, default=None))
+    with the rule's fee: per debit ``rate`` half up, at least ``min_fen``, at most ``cap_fen``; a
+    refund gives its fee back where the rule says; plus one per-payout charge. A merchant id the
+    record does not carry is the channel's first configured one."""
+    n = pl.col("n") if "n" in collections.columns else pl.lit(1, dtype=pl.Int64)
+    successes = collections.filter(pl.col("status") == "SUCCESS").join(fee_parameters(rules), on="channel")
+    debit = (pl.col("record_kind") == "debit").cast(pl.Int64)
+    refund = 1 - debit
+    each = ((pl.col("amount_fen") * pl.col("_ppm") + PPM // 2) // PPM).clip(pl.col("_min"), pl.col("_cap"))
+    back = refund * pl.col("_returns").cast(pl.Int64)
+    summed = successes.with_columns(merchant_id=pl.coalesce("merchant_id", "_merchant")).group_by(GROUP).agg(
+        debits=(debit * n).sum(),
+        gross_fen=(pl.col("amount_fen") * debit * n).sum(),
+        refunds=(refund * n).sum(),
+        refunds_fen=(pl.col("amount_fen") * refund * n).sum(),
+        fee_expected_fen=(each * (debit - back) * n).sum() + pl.col("_per_payout").first(),
     )
-    successes = successes.with_columns(fee_fen=fee_of_records(successes, rules) * pl.col("n"))
-    is_debit = pl.col("record_kind") == "debit"
-    summed = successes.group_by(GROUP).agg(
-        debits=pl.col("n").filter(is_debit).sum().cast(pl.Int64),
-        gross_fen=(pl.col("amount_fen") * pl.col("n")).filter(is_debit).sum().cast(pl.Int64),
-        refunds=pl.col("n").filter(~is_debit).sum().cast(pl.Int64),
-        refunds_fen=(pl.col("amount_fen") * pl.col("n")).filter(~is_debit).sum().cast(pl.Int64),
-        fee_expected_fen=pl.col("fee_fen").sum().cast(pl.Int64),
-    )
-    per_payout = {channel: spec.fee.per_payout_fen for channel, spec in rules.settlement.items()}
-    summed = summed.with_columns(
-        fee_expected_fen=(
-            pl.col("fee_expected_fen") + pl.col("channel").replace_strict(per_payout, return_dtype=pl.Int64)
-        ).clip(lower_bound=0)
-    )
-    return summed.select(list(COLLECTED_SCHEMA)).sort(GROUP)
+    return summed.with_columns(
+        pl.col("debits", "gross_fen", "refunds", "refunds_fen").cast(pl.Int64),
+        fee_expected_fen=pl.col("fee_expected_fen").clip(lower_bound=0).cast(pl.Int64),
+    ).select(list(COLLECTED_SCHEMA)).sort(GROUP)
 
 
 def expectations(

@@ -56,13 +56,21 @@ class Settlements:
     unexpected: dt.date | None
 
 
-def _nets(lines: pl.DataFrame, channels: tuple[str, ...]) -> list[tuple[str, dt.date, int]]:
+def _nets(
+    lines: pl.DataFrame, channels: tuple[str, ...], stated_fees: dict[tuple[str, dt.date], int]
+) -> list[tuple[str, dt.date, int]]:
+    """Each channel and day's net: collected less refunds less fees (the day's stated fee, where
+    the channel states one, instead of the per-debit ones)."""
     good = lines.filter(pl.col("channel").is_in(list(channels)) & (pl.col("status") == "SUCCESS")
                         & ~pl.col("corrupt_time"))  # fmt: skip
     nets: dict[tuple[str, dt.date], int] = {}
     for channel, day, kind, fen in good.select("channel", "day", "kind", "amount_fen").iter_rows():
         key = (channel, day)
-        nets[key] = nets.get(key, 0) + (fen - fee(channel, fen) if kind == "debit" else -fen)
+        charged = 0 if key in stated_fees else fee(channel, fen)
+        nets[key] = nets.get(key, 0) + (fen - charged if kind == "debit" else -fen)
+    for key, stated in stated_fees.items():
+        if key in nets:
+            nets[key] -= stated
     return sorted((channel, day, net) for (channel, day), net in nets.items())
 
 
@@ -72,14 +80,17 @@ def settlement_statements(
     deliver_until: dt.date | None = None,
     short: tuple[str, dt.date, int] | None = None,
     unexpected_on: dt.date | None = None,
+    stated_fees: dict[tuple[str, dt.date], int] | None = None,
 ) -> Settlements:
     """The payouts of ``days`` as daily statements up to ``deliver_until`` (the last generated day
     when None). ``short``: (channel, business date, fen) a payout made that much short (paid
-    alone, not in a lump). ``unexpected_on``: a day a stranger's deposit arrives."""
+    alone, not in a lump). ``unexpected_on``: a day a stranger's deposit arrives. ``stated_fees``:
+    (channel, business date) → the fee the channel's own bill states for the day, which it pays net
+    of."""
     last = deliver_until or max(days.files)
     payouts: dict[dt.date, list[tuple[str, int, str, list[dt.date]]]] = {}
     truth = []
-    owed = _nets(days.lines, channels)
+    owed = _nets(days.lines, channels, stated_fees or {})
     by_payday: dict[tuple[str, dt.date], list[tuple[dt.date, int]]] = {}
     for channel, day, net in owed:
         # T+1: the first working day after the business date (``find_workday(0, d)``: d, or the next)
