@@ -227,6 +227,13 @@ def generate(
         help="who collects the wallet share of the book: alipay (its business bill), wechat (WeChat Pay's trade "
         "bill instead) or unionpay (UnionPay's zipped clearing files)",
     ),
+    statements: bool = typer.Option(
+        False,
+        "--statements/--no-statements",
+        help="also the collection account's statements (a 招商银行 download a day: each channel's payouts on the "
+        "first working day after each date, weekends and holidays lumped by the wallet, one payout short, one "
+        "stranger's deposit) and their truth, expected_funds.csv; reconcile them with RECON_FUNDS_FROM",
+    ),
 ) -> None:
     """Write a synthetic day (or days) with every outcome and its ground truth.
 
@@ -253,12 +260,34 @@ def generate(
         for name, data in files.items():
             (folder / name).write_bytes(data)
     days.expected.write_csv(out / "expected.csv")
+    said = ""
+    if statements:
+        from reconcile.funds.synthetic import settlement_statements
+
+        owed = settlement_statements(days, channels=(wallet, "icbc"), short=_short_payout(days, wallet),
+                                     unexpected_on=end)  # fmt: skip
+        for business_date, files in owed.files.items():
+            folder = out / "inbox" / business_date.isoformat()
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in files.items():
+                (folder / name).write_bytes(data)
+        owed.truth.write_csv(out / "expected_funds.csv")
+        said = f", {len(owed.files)} statement(s) (funds truth: expected_funds.csv)"
     records = days.expected.filter(pl.col("subject") == "record").height
     shape = f"{attempts} attempt(s) per due installment, {'paid history' if history else 'no history'}"
     typer.echo(
         f"generated {len(days.files)} day(s), {days.loans.height} loans, {days.instructions.height} "
-        f"instructions, {records} records ({shape}) in {time.perf_counter() - clock:.1f}s → {out}"
+        f"instructions, {records} records ({shape}){said} in {time.perf_counter() - clock:.1f}s → {out}"
     )
+
+
+def _short_payout(days: Any, wallet: str) -> tuple[str, dt.date, int] | None:
+    """The bank's payout of the first working day of the range, made 1.00 short (a proposal)."""
+    import chinese_calendar
+
+    bank_days = sorted(set(days.lines.filter(pl.col("channel") == "icbc")["day"].to_list()))
+    working = [d for d in bank_days if chinese_calendar.is_workday(d)]
+    return ("icbc", working[0], 100) if working else None
 
 
 @app.command("import-expected")

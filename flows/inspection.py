@@ -19,8 +19,10 @@ from rich.table import Table
 
 from flows.words import grouped_yuan
 from reconcile.delivery import DeliveryRejected, unpack
+from reconcile.funds.classify import classify
+from reconcile.funds.statements import StatementRejected, read_statement, statement_kind
 from reconcile.ingest import parse_channel_file, set_aside_evidence
-from reconcile.intake import claim, why_unrecognised
+from reconcile.intake import STATEMENT, claim, why_unrecognised
 from reconcile.masking import mask_numbers_in_text
 from reconcile.money import fen_to_yuan_text
 from reconcile.reader.recognition import closest_layouts
@@ -54,6 +56,8 @@ def inspect_piece(
     claimed, layout_name = claim(name, data, settings)
     channel_id = channel or claimed
     report: dict[str, Any] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "channel": channel_id}
+    if channel_id == STATEMENT:
+        return _statement_report(report, name, data, settings)
     if channel_id is None or channel_id not in settings.channels:
         report["rejected"] = f"unknown channel {channel_id!r}" if channel_id else why_unrecognised(data)
         if layout_name is None:
@@ -95,6 +99,31 @@ def inspect_piece(
     report["notes"] = list(set_aside_evidence([parsed], settings)[0].notes)
     report["invalid_rows"] = parsed.invalid.height
     report["first_invalid"] = parsed.invalid.head(10).select("line_no", "check", "message").to_dicts()
+    return report
+
+
+def _statement_report(report: dict[str, Any], name: str, data: bytes, settings: Settings) -> dict[str, Any]:
+    """A statement of the collection account: its lines by credit or debit and by the channel each
+    is classified to (``by_status``: kind = credit/debit, status = channel or ``nobody's``)."""
+    try:
+        kind, lines = read_statement(data, name, settings.funds.statement_layouts)
+    except StatementRejected as error:
+        return {**report, "layout": statement_kind(data, settings.funds.statement_layouts),
+                "rejected": mask_numbers_in_text(str(error))}  # fmt: skip
+    found = classify(lines, settings.funds).with_columns(
+        record_kind=pl.when(pl.col("amount_fen") > 0).then(pl.lit("credit")).otherwise(pl.lit("debit")),
+        status=pl.col("channel").fill_null("nobody's"),
+    )
+    by = found.group_by("record_kind", "status").agg(pl.len().alias("count"), pl.col("amount_fen").sum().alias("fen"))
+    dates = found["value_date"]
+    span = f"value dates {dates.min()!s} to {dates.max()!s}" if found.height else "no lines"
+    shown = [{**row, "yuan": fen_to_yuan_text(int(row["fen"]))} for row in by.sort("record_kind", "status").to_dicts()]
+    report.update(
+        layout=kind, business_date=None, rows=lines.height, rejected=None, control_totals=[], failure_reasons={},
+        by_status=shown,
+        notes=[f"a statement of the collection account: {span}; balances and footer checked"],
+        invalid_rows=0, first_invalid=[],
+    )  # fmt: skip
     return report
 
 
