@@ -431,8 +431,10 @@ def demo(as_json: bool = typer.Option(False, "--json")) -> None:
 
     from flows.config import load_config
 
-    config = load_config()
     sample_day = (SAMPLE_DATA / "demo" / "business_date.txt").read_text().strip()
+    # funds reconciliation follows the sample day's money (in transit: its payouts come the day after)
+    os.environ.setdefault("RECON_FUNDS_FROM", sample_day)
+    config = load_config()
     inbox = config.paths.inbox / sample_day
     inbox.mkdir(parents=True, exist_ok=True)
     for source in sorted((SAMPLE_DATA / "demo" / "inbox" / sample_day).iterdir()):
