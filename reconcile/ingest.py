@@ -244,7 +244,10 @@ def _parse(
         pl.col("_check").alias("check"),
         pl.col("_why").alias("message"),
     )
-    good, invalid = _validate(canonical.drop("_signed_fen", "_kind_raw", "_split"), channel.channel_id, name, sha256)
+    settlement = _with_stated_fees(settlement, canonical, layout)
+    good, invalid = _validate(
+        canonical.drop("_signed_fen", "_kind_raw", "_split", "_fee"), channel.channel_id, name, sha256
+    )
     good, invalid = set_apart_long_lines(good, pl.concat([width_invalid, invalid]), lines)
     return ParsedFile(
         source_file=name,
@@ -277,6 +280,23 @@ def settlement_lines_of(aside: pl.DataFrame, layout: LayoutSpec) -> pl.DataFrame
         settlement_kind=pl.col("_kind_raw").replace_strict(layout.settlement_kinds, return_dtype=pl.String),
         channel_txn_id="channel_txn_id", amount_fen=pl.col("amount_fen").abs(), settled_at="settled_at",
     ).cast(SETTLEMENT_LINE_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _with_stated_fees(said: pl.DataFrame | None, canonical: pl.DataFrame, layout: LayoutSpec) -> pl.DataFrame | None:
+    """A layout reading each line's fee (``fee_fen``: UnionPay's 商户手续费) states the file's fee: the
+    readable lines' fees summed, as one settlement line (line 0: the file's, not a line's)."""
+    if "fee_fen" not in layout.fields:
+        return said
+    readable = canonical.filter(pl.col("_parse_error").is_null() & pl.col("_fee").is_not_null())
+    if readable.is_empty():
+        return said
+    total = int(readable["_fee"].sum())
+    stated = pl.DataFrame(
+        {"line_no": [0], "settlement_kind": ["fee"], "channel_txn_id": [None], "amount_fen": [total],
+         "settled_at": [readable["settled_at"].max()]},
+        schema=SETTLEMENT_LINE_SCHEMA,
+    )  # fmt: skip
+    return stated if said is None else pl.concat([said, stated])
 
 
 def _quoting_little(invalid: pl.DataFrame) -> pl.DataFrame:

@@ -21,8 +21,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 #: The canonical fields a layout may fill (``schemas.frames.ChannelRecordFrame``), and ``currency``,
-#: checked against the channel's and then dropped, and ``split_part``: the part number of a payment
-#: delivered as several split lines (分账), which are read as one payment.
+#: checked against the channel's and then dropped, ``split_part``: the part number of a payment
+#: delivered as several split lines (分账), which are read as one payment, and ``fee_fen``: the fee
+#: the channel states it charged on the line (a charge positive, a fee given back negative), summed
+#: per file for funds reconciliation.
 TARGETS = (
     "channel_txn_id",
     "reference",
@@ -37,6 +39,7 @@ TARGETS = (
     "refund_request_no",
     "currency",
     "split_part",
+    "fee_fen",
 )
 #: What a record kind may be read as (``skip``: neither a debit nor a refund, counted then set aside).
 RECORD_KINDS = ("debit", "refund", "skip")

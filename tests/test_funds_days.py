@@ -178,3 +178,31 @@ def test_a_month_of_generated_days_drains_every_clearing_balance(
     for summary in summaries[:-1]:
         for proof in summary["funds"]["clearing"].values():
             assert proof["closing_fen"] == proof["pending_fen"] and proof["unexplained_fen"] == 0
+
+
+def test_unionpay_states_its_fee_in_its_clearing_file_and_the_rule_agrees(
+    recon_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """UnionPay collects the wallet share: its ZM states each line's fee, summed per file; the rule
+    (0.6 %, given back on a refund) gives the same, so no FEE_VARIANCE, and every day settles."""
+    first, last = dt.date(2026, 11, 23), dt.date(2026, 11, 27)
+    monkeypatch.setenv("RECON_FUNDS_FROM", first.isoformat())
+    days = generate_days(first, last, 150, 31, history=True, wallet="unionpay")
+    paid = settlement_statements(days, channels=("unionpay", "icbc"), deliver_until=dt.date(2026, 11, 30))
+    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
+    inbox = Path(recon_env["RECON_HOME"]) / "inbox"
+    _deliver(inbox, days.files)
+    _deliver(inbox, paid.files)
+    config = load_config()
+    engine = connect(config.database_url)
+    import_snapshot(engine, tmp_path / "snapshot")
+    span = [first + dt.timedelta(days=n) for n in range((dt.date(2026, 11, 30) - first).days + 1)]
+    funds = reconcile_dates(config, span, workbook=False, cascade=False)[-1]["funds"]
+    assert funds["outcomes"] == {"SETTLED": paid.truth.height} and funds["exceptions_by_outcome"] == {}
+    stated = read_frame(engine.connect(), select(table_of(FundsExpectation).c.fee_reported_fen,
+                        table_of(FundsExpectation).c.fee_expected_fen, table_of(FundsExpectation).c.channel),
+                        {"fee_reported_fen": pl.Int64, "fee_expected_fen": pl.Int64, "channel": pl.String})  # fmt: skip
+    unionpay = stated.filter(pl.col("channel") == "unionpay")
+    assert unionpay.height == 5 and unionpay["fee_reported_fen"].is_not_null().all()
+    assert (unionpay["fee_reported_fen"] == unionpay["fee_expected_fen"]).all()
+    assert all(proof["closing_fen"] == 0 for proof in funds["clearing"].values())

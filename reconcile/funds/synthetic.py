@@ -2,7 +2,8 @@
 
 For each generated day and channel that settles here, the channel's payout: its successful
 debits less its refunds less its fee, each fee worked out here from the published rate (0.6 % for
-the wallets, 0.25 % capped at 20 yuan for UnionPay, 0.50 per debit for a bank), on the first
+the wallets and UnionPay, given back on a refund by WeChat Pay and UnionPay, 0.50 per debit for a
+bank), on the first
 mainland working day after the date (``chinese-calendar``'s own ``find_workday``). Days that share a payout day
 (a weekend, a holiday) are paid by a wallet in one lump naming the first and last date; a bank pays
 each date apart. One payout can be made short and one deposit nobody expected can be added. The
@@ -36,12 +37,16 @@ TRUTH_SCHEMA = {"channel": pl.String, "business_date": pl.Date, "net_fen": pl.In
                 "expected_outcome": pl.String}  # fmt: skip
 
 
+#: Channels that give back the fee of what they refund.
+FEE_RETURNED = frozenset({"wechat", "unionpay"})
+
+
 def fee(channel: str, fen: int) -> int:
     """One debit's fee, by the published rates (half up to the fen)."""
     if channel in ("alipay", "wechat"):
         return max((fen * 6 + 500) // 1000, 1)
     if channel == "unionpay":
-        return min(max((fen * 25 + 5000) // 10000, 1), 2000)
+        return (fen * 6 + 500) // 1000
     return 50
 
 
@@ -67,7 +72,8 @@ def _nets(
     for channel, day, kind, fen in good.select("channel", "day", "kind", "amount_fen").iter_rows():
         key = (channel, day)
         charged = 0 if key in stated_fees else fee(channel, fen)
-        nets[key] = nets.get(key, 0) + (fen - charged if kind == "debit" else -fen)
+        back = charged if channel in FEE_RETURNED else 0
+        nets[key] = nets.get(key, 0) + (fen - charged if kind == "debit" else -fen + back)
     for key, stated in stated_fees.items():
         if key in nets:
             nets[key] -= stated

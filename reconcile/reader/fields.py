@@ -292,9 +292,10 @@ def canonical_records(
         raise FileRejected(f"the layout maps no column to {', '.join(missing_fields)}")
     currency = pl.col("currency") if "currency" in fields else pl.lit(None, pl.String)
     split = pl.col("split_part") if "split_part" in fields else pl.lit(None, pl.String)
+    fee = pl.col("fee_fen").cast(pl.Int64) if "fee_fen" in fields else pl.lit(None, pl.Int64)
     return frame.select(
         [*[pl.col(name).cast(dtype) for name, dtype in schema.items()], "_parse_error", "_signed_fen", "_kind_raw",
-         currency.alias("_currency"), split.alias("_split")]
+         currency.alias("_currency"), split.alias("_split"), fee.alias("_fee")]
     )  # fmt: skip
 
 
