@@ -117,6 +117,17 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         *[f"| {f['name']} | {f['channel'] or ''} | {f['status']} | {f['rows']} | {f.get('reason') or ''} |"
           for f in summary["files"]],
     ]  # fmt: skip
+    funds = summary.get("funds") or {}
+    if funds.get("enabled") and funds.get("clearing"):
+        verdict = "balanced" if funds.get("balanced") else "NOT BALANCED"
+        lines += [
+            "", f"## Funds (资金对账) as of {funds['as_of']}: {verdict}",
+            "", "| channel | clearing | in window | overdue | surplus | unexplained |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            *[f"| {channel} | " + " | ".join(fen_to_yuan_text(c[k]) for k in
+              ("closing_fen", "pending_fen", "overdue_fen", "surplus_fen", "unexplained_fen")) + " |"
+              for channel, c in sorted(funds["clearing"].items())],
+        ]  # fmt: skip
     warning = (summary.get("inbox") or {}).get("warning")
     if warning:
         lines += ["", f"**Warning**: {warning}"]

@@ -55,6 +55,7 @@ from flows.words import (
     resolution_labels,
 )
 from reconcile.codes import Outcome
+from reconcile.funds.clearing import AGES
 from reconcile.masking import mask_account, mask_account_expr, mask_numbers_in_text_expr
 from reconcile.money import fen_expr_to_yuan_text
 from reconcile.text import printable_text
@@ -399,6 +400,8 @@ def _exception_sheet(book: Workbook, title: str, rows: pl.DataFrame, language: s
     sheet.append(total)
 
 
+#: What is owed past its window, by age in working days (``reconcile/funds/clearing.py::AGES``).
+AGE_BUCKETS_FUNDS = tuple(name for name, _, _ in AGES)
 #: The clearing balance's columns on the funds sheet, in order (summary["funds"]["clearing"]).
 CLEARING_COLUMNS = ("closing_fen", "pending_fen", "overdue_fen", "surplus_fen", "unexplained_fen")
 SETTLEMENT_MONEY = ("gross_fen", "refunds_fen", "fee_expected_fen", "fee_reported_fen", "net_fen", "allocated_fen",
@@ -422,11 +425,13 @@ def _funds_sheet(
     sheet.append([say("balanced"), say("yes") if funds.get("balanced") else say("no")])
     sheet.append([])
     _header(sheet, [say("clearing"), say("closing"), say("pending"), say("overdue"), say("surplus"),
-                    say("unexplained"), say("drained"), say("oldest_overdue")])  # fmt: skip
+                    say("unexplained"), say("drained"), say("oldest_overdue"),
+                    *[say(f"overdue_{name}") for name in AGE_BUCKETS_FUNDS]])  # fmt: skip
     for channel, proof in sorted((funds.get("clearing") or {}).items()):
         money = [_cell(sheet, yuan(proof[c]), money=True) for c in CLEARING_COLUMNS]
+        aged = [_cell(sheet, yuan(proof.get(f"overdue_{name}_fen", 0)), money=True) for name in AGE_BUCKETS_FUNDS]
         sheet.append([names.get(channel, channel), *money, say("yes") if proof["drained"] else say("no"),
-                      proof.get("oldest_overdue_days")])  # fmt: skip
+                      proof.get("oldest_overdue_days"), *aged])  # fmt: skip
     sheet.append([])
     _header(sheet, [say("business_date"), say("channel"), say("merchant"), say("gross"), say("refunds"),
                     say("fee_expected"), say("fee_stated"), say("net"), say("window"), say("outcome"),

@@ -168,3 +168,12 @@ def test_no_payer_name_of_a_person_appears_unmasked() -> None:
     night = run_week(lines=person)
     text = night.exceptions.write_csv()
     assert "王小明" not in text and "13812345678" not in text and "王**" in text
+
+
+def test_what_is_overdue_is_aged_in_working_days(night: FundsNight) -> None:
+    alipay = night.transit.filter(pl.col("channel") == "alipay").row(0, named=True)
+    # 10-10 missing (window 10-12, two working days past on 10-14); 09-29's shortfall, six past
+    assert (alipay["overdue_0_2_fen"], alipay["overdue_3_5_fen"], alipay["overdue_6_plus_fen"]) == (
+        W.net_of(W.D(2026, 10, 10)), 0, 100,
+    )  # fmt: skip
+    assert alipay["overdue_0_2_fen"] + alipay["overdue_3_5_fen"] + alipay["overdue_6_plus_fen"] == alipay["overdue_fen"]

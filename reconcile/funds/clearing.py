@@ -18,6 +18,9 @@ import datetime as dt
 
 import polars as pl
 
+#: Ages of what is owed past its window, in working days (0: its window closed today).
+AGES = (("0_2", 0, 2), ("3_5", 3, 5), ("6_plus", 6, 10_000))
+
 PROOF_SCHEMA: dict[str, pl.DataType] = {
     "channel": pl.String(), "day": pl.Date(), "opening_fen": pl.Int64(), "collected_fen": pl.Int64(),
     "refunds_fen": pl.Int64(), "fees_fen": pl.Int64(), "settled_fen": pl.Int64(), "closing_fen": pl.Int64(),
@@ -71,40 +74,45 @@ def in_transit(
     - ``unexplained_fen``: closing − pending − overdue + surplus, zero when every fen is an item:
       anything else is a ``BALANCE_DRIFT``.
 
-    ``oldest_overdue_days``: the age, in working days past its window, of the oldest overdue item.
+    ``oldest_overdue_days``: the age, in working days past its window, of the oldest overdue item;
+    ``overdue_<bucket>_fen``: what is owed past its window by age in working days (:data:`AGES`).
     """
     closing = proof.filter(pl.col("day") == as_of).select("channel", "closing_fen")
     pending = pl.col("outcome") == "SETTLEMENT_PENDING"
-    owed = (
-        outcomes.filter(pl.col("business_date") <= as_of)
-        .group_by("channel")
-        .agg(
-            pending_fen=pl.col("remaining_fen").filter(pending).sum().cast(pl.Int64),
-            owed_late_fen=pl.col("remaining_fen").filter(~pending).sum().cast(pl.Int64),
-            oldest_overdue_days=pl.col("age_days").filter(~pending & (pl.col("remaining_fen") != 0)).max(),
-        )
+    late = ~pending & (pl.col("remaining_fen") != 0)
+    # what is still owed of an item: its remainder, less what came as a proposed short payment of it
+    owes = pl.when(pl.col("difference_fen").is_not_null()).then(-pl.col("difference_fen")).otherwise(
+        pl.col("remaining_fen")
+    )
+    aged = {
+        f"overdue_{name}_fen": owes
+        .filter(late & pl.col("age_days").is_between(low, high))
+        .sum()
+        .cast(pl.Int64)
+        for name, low, high in AGES
+    }
+    owed = outcomes.filter(pl.col("business_date") <= as_of).group_by("channel").agg(
+        pending_fen=pl.col("remaining_fen").filter(pending).sum().cast(pl.Int64),
+        owed_late_fen=pl.col("remaining_fen").filter(~pending).sum().cast(pl.Int64),
+        oldest_overdue_days=pl.col("age_days").filter(late).max(),
+        **aged,
     )
     mine = line_outcomes.filter(pl.col("channel").is_not_null() & (pl.col("line_kind") == "settlement"))
+    surplus = pl.col("outcome").is_in(["DUPLICATE_CREDIT", "UNEXPECTED_DEPOSIT"])
     lines = mine.group_by("channel").agg(
         proposed_fen=pl.col("amount_fen").filter(pl.col("outcome") == "PROPOSED").sum().cast(pl.Int64),
-        surplus_fen=pl.col("amount_fen")
-        .filter(pl.col("outcome").is_in(["DUPLICATE_CREDIT", "UNEXPECTED_DEPOSIT"]))
-        .sum()
-        .cast(pl.Int64),
+        surplus_fen=pl.col("amount_fen").filter(surplus).sum().cast(pl.Int64),
     )
-    framed = (
-        closing.join(owed, on="channel", how="left")
-        .join(lines, on="channel", how="left")
-        .with_columns(pl.col("pending_fen", "owed_late_fen", "proposed_fen", "surplus_fen").fill_null(0))
+    framed = closing.join(owed, on="channel", how="left").join(lines, on="channel", how="left").with_columns(
+        pl.col("pending_fen", "owed_late_fen", "proposed_fen", "surplus_fen", *aged).fill_null(0)
     )
     framed = framed.with_columns(overdue_fen=(pl.col("owed_late_fen") - pl.col("proposed_fen")).cast(pl.Int64))
+    unexplained = pl.col("closing_fen") - pl.col("pending_fen") - pl.col("overdue_fen") + pl.col("surplus_fen")
     return framed.with_columns(
-        unexplained_fen=(pl.col("closing_fen") - pl.col("pending_fen") - pl.col("overdue_fen") + pl.col("surplus_fen"))
-        .cast(pl.Int64),
-        drained=pl.col("closing_fen") == 0,
+        unexplained_fen=unexplained.cast(pl.Int64), drained=pl.col("closing_fen") == 0
     ).select(
         "channel", "closing_fen", "pending_fen", "overdue_fen", "surplus_fen", "unexplained_fen", "drained",
-        "oldest_overdue_days",
+        "oldest_overdue_days", *aged,
     ).sort("channel")  # fmt: skip
 
 
