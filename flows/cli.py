@@ -254,11 +254,7 @@ def generate(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--attempts") from None
     write_snapshot(out / "snapshot", days.loans, days.installments, days.instructions)
-    for business_date, files in days.files.items():
-        folder = out / "inbox" / business_date.isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            (folder / name).write_bytes(data)
+    _write_inbox(out / "inbox", days.files)
     days.expected.write_csv(out / "expected.csv")
     said = ""
     if statements:
@@ -266,11 +262,7 @@ def generate(
 
         owed = settlement_statements(days, channels=(wallet, "icbc"), short=_short_payout(days, wallet),
                                      unexpected_on=end)  # fmt: skip
-        for business_date, files in owed.files.items():
-            folder = out / "inbox" / business_date.isoformat()
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, data in files.items():
-                (folder / name).write_bytes(data)
+        _write_inbox(out / "inbox", owed.files)
         owed.truth.write_csv(out / "expected_funds.csv")
         said = f", {len(owed.files)} statement(s) (funds truth: expected_funds.csv)"
     records = days.expected.filter(pl.col("subject") == "record").height
@@ -279,6 +271,15 @@ def generate(
         f"generated {len(days.files)} day(s), {days.loans.height} loans, {days.instructions.height} "
         f"instructions, {records} records ({shape}){said} in {time.perf_counter() - clock:.1f}s → {out}"
     )
+
+
+def _write_inbox(inbox: Path, files: dict[dt.date, dict[str, bytes]]) -> None:
+    """Each date's files in ``inbox/YYYY-MM-DD/``."""
+    for business_date, named in files.items():
+        folder = inbox / business_date.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in named.items():
+            (folder / name).write_bytes(data)
 
 
 def _short_payout(days: Any, wallet: str) -> tuple[str, dt.date, int] | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -23,7 +23,7 @@ from flows.words import label
 from flows.workbook import COLUMNS, column_letter
 from reconcile.funds.night import FUNDS_SUBJECTS
 from reconcile.funds.synthetic import UNEXPECTED_FEN, fee, settlement_statements
-from reconcile.synthetic import alipay_account_bill, generate_days
+from reconcile.synthetic import SyntheticDays, alipay_account_bill, generate_days
 
 FIRST, LAST = dt.date(2026, 9, 29), dt.date(2026, 10, 9)
 SHORT = ("icbc", dt.date(2026, 10, 8), 100)
@@ -38,6 +38,20 @@ def _deliver(inbox: Path, files: dict[dt.date, dict[str, bytes]]) -> None:
             (inbox / day.isoformat() / name).write_bytes(data)
 
 
+def _imported(
+    recon_env: dict[str, str], tmp_path: Path, days: SyntheticDays, statements: dict[dt.date, dict[str, bytes]]
+) -> tuple[AppConfig, Engine, Path]:
+    """The generated book imported and its days' files and statements delivered."""
+    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
+    inbox = Path(recon_env["RECON_HOME"]) / "inbox"
+    _deliver(inbox, days.files)
+    _deliver(inbox, statements)
+    config = load_config()
+    engine = connect(config.database_url)
+    import_snapshot(engine, tmp_path / "snapshot")
+    return config, engine, inbox
+
+
 def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
     recon_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -50,13 +64,7 @@ def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
     stated = {("alipay", FEE_DAY): 10 * debits.height}
     paid = settlement_statements(days, short=SHORT, unexpected_on=dt.date(2026, 10, 9), stated_fees=stated)
     days.files[FEE_DAY][f"alipay_signcustomer_{FEE_DAY:%Y%m%d}.csv"] = alipay_account_bill(FEE_DAY, billed)
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    inbox = Path(recon_env["RECON_HOME"]) / "inbox"
-    _deliver(inbox, days.files)
-    _deliver(inbox, paid.files)
-    config = load_config()
-    engine = connect(config.database_url)
-    import_snapshot(engine, tmp_path / "snapshot")
+    config, engine, inbox = _imported(recon_env, tmp_path, days, paid.files)
     span = [FIRST + dt.timedelta(days=n) for n in range((LAST - FIRST).days + 1)]
     summaries = reconcile_dates(config, span, workbook=False, cascade=False)
     last = summaries[-1]["funds"]
@@ -161,12 +169,7 @@ def test_a_month_of_generated_days_drains_every_clearing_balance(
     monkeypatch.setenv("RECON_FUNDS_FROM", first.isoformat())
     days = generate_days(first, last, 240, 29, history=True)
     paid = settlement_statements(days, deliver_until=drain)
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    inbox = Path(recon_env["RECON_HOME"]) / "inbox"
-    _deliver(inbox, days.files)
-    _deliver(inbox, paid.files)
-    config = load_config()
-    import_snapshot(connect(config.database_url), tmp_path / "snapshot")
+    config, _, _ = _imported(recon_env, tmp_path, days, paid.files)
     span = [first + dt.timedelta(days=n) for n in range((drain - first).days + 1)]
     summaries = reconcile_dates(config, span, workbook=False, cascade=False)
     funds = summaries[-1]["funds"]
@@ -189,13 +192,7 @@ def test_unionpay_states_its_fee_in_its_clearing_file_and_the_rule_agrees(
     monkeypatch.setenv("RECON_FUNDS_FROM", first.isoformat())
     days = generate_days(first, last, 150, 31, history=True, wallet="unionpay")
     paid = settlement_statements(days, channels=("unionpay", "icbc"), deliver_until=dt.date(2026, 11, 30))
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    inbox = Path(recon_env["RECON_HOME"]) / "inbox"
-    _deliver(inbox, days.files)
-    _deliver(inbox, paid.files)
-    config = load_config()
-    engine = connect(config.database_url)
-    import_snapshot(engine, tmp_path / "snapshot")
+    config, engine, _ = _imported(recon_env, tmp_path, days, paid.files)
     span = [first + dt.timedelta(days=n) for n in range((dt.date(2026, 11, 30) - first).days + 1)]
     funds = reconcile_dates(config, span, workbook=False, cascade=False)[-1]["funds"]
     assert funds["outcomes"] == {"SETTLED": paid.truth.height} and funds["exceptions_by_outcome"] == {}
