@@ -22,7 +22,7 @@ from flows.store import connect, read_frame
 from flows.words import label
 from flows.workbook import COLUMNS, column_letter
 from reconcile.funds.night import FUNDS_SUBJECTS
-from reconcile.funds.synthetic import UNEXPECTED_FEN, fee, settlement_statements
+from reconcile.funds.synthetic import UNEXPECTED_FEN, cmb_statement, fee, settlement_statements
 from reconcile.synthetic import SyntheticDays, alipay_account_bill, generate_days
 
 FIRST, LAST = dt.date(2026, 9, 29), dt.date(2026, 10, 9)
@@ -203,3 +203,34 @@ def test_unionpay_states_its_fee_in_its_clearing_file_and_the_rule_agrees(
     assert unionpay.height == 5 and unionpay["fee_reported_fen"].is_not_null().all()
     assert (unionpay["fee_reported_fen"] == unionpay["fee_expected_fen"]).all()
     assert all(proof["closing_fen"] == 0 for proof in funds["clearing"].values())
+
+
+def test_a_shown_day_whose_books_change_is_balance_drift_until_a_person_resolves_it(
+    recon_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement line dated back (value date 11-23) arrives on 11-25: the clearing balances shown
+    for 11-23 and 11-24 change. Each change is a BALANCE_DRIFT, and it stays open on later nights,
+    which compare with the new balances and no longer find it."""
+    first, last = dt.date(2026, 11, 23), dt.date(2026, 11, 25)
+    monkeypatch.setenv("RECON_FUNDS_FROM", first.isoformat())
+    days = generate_days(first, last, 60, 37, history=True)
+    paid = settlement_statements(days, deliver_until=last)
+    config, engine, inbox = _imported(recon_env, tmp_path, days, paid.files)
+    span = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    before = reconcile_dates(config, span, workbook=False, cascade=False)[-1]["funds"]
+    assert before["balanced"] and before["exceptions_by_outcome"] == {}
+    dated_back = cmb_statement(first, [("alipay", 12_345, "支付宝结算 补记")])
+    (inbox / last.isoformat() / "cmb_backdated_20261125.csv").write_bytes(dated_back)
+    after = reconcile_dates(config, [last], workbook=False, cascade=False)[0]["funds"]
+    assert after["exceptions_by_outcome"] == {"BALANCE_DRIFT": 2, "UNEXPECTED_DEPOSIT": 1}
+    items = table_of(ExceptionItem)
+
+    def drifts() -> list[tuple[object, ...]]:
+        with engine.connect() as conn:
+            return sorted(tuple(r) for r in conn.execute(
+                select(items.c.business_date, items.c.status).where(items.c.outcome == "BALANCE_DRIFT")))  # fmt: skip
+
+    assert drifts() == [(first, "OPEN"), (first + dt.timedelta(days=1), "OPEN")]
+    again = reconcile_dates(config, [last], workbook=False, cascade=False)[0]["funds"]
+    assert again["exceptions_by_outcome"] == {"UNEXPECTED_DEPOSIT": 1} and again["balanced"]
+    assert drifts() == [(first, "OPEN"), (first + dt.timedelta(days=1), "OPEN")]

@@ -34,6 +34,7 @@ from flows.runs import latest_reconciled_date
 from flows.store import insert_frame, read_frame, update_from_frame
 from reconcile.funds.expectations import COLLECTED_SCHEMA, collected
 from reconcile.funds.night import FUNDS_SUBJECTS, FundsNight, exception_table_rows, reconcile_funds
+from reconcile.funds.passes import FundsOutcome
 from reconcile.ingest import ParsedFile
 from reconcile.lifecycle import EXISTING_SCHEMA, plan_exceptions
 from reconcile.settings import Settings
@@ -176,10 +177,13 @@ def _write_exceptions(
         conn, select(*[table.c[c] for c in EXISTING_SCHEMA]).where(table.c.subject.in_(FUNDS_SUBJECTS)), EXISTING_SCHEMA
     )
     plan = plan_exceptions(exception_table_rows(night.exceptions), existing, day, run_id, now)
+    # a published day that changed is history: its drift stays open until a person resolves it,
+    # though the next night, comparing with the new closing, does not find it again
+    resolve = plan.resolve.filter(~pl.col("exception_key").str.starts_with(f"{FundsOutcome.BALANCE_DRIFT.value}:"))
     insert_frame(conn, table, plan.insert)
-    for updates in (plan.reopened, plan.seen_again, plan.resolve):
+    for updates in (plan.reopened, plan.seen_again, resolve):
         update_from_frame(conn, table, updates, ["exception_key"])
-    return plan.counts
+    return {**plan.counts, "auto_resolved": resolve.height}
 
 
 def night_summary(night: FundsNight) -> dict[str, Any]:
