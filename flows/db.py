@@ -322,7 +322,7 @@ class FundsExpectation(Base):
 
 class FundsProof(Base):
     """A channel's clearing balance for a day, as last shown (``as_of``): a later night computing
-    another closing for the day raises ``BALANCE_DRIFT``."""
+    another movement for a day shown reconciled raises ``BALANCE_DRIFT``."""
 
     __tablename__ = "funds_proofs"
     channel: Mapped[str] = mapped_column(String(24), primary_key=True)
@@ -333,6 +333,8 @@ class FundsProof(Base):
     fees_fen: Mapped[int] = mapped_column(Fen)
     settled_fen: Mapped[int] = mapped_column(Fen)
     closing_fen: Mapped[int] = mapped_column(Fen)
+    # the day itself had been reconciled when this was shown: only then is its movement history
+    reconciled: Mapped[bool] = mapped_column(Boolean)
     as_of: Mapped[dt.date] = mapped_column(Date)
     run_id: Mapped[str] = mapped_column(String(40))
 

@@ -236,7 +236,7 @@ def _reconcile_locked(
     clock = time.perf_counter()
     progress.stage(day, "funds")
     try:
-        funds = funds_night(engine, config.settings, day, run_id, dt.datetime.now(dt.UTC))
+        funds = _funds_with_retry(engine, config, day, run_id)
     except Exception as error:  # derived from the committed books: the next run does it again
         funds = {"enabled": True, "balanced": False, "error": failure_text(error, config.database_url)}
         errors.append(f"funds: {funds['error']}")
@@ -345,6 +345,21 @@ def inbox_report(config: AppConfig, day: dt.date, discovery: Discovery) -> dict[
         )
         log.warning("%s", report["warning"])
     return report
+
+
+def _funds_with_retry(engine: Any, config: AppConfig, day: dt.date, run_id: str) -> dict[str, Any]:
+    """The funds stage is derived and rewritten whole, so a try the database refused (SQLite busy
+    with another run's write, a PostgreSQL deadlock) is simply made again."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            return funds_night(engine, config.settings, day, run_id, dt.datetime.now(dt.UTC))
+        except DBAPIError as error:
+            if attempt == WRITE_ATTEMPTS:
+                raise
+            log.warning("%s: funds stage refused by the database (%s), attempt %d of %d", day,
+                        type(error.orig).__name__, attempt, WRITE_ATTEMPTS)  # fmt: skip
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
 
 
 def _write_with_retry(

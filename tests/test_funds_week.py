@@ -127,9 +127,9 @@ def test_the_balance_drains_once_every_window_has_passed_and_everything_came() -
 
 def test_a_published_day_that_changes_is_balance_drift(night: FundsNight) -> None:
     published = night.proof.with_columns(
-        closing_fen=pl.when((pl.col("channel") == "alipay") & (pl.col("day") == W.D(2026, 10, 1)))
-        .then(pl.col("closing_fen") + 700)
-        .otherwise(pl.col("closing_fen"))
+        settled_fen=pl.when((pl.col("channel") == "alipay") & (pl.col("day") == W.D(2026, 10, 1)))
+        .then(pl.col("settled_fen") - 700)
+        .otherwise(pl.col("settled_fen"))
     )
     rules = week_rules()
     _, lines = read_statement(W.statement_bytes(), "cmb.csv", rules.statement_layouts)

@@ -16,7 +16,7 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, and_, delete, func, select
+from sqlalchemy import Connection, Engine, and_, delete, func, select, text
 
 from flows.db import (
     ChannelRecord,
@@ -27,6 +27,7 @@ from flows.db import (
     FundsProof,
     FundsRefund,
     LedgerEntry,
+    Run,
     StatementLine,
     table_of,
 )
@@ -41,6 +42,8 @@ from reconcile.settings import Settings
 from schemas.funds import STATEMENT_DTYPES
 
 LINE_COLUMNS = list(STATEMENT_DTYPES)
+#: The advisory lock key of the funds stage ("REC1"; the date locks are "REC0" + the date).
+FUNDS_LOCK = 0x5245_4331_0000_0000
 
 
 def statement_line_rows(parsed: list[ParsedFile], day: dt.date) -> pl.DataFrame:
@@ -110,7 +113,8 @@ def _the_dates_collections(conn: Connection, settings: Settings, day: dt.date, r
     ))  # fmt: skip
 
 
-PROOF_READ = {"channel": pl.String, "day": pl.Date, "closing_fen": pl.Int64}
+PROOF_READ = {"channel": pl.String, "day": pl.Date, "collected_fen": pl.Int64, "refunds_fen": pl.Int64,
+              "fees_fen": pl.Int64, "settled_fen": pl.Int64, "reconciled": pl.Boolean}  # fmt: skip
 REFUND_READ = {"channel": pl.String, "merchant_id": pl.String, "business_date": pl.Date, "paid_on_date": pl.Date,
                "channel_txn_id": pl.String, "amount_fen": pl.Int64}  # fmt: skip
 
@@ -142,6 +146,10 @@ def funds_night(engine: Engine, settings: Settings, day: dt.date, run_id: str, n
     if since is None or not settings.funds.settlement:
         return {"enabled": False, "why": "RECON_FUNDS_FROM is not set: funds reconciliation is off"}
     with engine.begin() as conn:
+        # the night's funds rewrite every expectation and proof: one funds stage at a time (runs of
+        # other dates may finish together); on SQLite the database's one writer does the same
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FUNDS_LOCK})
         if day >= since:
             _the_dates_collections(conn, settings, day, run_id)
         latest = latest_reconciled_date(conn)
@@ -153,20 +161,30 @@ def funds_night(engine: Engine, settings: Settings, day: dt.date, run_id: str, n
         stated = fees.filter(pl.col("channel").is_in(list(first))).with_columns(
             merchant_id=pl.col("channel").replace_strict(first, default="-")
         )
+        shown = published.filter(pl.col("reconciled") & (pl.col("day") < as_of))
         night = reconcile_funds(None, lines, settings.funds, since, as_of, sums=sums, refunds=refunds,
-                                reported_fees=stated, published=published.filter(pl.col("day") < as_of))  # fmt: skip
-        _write_night(conn, night, run_id)
+                                reported_fees=stated, published=shown)  # fmt: skip
+        _write_night(conn, night, run_id, _reconciled_days(conn, day))
         changes = _write_exceptions(conn, night, day, run_id, now)
     return night_summary(night) | {"exceptions": changes}
 
 
-def _write_night(conn: Connection, night: FundsNight, run_id: str) -> None:
+def _reconciled_days(conn: Connection, day: dt.date) -> pl.Series:
+    """The business dates reconciled so far: this one and those with a finished run."""
+    done = conn.execute(select(Run.business_date).where(Run.status == "SUCCEEDED").distinct()).scalars()
+    return pl.Series("day", sorted({day, *done}), dtype=pl.Date)
+
+
+def _write_night(conn: Connection, night: FundsNight, run_id: str, reconciled: pl.Series) -> None:
     conn.execute(delete(FundsExpectation))
     columns = [c.name for c in table_of(FundsExpectation).columns]
     rows = night.outcomes.with_columns(as_of=pl.lit(night.as_of), run_id=pl.lit(run_id))
     insert_frame(conn, table_of(FundsExpectation), rows.select(columns))
     conn.execute(delete(FundsProof))
-    insert_frame(conn, table_of(FundsProof), night.proof.with_columns(as_of=pl.lit(night.as_of), run_id=pl.lit(run_id)))
+    proofs = night.proof.with_columns(
+        reconciled=pl.col("day").is_in(reconciled.implode()), as_of=pl.lit(night.as_of), run_id=pl.lit(run_id)
+    )
+    insert_frame(conn, table_of(FundsProof), proofs)
 
 
 def _write_exceptions(

@@ -110,6 +110,7 @@ def upgrade() -> None:
         sa.Column("fees_fen", sa.BigInteger(), nullable=False),
         sa.Column("settled_fen", sa.BigInteger(), nullable=False),
         sa.Column("closing_fen", sa.BigInteger(), nullable=False),
+        sa.Column("reconciled", sa.Boolean(), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
         sa.Column("run_id", sa.String(length=40), nullable=False),
     )

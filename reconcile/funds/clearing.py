@@ -7,9 +7,9 @@ the next day's opening. Once every window has passed and every expectation has b
 closing is zero: the balance drains. What it holds on the last night is aged: in its window
 (pending), past it (what the exceptions are about), and credits nothing explains (negative).
 
-A day's proof, once shown, is a fact: when a later night computes another closing for it (a date
-reconciled again with a new file, a statement line that changed), the difference is a
-``BALANCE_DRIFT`` for a person, never a silent change of history.
+A day's proof, once shown for a reconciled day, is a fact: when a later night computes another
+movement for it (a date reconciled again with a new file, a statement line dated back), the
+difference is a ``BALANCE_DRIFT`` for a person, never a silent change of history.
 """
 
 from __future__ import annotations
@@ -116,12 +116,19 @@ def in_transit(
     ).sort("channel")  # fmt: skip
 
 
+MOVEMENT = pl.col("collected_fen") - pl.col("refunds_fen") - pl.col("fees_fen") - pl.col("settled_fen")
+
+
 def drift(proof: pl.DataFrame, published: pl.DataFrame) -> pl.DataFrame:
-    """Days whose closing differs from the one published before (``channel``, ``day``,
-    ``closing_fen``): the difference is a ``BALANCE_DRIFT``."""
-    then = published.select("channel", "day", published_fen="closing_fen")
+    """Days whose own movement (collected − refunds − fees − settled) differs from the one shown
+    before for a day already reconciled (``published``: ``channel``, ``day`` and the four
+    movements, only the days reconciled when shown): the difference is a ``BALANCE_DRIFT``.
+
+    A day's movement, not its closing: every later closing carries an earlier day's change, which
+    is one drift, not one a day. A day shown before its own records were in is not history yet."""
+    then = published.select("channel", "day", published_fen=MOVEMENT.cast(pl.Int64))
     return (
         proof.join(then, on=["channel", "day"], how="inner")
-        .with_columns(drift_fen=(pl.col("closing_fen") - pl.col("published_fen")).cast(pl.Int64))
+        .with_columns(drift_fen=(MOVEMENT - pl.col("published_fen")).cast(pl.Int64))
         .filter(pl.col("drift_fen") != 0)
     )
