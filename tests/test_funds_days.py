@@ -301,3 +301,42 @@ def test_the_funds_books_converge_whatever_the_order_and_concurrency_of_runs(
     reconcile_dates(config, [last], workbook=False, cascade=False)  # the later of the two, after both
     assert _funds_books(engine) == reference
     engine.dispose()
+
+
+def test_a_run_killed_in_the_funds_stage_leaves_the_next_run_the_same_funds_books(
+    recon_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, last = dt.date(2026, 11, 23), dt.date(2026, 11, 24)
+    monkeypatch.setenv("RECON_FUNDS_FROM", first.isoformat())
+    days = generate_days(first, last, 50, 43, history=True)
+    paid = settlement_statements(days, unexpected_on=last)
+    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
+    url = recon_env["RECON_DATABASE_URL"]
+    env = {**os.environ, **recon_env, "RECON_FUNDS_FROM": first.isoformat(), "PYTHONPATH": str(ROOT)}
+
+    def fresh() -> Engine:
+        _reset(url, tmp_path)
+        inbox = Path(recon_env["RECON_HOME"]) / "inbox"
+        _deliver(inbox, days.files)
+        _deliver(inbox, paid.files)
+        reconcile_dates(load_config(), [first], workbook=False, cascade=False)
+        return connect(url)
+
+    def child(fault: str | None = None) -> int:
+        extra = {"RECON_FAULTPOINT": fault} if fault else {}
+        done = subprocess.run([sys.executable, str(CHILD), last.isoformat()], env={**env, **extra},
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        return done.returncode
+
+    engine = fresh()
+    assert child() == 0
+    reference = _funds_books(engine)
+    engine.dispose()
+    for point in ("funds_written", "funds_before_commit"):
+        engine = fresh()
+        before = _funds_books(engine)
+        assert child(point) == -9, point
+        assert _funds_books(engine) == before, f"{point}: the killed funds stage left something"
+        assert child() == 0
+        assert _funds_books(engine) == reference, f"killed at {point}, the next run did not converge"
+        engine.dispose()

@@ -31,6 +31,7 @@ from flows.db import (
     StatementLine,
     table_of,
 )
+from flows.faults import checkpoint
 from flows.runs import latest_reconciled_date
 from flows.store import insert_frame, read_frame, update_from_frame
 from reconcile.funds.expectations import COLLECTED_SCHEMA, collected
@@ -165,7 +166,9 @@ def funds_night(engine: Engine, settings: Settings, day: dt.date, run_id: str, n
         night = reconcile_funds(None, lines, settings.funds, since, as_of, sums=sums, refunds=refunds,
                                 reported_fees=stated, published=shown)  # fmt: skip
         _write_night(conn, night, run_id, _reconciled_days(conn, day))
+        checkpoint("funds_written")
         changes = _write_exceptions(conn, night, day, run_id, now)
+        checkpoint("funds_before_commit")
     return night_summary(night) | {"exceptions": changes}
 
 
