@@ -250,15 +250,17 @@ class StatementLine(Base):
 
 
 class ChannelSettlement(Base):
-    """A channel's own word on its settlement, from its bills (a layout's ``settlement_kinds``):
-    a fee it charged or a payout it made, for a business date (migration 0006)."""
+    """A channel's own word on its settlement, from its bills: a fee it charged or a payout it made
+    (a layout's ``settlement_kinds``), and of a file as a whole (line 0) the fees it states, the net
+    it settles and what it says it collected (migration 0006)."""
 
     __tablename__ = "channel_settlements"
     business_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     file_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # fee, payout; and of the file as a whole (line 0): fee, net, collected
+    settlement_kind: Mapped[str] = mapped_column(String(10), primary_key=True)
     channel: Mapped[str] = mapped_column(String(24))
-    settlement_kind: Mapped[str] = mapped_column(String(8))
     channel_txn_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     amount_fen: Mapped[int] = mapped_column(Fen)
     settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -307,6 +309,9 @@ class FundsExpectation(Base):
     fee_expected_fen: Mapped[int] = mapped_column(Fen)
     fee_reported_fen: Mapped[int | None] = mapped_column(Fen, nullable=True)
     net_fen: Mapped[int] = mapped_column(Fen)
+    gross_stated_fen: Mapped[int | None] = mapped_column(Fen, nullable=True)
+    net_stated_fen: Mapped[int | None] = mapped_column(Fen, nullable=True)
+    payout_stated_fen: Mapped[int | None] = mapped_column(Fen, nullable=True)
     window_from: Mapped[dt.date] = mapped_column(Date)
     window_to: Mapped[dt.date] = mapped_column(Date)
     allocated_fen: Mapped[int] = mapped_column(Fen)

@@ -153,7 +153,8 @@ SETTLEMENT_SCHEMA: dict[str, Any] = {
     "business_date": pl.Date, "channel": pl.String, "merchant_id": pl.String, "gross_fen": pl.Int64,
     "refunds_fen": pl.Int64, "fee_expected_fen": pl.Int64, "fee_reported_fen": pl.Int64, "net_fen": pl.Int64,
     "window_from": pl.Date, "window_to": pl.Date, "outcome": pl.String, "paid_on": pl.Date,
-    "allocated_fen": pl.Int64, "remaining_fen": pl.Int64, "age_days": pl.Int64,
+    "allocated_fen": pl.Int64, "remaining_fen": pl.Int64, "age_days": pl.Int64, "gross_stated_fen": pl.Int64,
+    "net_stated_fen": pl.Int64, "payout_stated_fen": pl.Int64,
 }  # fmt: skip
 #: How many days of settled expectations the funds sheet lists (the unsettled ones it lists all).
 SETTLED_SHOWN_DAYS = 14

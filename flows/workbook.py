@@ -405,7 +405,7 @@ AGE_BUCKETS_FUNDS = tuple(name for name, _, _ in AGES)
 #: The clearing balance's columns on the funds sheet, in order (summary["funds"]["clearing"]).
 CLEARING_COLUMNS = ("closing_fen", "pending_fen", "overdue_fen", "surplus_fen", "unexplained_fen")
 SETTLEMENT_MONEY = ("gross_fen", "refunds_fen", "fee_expected_fen", "fee_reported_fen", "net_fen", "allocated_fen",
-                    "remaining_fen")  # fmt: skip
+                    "remaining_fen", "gross_stated_fen", "net_stated_fen", "payout_stated_fen")  # fmt: skip
 
 
 def _funds_sheet(
@@ -419,7 +419,7 @@ def _funds_sheet(
     sheet = book.create_sheet(say("funds")[:31])
     _print_setup(sheet)
     # the clearing table and the settlements share the columns: each as wide as the wider of the two
-    for index, width in enumerate((14, 14, 16, 16, 16, 16, 16, 16, 25, 18, 13, 16, 16, 10), start=1):
+    for index, width in enumerate((14, 14, 16, 16, 16, 16, 16, 16, 25, 18, 13, 16, 16, 10, 16, 16, 16), start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.append([_cell(sheet, f"{say('funds')} — {say('funds_as_of')} {funds.get('as_of', '')}", bold=True)])
     sheet.append([say("balanced"), say("yes") if funds.get("balanced") else say("no")])
@@ -435,14 +435,15 @@ def _funds_sheet(
     sheet.append([])
     _header(sheet, [say("business_date"), say("channel"), say("merchant"), say("gross"), say("refunds"),
                     say("fee_expected"), say("fee_stated"), say("net"), say("window"), say("outcome"),
-                    say("paid_on"), say("allocated"), say("remaining"), say("age_days")])  # fmt: skip
+                    say("paid_on"), say("allocated"), say("remaining"), say("age_days"), say("gross_stated"),
+                    say("net_stated"), say("payout_stated")])  # fmt: skip
     rows = settlements.sort("business_date", "channel").to_dicts() if settlements is not None else []
     for r in rows:
         money = [_cell(sheet, yuan(r[c]), money=True) if r[c] is not None else None for c in SETTLEMENT_MONEY]
         sheet.append([
             str(r["business_date"]), names.get(r["channel"], r["channel"]), r["merchant_id"], *money[:5],
             f"{r['window_from']}–{r['window_to']}", any_outcome_label(r["outcome"], language),
-            str(r["paid_on"]) if r["paid_on"] else "", *money[5:], r["age_days"],
+            str(r["paid_on"]) if r["paid_on"] else "", *money[5:7], r["age_days"], *money[7:],
         ])  # fmt: skip
 
 

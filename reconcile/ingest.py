@@ -244,9 +244,9 @@ def _parse(
         pl.col("_check").alias("check"),
         pl.col("_why").alias("message"),
     )
-    settlement = _with_stated_fees(settlement, canonical, layout)
+    settlement = _with_stated_sums(settlement, canonical, layout, totals)
     good, invalid = _validate(
-        canonical.drop("_signed_fen", "_kind_raw", "_split", "_fee"), channel.channel_id, name, sha256
+        canonical.drop("_signed_fen", "_kind_raw", "_split", "_fee", "_net"), channel.channel_id, name, sha256
     )
     good, invalid = set_apart_long_lines(good, pl.concat([width_invalid, invalid]), lines)
     return ParsedFile(
@@ -282,21 +282,28 @@ def settlement_lines_of(aside: pl.DataFrame, layout: LayoutSpec) -> pl.DataFrame
     ).cast(SETTLEMENT_LINE_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
 
 
-def _with_stated_fees(said: pl.DataFrame | None, canonical: pl.DataFrame, layout: LayoutSpec) -> pl.DataFrame | None:
-    """A layout reading each line's fee (``fee_fen``: UnionPay's 商户手续费) states the file's fee: the
-    readable lines' fees summed, as one settlement line (line 0: the file's, not a line's)."""
-    if "fee_fen" not in layout.fields:
+def _with_stated_sums(
+    said: pl.DataFrame | None, canonical: pl.DataFrame, layout: LayoutSpec, totals: list[ControlTotal]
+) -> pl.DataFrame | None:
+    """What the file states of the day as a whole, as settlement lines of line 0 (the file's, not a
+    line's): the fees of its lines summed (``fee_fen``: UnionPay's 商户手续费), what it settles net of
+    them (``settled_net_fen``: 清算净额), and what it says it collected (a ``success`` control total:
+    a bank's batch summary)."""
+    readable = canonical.filter(pl.col("_parse_error").is_null())
+    stated: list[tuple[str, int]] = []
+    for kind, column, target in (("fee", "_fee", "fee_fen"), ("net", "_net", "settled_net_fen")):
+        if target in layout.fields and readable[column].is_not_null().any():
+            stated.append((kind, int(readable[column].sum())))
+    stated += [("collected", total.stated_fen) for total in totals if total.applies_to == "success" and not total.scope]
+    if not stated:
         return said
-    readable = canonical.filter(pl.col("_parse_error").is_null() & pl.col("_fee").is_not_null())
-    if readable.is_empty():
-        return said
-    total = int(readable["_fee"].sum())
-    stated = pl.DataFrame(
-        {"line_no": [0], "settlement_kind": ["fee"], "channel_txn_id": [None], "amount_fen": [total],
-         "settled_at": [readable["settled_at"].max()]},
+    when = readable["settled_at"].max() if readable.height else None
+    frame = pl.DataFrame(
+        [{"line_no": 0, "settlement_kind": kind, "channel_txn_id": None, "amount_fen": fen, "settled_at": when}
+         for kind, fen in stated],
         schema=SETTLEMENT_LINE_SCHEMA,
     )  # fmt: skip
-    return stated if said is None else pl.concat([said, stated])
+    return frame if said is None else pl.concat([said, frame])
 
 
 def _quoting_little(invalid: pl.DataFrame) -> pl.DataFrame:

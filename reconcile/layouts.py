@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 #: The canonical fields a layout may fill (``schemas.frames.ChannelRecordFrame``), and ``currency``,
 #: checked against the channel's and then dropped, ``split_part``: the part number of a payment
 #: delivered as several split lines (分账), which are read as one payment, and ``fee_fen``: the fee
-#: the channel states it charged on the line (a charge positive, a fee given back negative), summed
-#: per file for funds reconciliation.
+#: the channel states it charged on the line (a charge positive, a fee given back negative), and
+#: ``settled_net_fen``: what it states it settles for the line, net of the fee (UnionPay's 清算净额),
+#: each summed per file for funds reconciliation.
 TARGETS = (
     "channel_txn_id",
     "reference",
@@ -40,6 +41,7 @@ TARGETS = (
     "currency",
     "split_part",
     "fee_fen",
+    "settled_net_fen",
 )
 #: What a record kind may be read as (``skip``: neither a debit nor a refund, counted then set aside).
 RECORD_KINDS = ("debit", "refund", "skip")

@@ -25,6 +25,9 @@ class ExpectationFrame(pa.DataFrameModel):
     fee_reported_fen: pl.Int64 = pa.Field(nullable=True, description="fee the channel says it charged, fen")
     fee_netted: pl.Boolean = pa.Field(description="the fee is taken out of the payout (else billed apart)")
     net_fen: pl.Int64 = pa.Field(description="what the channel owes us for the date, fen (negative: we owe it)")
+    gross_stated_fen: pl.Int64 = pa.Field(nullable=True, description="the channel's collected (a bank's batch total)")
+    net_stated_fen: pl.Int64 = pa.Field(nullable=True, description="the channel's net (UnionPay's 清算净额)")
+    payout_stated_fen: pl.Int64 = pa.Field(nullable=True, description="the channel's payouts (Alipay's 提现)")
     window_from: pl.Date = pa.Field(description="first value date on which the money is in time")
     window_to: pl.Date = pa.Field(description="last value date on which the money is in time")
 

@@ -200,12 +200,25 @@ def test_unionpay_states_its_fee_in_its_clearing_file_and_the_rule_agrees(
     span = [first + dt.timedelta(days=n) for n in range((dt.date(2026, 11, 30) - first).days + 1)]
     funds = reconcile_dates(config, span, workbook=False, cascade=False)[-1]["funds"]
     assert funds["outcomes"] == {"SETTLED": paid.truth.height} and funds["exceptions_by_outcome"] == {}
-    stated = read_frame(engine.connect(), select(table_of(FundsExpectation).c.fee_reported_fen,
-                        table_of(FundsExpectation).c.fee_expected_fen, table_of(FundsExpectation).c.channel),
-                        {"fee_reported_fen": pl.Int64, "fee_expected_fen": pl.Int64, "channel": pl.String})  # fmt: skip
+    wanted = {"channel": pl.String, "fee_reported_fen": pl.Int64, "fee_expected_fen": pl.Int64, "net_fen": pl.Int64,
+              "net_stated_fen": pl.Int64, "gross_fen": pl.Int64, "gross_stated_fen": pl.Int64}  # fmt: skip
+    expectations = table_of(FundsExpectation)
+    stated = read_frame(engine.connect(), select(*[expectations.c[c] for c in wanted]), wanted)
     unionpay = stated.filter(pl.col("channel") == "unionpay")
     assert unionpay.height == 5 and unionpay["fee_reported_fen"].is_not_null().all()
     assert (unionpay["fee_reported_fen"] == unionpay["fee_expected_fen"]).all()
+    # what UnionPay says it settles net (清算净额) is what the books expect of it, to the fen
+    assert (unionpay["net_stated_fen"] == unionpay["net_fen"]).all()
+    # the bank's batch summary says what it collected: our records' sum and the lines we could not read
+    # (their money was collected all the same: their INVALID_RECORD exceptions are the difference)
+    unread = days.lines.filter((pl.col("channel") == "icbc") & (pl.col("status") == "SUCCESS") & pl.col("corrupt_time"))
+    unread_by_day = dict(unread.group_by("day").agg(pl.col("amount_fen").sum()).iter_rows())
+    wanted["business_date"] = pl.Date
+    stated = read_frame(engine.connect(), select(*[expectations.c[c] for c in wanted]), wanted)
+    icbc = stated.filter(pl.col("channel") == "icbc")
+    assert icbc.height == 5
+    for row in icbc.iter_rows(named=True):
+        assert row["gross_stated_fen"] - row["gross_fen"] == unread_by_day.get(row["business_date"], 0)
     assert all(proof["closing_fen"] == 0 for proof in funds["clearing"].values())
 
 

@@ -103,9 +103,18 @@ def test_what_each_channel_says_it_charged_is_kept_for_the_funds() -> None:
     # UnionPay's ZM: a fee per line, D charged and C given back on a refund: one stated fee per file
     zm = _read(syn.unionpay_zm_name(DAY), syn.unionpay_zm_file(DAY, LINES), "unionpay", "unionpay_zm")
     assert zm.settlement_lines is not None
+    fees = sum(map(_half_up_fee, debits)) - sum(map(_half_up_fee, refunds))
+    # and what it settles net of them (清算净额: C paid, D taken back)
+    net = sum(fen - _half_up_fee(fen) for fen in debits) - sum(fen - _half_up_fee(fen) for fen in refunds)
     assert zm.settlement_lines.select("line_no", "settlement_kind", "amount_fen").rows() == [
-        (0, "fee", sum(map(_half_up_fee, debits)) - sum(map(_half_up_fee, refunds)))
-    ]
+        (0, "fee", fees), (0, "net", net),
+    ]  # fmt: skip
+    # a bank's batch file says what it collected: its summary's success total
+    bank = _read("icbc_result_20261127.txt", syn.bank_result_file(DAY, LINES), "icbc", "bank_pipe_v1")
+    assert bank.settlement_lines is not None
+    # (a bank's file knows no refunds: every successful line of the sample is a collection there)
+    collected = bank.settlement_lines.select("settlement_kind", "amount_fen").rows()
+    assert collected == [("collected", sum(OK["amount_fen"]))]
     # WeChat Pay's fund-flow bill: one 扣除交易手续费 line per payment
     flow = _read("wechat_fundflow_20261127.csv", syn.wechat_fundflow_bill(DAY, LINES), "wechat", "wechat_fundflow")
     assert flow.settlement_lines is not None

@@ -131,14 +131,14 @@ def _facts(conn: Connection, since: dt.date, as_of: dt.date) -> tuple[pl.DataFra
         FundsRefund.business_date.between(since, as_of)), REFUND_READ)  # fmt: skip
     published = read_frame(conn, select(*[table_of(FundsProof).c[c] for c in PROOF_READ]), PROOF_READ)
     said = table_of(ChannelSettlement)
-    fees = read_frame(
+    told = read_frame(
         conn,
-        select(said.c.channel, said.c.business_date, func.sum(said.c.amount_fen).label("fee_fen"))
-        .where(said.c.settlement_kind == "fee", said.c.business_date.between(since, as_of))
-        .group_by(said.c.channel, said.c.business_date),
-        {"channel": pl.String, "business_date": pl.Date, "fee_fen": pl.Int64},
+        select(said.c.channel, said.c.business_date, said.c.settlement_kind, func.sum(said.c.amount_fen).label("fen"))
+        .where(said.c.business_date.between(since, as_of))
+        .group_by(said.c.channel, said.c.business_date, said.c.settlement_kind),
+        {"channel": pl.String, "business_date": pl.Date, "settlement_kind": pl.String, "fen": pl.Int64},
     )
-    return sums, lines.sort("value_date", "line_key"), refunds, published, fees
+    return sums, lines.sort("value_date", "line_key"), refunds, published, told
 
 
 def funds_night(engine: Engine, settings: Settings, day: dt.date, run_id: str, now: dt.datetime) -> dict[str, Any]:
@@ -157,19 +157,37 @@ def funds_night(engine: Engine, settings: Settings, day: dt.date, run_id: str, n
         as_of = max(day, latest) if latest else day
         if as_of < since:
             return {"enabled": True, "as_of": as_of.isoformat(), "why": f"nothing before {since.isoformat()}"}
-        sums, lines, refunds, published, fees = _facts(conn, since, as_of)
-        first = {channel: spec.merchant_ids[0] for channel, spec in settings.funds.settlement.items()}
-        stated = fees.filter(pl.col("channel").is_in(list(first))).with_columns(
-            merchant_id=pl.col("channel").replace_strict(first, default="-")
-        )
+        sums, lines, refunds, published, told = _facts(conn, since, as_of)
+        fees, stated = _what_the_channels_said(told, settings)
         shown = published.filter(pl.col("reconciled") & (pl.col("day") < as_of))
         night = reconcile_funds(None, lines, settings.funds, since, as_of, sums=sums, refunds=refunds,
-                                reported_fees=stated, published=shown)  # fmt: skip
+                                reported_fees=fees, stated=stated, published=shown)  # fmt: skip
         _write_night(conn, night, run_id, _reconciled_days(conn, day))
         checkpoint("funds_written")
         changes = _write_exceptions(conn, night, day, run_id, now)
         checkpoint("funds_before_commit")
     return night_summary(night) | {"exceptions": changes}
+
+
+#: A channel's word (``channel_settlements.settlement_kind``) → the expectation's column.
+STATED_KIND = {"collected": "gross_stated_fen", "net": "net_stated_fen", "payout": "payout_stated_fen"}
+
+
+def _what_the_channels_said(told: pl.DataFrame, settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The channels' stated fees (``fee_fen``), and per date what they said they collected, settle
+    net and paid out (one column each), for the channels with funds rules."""
+    first = {channel: spec.merchant_ids[0] for channel, spec in settings.funds.settlement.items()}
+    mine = told.filter(pl.col("channel").is_in(list(first))).with_columns(
+        merchant_id=pl.col("channel").replace_strict(first, default="-")
+    )
+    fees = mine.filter(pl.col("settlement_kind") == "fee").select(
+        "channel", "merchant_id", "business_date", fee_fen="fen"
+    )
+    rest = mine.filter(pl.col("settlement_kind").is_in(list(STATED_KIND)))
+    stated = rest.with_columns(pl.col("settlement_kind").replace_strict(STATED_KIND)).pivot(
+        "settlement_kind", index=["channel", "merchant_id", "business_date"], values="fen"
+    ) if rest.height else rest.select("channel", "merchant_id", "business_date")  # fmt: skip
+    return fees, stated
 
 
 def _reconciled_days(conn: Connection, day: dt.date) -> pl.Series:

@@ -84,12 +84,21 @@ def expectations(
     return expected_from(collected(collections, rules), rules, reported_fees)
 
 
+#: What a channel says of a date apart from its fee (``stated`` of :func:`expected_from`).
+STATED = ("gross_stated_fen", "net_stated_fen", "payout_stated_fen")
+
+
 def expected_from(
-    sums: pl.DataFrame, rules: FundsRules, reported_fees: pl.DataFrame | None = None
+    sums: pl.DataFrame,
+    rules: FundsRules,
+    reported_fees: pl.DataFrame | None = None,
+    stated: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The dates' sums (:data:`COLLECTED_SCHEMA`) as expectations: windows, and the net the
     channel should pay. ``reported_fees`` (``channel``, ``merchant_id``, ``business_date``,
-    ``fee_fen``): what the channels say they charged; several lines for one date add up."""
+    ``fee_fen``): what the channels say they charged; several lines for one date add up.
+    ``stated`` (``channel``, ``merchant_id``, ``business_date`` and any of :data:`STATED`): what
+    they say they collected, settle net and paid out, shown beside ours."""
     netted = {channel: spec.fee.netted for channel, spec in rules.settlement.items()}
     summed = sums.filter(pl.col("channel").is_in(list(rules.settlement))).with_columns(
         fee_netted=pl.col("channel").replace_strict(netted, return_dtype=pl.Boolean),
@@ -99,6 +108,9 @@ def expected_from(
     else:
         told = reported_fees.group_by(GROUP).agg(fee_reported_fen=pl.col("fee_fen").sum().cast(pl.Int64))
         summed = summed.join(told, on=GROUP, how="left")
+    if stated is not None and not stated.is_empty():
+        summed = summed.join(stated.select(*GROUP, *[c for c in STATED if c in stated.columns]), on=GROUP, how="left")
+    summed = summed.with_columns([pl.lit(None, pl.Int64).alias(c) for c in STATED if c not in summed.columns])
     fee_taken = pl.when(pl.col("fee_netted")).then(pl.coalesce("fee_reported_fen", "fee_expected_fen")).otherwise(0)
     framed = windows(summed, rules.rules).with_columns(
         expectation_key=expectation_key_expr(),

@@ -77,6 +77,7 @@ def reconcile_funds(
     sums: pl.DataFrame | None = None,
     refunds: pl.DataFrame | None = None,
     reported_fees: pl.DataFrame | None = None,
+    stated: pl.DataFrame | None = None,
     opening: dict[str, int] | None = None,
     published: pl.DataFrame | None = None,
 ) -> FundsNight:
@@ -87,7 +88,8 @@ def reconcile_funds(
     (:func:`reconcile.funds.expectations.collected`); ``statement_lines``: the collection
     account's lines (:class:`schemas.funds.StatementLineFrame`) with value dates from ``first``;
     ``refunds``: refunds with the business date of the payment each refunds (``paid_on_date``);
-    ``reported_fees``: what the channels' own settlement lines say they charged; ``opening``: each
+    ``reported_fees``: what the channels' own settlement lines say they charged; ``stated``: what
+    they say they collected, settle net and paid out (shown, not matched); ``opening``: each
     clearing balance the day before ``first``; ``published``: daily proofs shown before.
     """
     lines = classify(statement_lines, rules)
@@ -97,7 +99,7 @@ def reconcile_funds(
     if sums is None:
         assert collections is not None, "the dates' records or their sums"
         sums = collected(collections, rules)
-    expected = expected_from(sums.filter(pl.col("business_date").is_between(first, as_of)), rules, fees)
+    expected = expected_from(sums.filter(pl.col("business_date").is_between(first, as_of)), rules, fees, stated)
     found = match_funds(expected, lines, rules)
     outcomes = expectation_outcomes(expected, lines, found, as_of)
     by_line = line_outcomes(lines, found)

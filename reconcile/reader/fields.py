@@ -293,9 +293,10 @@ def canonical_records(
     currency = pl.col("currency") if "currency" in fields else pl.lit(None, pl.String)
     split = pl.col("split_part") if "split_part" in fields else pl.lit(None, pl.String)
     fee = pl.col("fee_fen").cast(pl.Int64) if "fee_fen" in fields else pl.lit(None, pl.Int64)
+    net = pl.col("settled_net_fen").cast(pl.Int64) if "settled_net_fen" in fields else pl.lit(None, pl.Int64)
     return frame.select(
         [*[pl.col(name).cast(dtype) for name, dtype in schema.items()], "_parse_error", "_signed_fen", "_kind_raw",
-         currency.alias("_currency"), split.alias("_split"), fee.alias("_fee")]
+         currency.alias("_currency"), split.alias("_split"), fee.alias("_fee"), net.alias("_net")]
     )  # fmt: skip
 
 
