@@ -289,8 +289,8 @@ class LayoutSpec(_Spec):
     ``extends``: (in the file, resolved before this model) another layout whose keys this one
     takes unless it says otherwise. ``settlement_kinds``: lines set aside (``record_kind`` read as
     ``skip``) that are the channel's own word on its settlement, by the raw kind cell: ``fee`` (a
-    charge, e.g. Alipay's 收费) or ``payout`` (a withdrawal to the bank, 提现) — kept for funds
-    reconciliation.
+    charge, e.g. Alipay's 收费), ``payout`` (a withdrawal to the bank, 提现) or ``transfer`` (money
+    moved out of the balance otherwise, 转账) — kept for funds reconciliation.
     """
 
     name: str
@@ -314,7 +314,7 @@ class LayoutSpec(_Spec):
     reason_codes: dict[str, str] = Field(default_factory=dict)
     control_totals: tuple[ControlTotalSpec, ...] = ()
     restates: str | None = None
-    settlement_kinds: dict[str, Literal["fee", "payout"]] = Field(default_factory=dict)
+    settlement_kinds: dict[str, Literal["fee", "payout", "transfer"]] = Field(default_factory=dict)
 
     _patterns = field_validator("line_pattern", "end_marker")(_regex)
 
