@@ -127,7 +127,12 @@ def parse_camt053(
                 amount = _find(element, "{*}Amt")
                 if code and amount is not None:
                     sign = -1 if _find(element, "{*}CdtDbtInd") == "DBIT" else 1
-                    balances[code] = sign * decimal_to_fen(amount)
+                    try:
+                        balances[code] = sign * decimal_to_fen(amount)
+                    except AmountError:
+                        raise StatementRejected(
+                            f"the {code} balance at line {element.sourceline} is not an amount: {amount!r}"
+                        ) from None
             elif local == "Ntry" and event == "end":
                 if account is None:
                     stmt = element.getparent()
@@ -254,7 +259,10 @@ def _balance(value: str, line_no: int) -> int:
     found = _BALANCE.match(value.strip())
     if found is None:
         raise StatementRejected(f"line {line_no}: balance {value!r} is not mark, YYMMDD, currency and amount")
-    fen = decimal_to_fen(found["amount"])
+    try:
+        fen = decimal_to_fen(found["amount"])
+    except AmountError:
+        raise StatementRejected(f"line {line_no}: balance {value!r} is not an amount in fen") from None
     return fen if found["mark"] == "C" else -fen
 
 
@@ -331,7 +339,10 @@ def parse_mt940(
         status = str(data_.get("status") or "")
         if status not in ("C", "D", "RC", "RD"):
             raise StatementRejected(f"line {line_no}: mark {status!r} is not C, D, RC or RD")
-        fen = decimal_to_fen(data_["amount"].amount.copy_abs())
+        try:
+            fen = decimal_to_fen(data_["amount"].amount.copy_abs())
+        except AmountError:
+            raise StatementRejected(f"line {line_no}: {data_['amount'].amount} is not an amount in fen") from None
         sign = 1 if status in ("C", "RD") else -1
         value_date = dt.date(*data_["date"].timetuple()[:3])
         entry = data_.get("entry_date") or data_.get("guessed_entry_date") or data_["date"]
@@ -521,6 +532,17 @@ def read_statement(
 ) -> tuple[str, pl.DataFrame]:
     """Recognise a statement by content and read it: (what it is, its lines). ``currency=None``
     accepts lines in any currency (for reading published samples, never for the books)."""
+    try:
+        return _read_statement(data, name, layouts, check_balances, currency)
+    except StatementRejected:
+        raise
+    except (AmountError, ValueError, KeyError, IndexError) as error:  # a reader's surprise: the file, never the date
+        raise StatementRejected(f"the statement cannot be read ({type(error).__name__}: {error})") from None
+
+
+def _read_statement(
+    data: bytes, name: str, layouts: dict[str, BankExportLayout] | None, check_balances: bool, currency: str | None
+) -> tuple[str, pl.DataFrame]:
     sha256 = hashlib.sha256(data).hexdigest()
     if message_kind(data) == "camt.053":
         return "camt.053", parse_camt053(data, name, sha256, check_balances, currency)
