@@ -125,7 +125,9 @@ def _facts(conn: Connection, since: dt.date, as_of: dt.date) -> tuple[pl.DataFra
         FundsCollection.business_date.between(since, as_of)), COLLECTED_SCHEMA)  # fmt: skip
     lines = read_frame(conn, select(*[table_of(StatementLine).c[c] for c in ["business_date", *LINE_COLUMNS]]),
                        {"business_date": pl.Date, **STATEMENT_DTYPES})  # fmt: skip
-    # the same bank line received on two dates (a cumulative download) is one line: the first
+    # the same bank line received on two dates (a cumulative download) is one line: the first; and
+    # a night knows the lines up to its date (a run of a later date may have written some already)
+    lines = lines.filter(pl.col("value_date") <= as_of)
     lines = lines.sort("business_date", "line_key").unique("line_key", keep="first").drop("business_date")
     refunds = read_frame(conn, select(*[table_of(FundsRefund).c[c] for c in REFUND_READ]).where(
         FundsRefund.business_date.between(since, as_of)), REFUND_READ)  # fmt: skip
@@ -218,7 +220,8 @@ def _write_exceptions(
     plan = plan_exceptions(exception_table_rows(night.exceptions), existing, day, run_id, now)
     # a published day that changed is history: its drift stays open until a person resolves it,
     # though the next night, comparing with the new closing, does not find it again
-    resolve = plan.resolve.filter(~pl.col("exception_key").str.starts_with(f"{FundsOutcome.BALANCE_DRIFT.value}:"))
+    shown_drift = f"{FundsOutcome.BALANCE_DRIFT.value}:.*\\|published\\|"
+    resolve = plan.resolve.filter(~pl.col("exception_key").str.contains(shown_drift))
     insert_frame(conn, table, plan.insert)
     for updates in (plan.reopened, plan.seen_again, resolve):
         update_from_frame(conn, table, updates, ["exception_key"])
