@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.config import AppConfig, load_config
-from flows.db import ExceptionItem, FundsExpectation, FundsProof, table_of
+from flows.contract import contract_report
+from flows.db import ExceptionItem, FundsExpectation, FundsProof, LedgerEntry, table_of
 from flows.importer import import_snapshot, write_snapshot
 from flows.runner import reconcile_dates
 from flows.store import connect, read_frame
@@ -102,6 +103,7 @@ def test_generated_days_settle_to_their_truth_and_the_clearing_drains(
     assert variance["amount_fen"].item() == stated[("alipay", FEE_DAY)] != rule_fee
     assert exceptions.filter(pl.col("outcome") == "UNEXPECTED_DEPOSIT")["amount_fen"].item() == UNEXPECTED_FEN
     _the_workbook_shows_it_and_takes_a_resolution(config, truth)
+    _customer_service_sees_whether_a_payment_has_arrived(engine)
 
     # the night after: the last payouts arrive and the shortfall is made good; every window has passed
     after = LAST + dt.timedelta(days=1)  # 10-10, a make-up working day
@@ -353,3 +355,28 @@ def test_a_run_killed_in_the_funds_stage_leaves_the_next_run_the_same_funds_book
         assert child() == 0
         assert _funds_books(engine) == reference, f"killed at {point}, the next run did not converge"
         engine.dispose()
+
+
+def _customer_service_sees_whether_a_payment_has_arrived(engine: Engine) -> None:
+    """`recon status`: each payment of the contract says what became of its day's settlement."""
+    ledger = table_of(LedgerEntry)
+    with engine.connect() as conn:
+        contracts = {
+            key: conn.execute(select(ledger.c.contract_no).where(
+                ledger.c.channel == key[0], ledger.c.business_date == key[1], ledger.c.kind == "payment",
+                ledger.c.contract_no.is_not(None)).limit(1)).scalar_one()
+            for key in (("alipay", LAST), ("icbc", SHORT[1]), ("alipay", dt.date(2026, 10, 2)))
+        }  # fmt: skip
+        said = {key: contract_report(conn, contract, "en") for key, contract in contracts.items()}
+    def settlement(key: tuple[str, dt.date]) -> dict[str, object]:
+        report = said[key]
+        assert report is not None
+        row = next(e for e in report["ledger"] if e["channel"] == key[0] and e["business_date"] == key[1].isoformat())
+        return row["settlement"]
+
+    pending = {"outcome": "SETTLEMENT_PENDING", "label": "in transit (in window) due by 2026-10-10", "paid_on": None,
+               "window_to": "2026-10-10", "as_of": LAST.isoformat()}  # fmt: skip
+    assert settlement(("alipay", LAST)) == pending
+    assert settlement(("icbc", SHORT[1]))["outcome"] == "SETTLEMENT_SHORT"
+    paid = settlement(("alipay", dt.date(2026, 10, 2)))
+    assert (paid["outcome"], paid["paid_on"]) == ("SETTLED", "2026-10-08")  # the holiday's lump
