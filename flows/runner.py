@@ -236,7 +236,8 @@ def _reconcile_locked(
     clock = time.perf_counter()
     progress.stage(day, "funds")
     try:
-        funds = _funds_with_retry(engine, config, day, run_id)
+        merchants = {p.sha256: p.merchant_id for p in parsed if p.merchant_id}
+        funds = _funds_with_retry(engine, config, day, run_id, merchants)
     except Exception as error:  # derived from the committed books: the next run does it again
         funds = {"enabled": True, "balanced": False, "error": failure_text(error, config.database_url)}
         errors.append(f"funds: {funds['error']}")
@@ -347,12 +348,14 @@ def inbox_report(config: AppConfig, day: dt.date, discovery: Discovery) -> dict[
     return report
 
 
-def _funds_with_retry(engine: Any, config: AppConfig, day: dt.date, run_id: str) -> dict[str, Any]:
+def _funds_with_retry(
+    engine: Any, config: AppConfig, day: dt.date, run_id: str, merchants: dict[str, str]
+) -> dict[str, Any]:
     """The funds stage is derived and rewritten whole, so a try the database refused (SQLite busy
     with another run's write, a PostgreSQL deadlock) is simply made again."""
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
-            return funds_night(engine, config.settings, day, run_id, dt.datetime.now(dt.UTC))
+            return funds_night(engine, config.settings, day, run_id, dt.datetime.now(dt.UTC), merchants)
         except DBAPIError as error:
             if attempt == WRITE_ATTEMPTS:
                 raise

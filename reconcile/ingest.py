@@ -26,6 +26,7 @@ localised by one offset where the zone keeps one over the file's span.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field, replace
 
 import pandera.polars as pa
@@ -86,7 +87,8 @@ class ParsedFile:
     its lines here (:class:`schemas.funds.StatementLineFrame`), and no records.
     ``settlement_lines``: the channel's own word on its settlement, among the lines set aside (a
     layout's ``settlement_kinds``): ``line_no``, ``settlement_kind`` (fee, payout),
-    ``channel_txn_id``, ``amount_fen`` (positive), ``settled_at``.
+    ``channel_txn_id``, ``amount_fen`` (positive), ``settled_at``. ``merchant_id``: the merchant
+    id the file names (a layout's ``merchant_from``), or None.
     """
 
     source_file: str
@@ -103,6 +105,7 @@ class ParsedFile:
     skipped: str | None = None
     statement_lines: pl.DataFrame | None = None
     settlement_lines: pl.DataFrame | None = None
+    merchant_id: str | None = None
 
     @property
     def status(self) -> str:
@@ -261,7 +264,20 @@ def _parse(
         control_totals=tuple(totals),
         notes=tuple(notes),
         settlement_lines=settlement,
+        merchant_id=named_merchant(layout, name, preamble),
     )
+
+
+def named_merchant(layout: LayoutSpec, name: str, preamble: list[str]) -> str | None:
+    """The merchant id the file names where its layout says (its name or its preamble), or None."""
+    spec = layout.merchant_from
+    if spec is None:
+        return None
+    for text in [name] if spec.source == "file_name" else preamble:
+        found = re.search(spec.pattern, text)
+        if found and found.group("merchant"):
+            return found.group("merchant")
+    return None
 
 
 SETTLEMENT_LINE_SCHEMA: dict[str, pl.DataType] = {

@@ -227,6 +227,23 @@ class BusinessDateSpec(_Spec):
         return self
 
 
+class MerchantSpec(_Spec):
+    """Where a file names the merchant id it is of: a regex with a ``merchant`` group over the file
+    name (UnionPay's ``…ZM_{merId}``, Alipay's ``{PID}_{date}_…``) or the preamble."""
+
+    source: Literal["file_name", "preamble"]
+    pattern: str
+
+    _pattern = field_validator("pattern")(_regex)
+
+    @field_validator("pattern")
+    @classmethod
+    def _group(cls, value: str) -> str:
+        if "(?P<merchant>" not in value:
+            raise ValueError("the pattern needs a group named merchant: (?P<merchant>...)")
+        return value
+
+
 class ControlTotalSpec(_Spec):
     """A count and an amount the file states, checked against the rows of ``applies_to``.
 
@@ -290,7 +307,9 @@ class LayoutSpec(_Spec):
     takes unless it says otherwise. ``settlement_kinds``: lines set aside (``record_kind`` read as
     ``skip``) that are the channel's own word on its settlement, by the raw kind cell: ``fee`` (a
     charge, e.g. Alipay's 收费), ``payout`` (a withdrawal to the bank, 提现) or ``transfer`` (money
-    moved out of the balance otherwise, 转账) — kept for funds reconciliation.
+    moved out of the balance otherwise, 转账) — kept for funds reconciliation. ``merchant_from``:
+    where the file names its merchant id (:class:`MerchantSpec`), for funds reconciliation's
+    expectations per channel × merchant.
     """
 
     name: str
@@ -315,6 +334,7 @@ class LayoutSpec(_Spec):
     control_totals: tuple[ControlTotalSpec, ...] = ()
     restates: str | None = None
     settlement_kinds: dict[str, Literal["fee", "payout", "transfer"]] = Field(default_factory=dict)
+    merchant_from: MerchantSpec | None = None
 
     _patterns = field_validator("line_pattern", "end_marker")(_regex)
 

@@ -27,7 +27,7 @@ from flows.words import label
 from flows.workbook import COLUMNS, column_letter
 from reconcile.funds.night import FUNDS_SUBJECTS
 from reconcile.funds.synthetic import UNEXPECTED_FEN, cmb_statement, fee, settlement_statements
-from reconcile.synthetic import SyntheticDays, alipay_account_bill, generate_days
+from reconcile.synthetic import UNIONPAY_MERCHANT, SyntheticDays, alipay_account_bill, generate_days
 from tests.test_runs import CHILD, ROOT, _reset
 
 FIRST, LAST = dt.date(2026, 9, 29), dt.date(2026, 10, 9)
@@ -208,6 +208,10 @@ def test_unionpay_states_its_fee_in_its_clearing_file_and_the_rule_agrees(
     stated = read_frame(engine.connect(), select(*[expectations.c[c] for c in wanted]), wanted)
     unionpay = stated.filter(pl.col("channel") == "unionpay")
     assert unionpay.height == 5 and unionpay["fee_reported_fen"].is_not_null().all()
+    with engine.connect() as conn:  # each clearing file names its merchant: the expectations are of it
+        of_unionpay = expectations.c.channel == "unionpay"
+        keys = conn.execute(select(expectations.c.expectation_key).where(of_unionpay)).scalars()
+        assert {key.split("|")[1] for key in keys} == {UNIONPAY_MERCHANT}
     assert (unionpay["fee_reported_fen"] == unionpay["fee_expected_fen"]).all()
     # what UnionPay says it settles net (清算净额) is what the books expect of it, to the fen
     assert (unionpay["net_stated_fen"] == unionpay["net_fen"]).all()

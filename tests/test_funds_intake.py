@@ -102,7 +102,7 @@ def test_what_each_channel_says_it_charged_is_kept_for_the_funds() -> None:
     refunds = OK.filter(pl.col("kind") == "refund")["amount_fen"].to_list()
     # UnionPay's ZM: a fee per line, D charged and C given back on a refund: one stated fee per file
     zm = _read(syn.unionpay_zm_name(DAY), syn.unionpay_zm_file(DAY, LINES), "unionpay", "unionpay_zm")
-    assert zm.settlement_lines is not None
+    assert zm.settlement_lines is not None and zm.merchant_id == syn.UNIONPAY_MERCHANT  # named by its file
     fees = sum(map(_half_up_fee, debits)) - sum(map(_half_up_fee, refunds))
     # and what it settles net of them (清算净额: C paid, D taken back)
     net = sum(fen - _half_up_fee(fen) for fen in debits) - sum(fen - _half_up_fee(fen) for fen in refunds)

@@ -277,3 +277,19 @@ def test_a_credit_of_another_merchant_does_not_pay_this_one() -> None:
     assert lines["merchant_id"].to_list() == ["2088B"]
     found = match_funds(exp, lines, rules)
     assert found.allocations.is_empty()
+
+
+def test_two_merchants_of_one_channel_are_two_expectations_each_paid_by_its_own_payout() -> None:
+    two = {"merchant_ids": ["2088A", "2088B"], "payer_names": [ALIPAY]}
+    rules = parse_funds_config({"settlement": {"alipay": two}})
+    rows = [("alipay", D(2026, 10, 6), "debit", "SUCCESS", 500), ("alipay", D(2026, 10, 6), "debit", "SUCCESS", 500)]
+    frame = _collections(rows).with_columns(merchant_id=pl.Series(["2088A", "2088B"]))
+    exp = expectations(frame, rules)
+    assert exp.select("expectation_key", "net_fen").rows() == [("alipay|2088A|2026-10-06", 500),
+                                                               ("alipay|2088B|2026-10-06", 500)]  # fmt: skip
+    base = _lines([("a", D(2026, 10, 8), 500, ALIPAY, "结算 2088A"), ("b", D(2026, 10, 8), 500, ALIPAY, "结算 2088B")])
+    lines = classify(base.drop("channel", "merchant_id", "line_kind", "named_dates"), rules)
+    found = match_funds(exp, lines, rules)
+    assert sorted(found.allocations.select("expectation_key", "line_key").rows()) == [
+        ("alipay|2088A|2026-10-06", "a"), ("alipay|2088B|2026-10-06", "b"),
+    ]  # fmt: skip

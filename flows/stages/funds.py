@@ -71,15 +71,19 @@ def write_statement_lines(conn: Connection, parsed: list[ParsedFile], day: dt.da
     return insert_frame(conn, table_of(StatementLine), statement_line_rows(parsed, day))
 
 
-COLLECTION_SCHEMA = {"channel": pl.String, "record_kind": pl.String, "status": pl.String, "amount_fen": pl.Int64,
-                     "n": pl.Int64}  # fmt: skip
-REFUND_SCHEMA = {"refund_key": pl.String, "channel": pl.String, "channel_txn_id": pl.String, "amount_fen": pl.Int64,
-                 "paid_on_date": pl.Date}  # fmt: skip
+COLLECTION_SCHEMA = {"channel": pl.String, "file_sha256": pl.String, "record_kind": pl.String, "status": pl.String,
+                     "amount_fen": pl.Int64, "n": pl.Int64}  # fmt: skip
+REFUND_SCHEMA = {"refund_key": pl.String, "channel": pl.String, "file_sha256": pl.String, "channel_txn_id": pl.String,
+                 "amount_fen": pl.Int64, "paid_on_date": pl.Date}  # fmt: skip
 
 
-def _the_dates_collections(conn: Connection, settings: Settings, day: dt.date, run_id: str) -> None:
-    """Sum the date's records per channel, kind, status and amount (one grouped read), and tie its
-    refunds to the dates of their payments (the ledger's payment rows, by channel transaction)."""
+def _the_dates_collections(
+    conn: Connection, settings: Settings, day: dt.date, run_id: str, merchants: dict[str, str]
+) -> None:
+    """Sum the date's records per channel, file, kind, status and amount (one grouped read), each
+    file's under the merchant id it names (``merchants``: SHA-256 → merchant id; the channel's
+    first configured one otherwise), and tie its refunds to the dates of their payments (the
+    ledger's payment rows, by channel transaction)."""
     records = table_of(ChannelRecord)
     channels = list(settings.funds.settlement)
     counted = and_(
@@ -88,20 +92,21 @@ def _the_dates_collections(conn: Connection, settings: Settings, day: dt.date, r
     )  # fmt: skip
     grouped = read_frame(
         conn,
-        select(records.c.channel, records.c.record_kind, records.c.status, records.c.amount_fen,
+        select(records.c.channel, records.c.file_sha256, records.c.record_kind, records.c.status, records.c.amount_fen,
                func.count().label("n")).where(counted)
-        .group_by(records.c.channel, records.c.record_kind, records.c.status, records.c.amount_fen),
+        .group_by(records.c.channel, records.c.file_sha256, records.c.record_kind, records.c.status,
+                  records.c.amount_fen),
         COLLECTION_SCHEMA,
     )  # fmt: skip
-    sums = collected(grouped.with_columns(business_date=pl.lit(day), merchant_id=pl.lit(None, pl.String)),
-                     settings.funds)  # fmt: skip
+    of_file = pl.col("file_sha256").replace_strict(merchants, default=None, return_dtype=pl.String)
+    sums = collected(grouped.with_columns(business_date=pl.lit(day), merchant_id=of_file), settings.funds)
     conn.execute(delete(FundsCollection).where(FundsCollection.business_date == day))
     insert_frame(conn, table_of(FundsCollection), sums.with_columns(run_id=pl.lit(run_id)))
     ledger = table_of(LedgerEntry)
     refunds = read_frame(
         conn,
-        select(records.c.record_key.label("refund_key"), records.c.channel, records.c.channel_txn_id,
-               records.c.amount_fen, ledger.c.business_date.label("paid_on_date"))
+        select(records.c.record_key.label("refund_key"), records.c.channel, records.c.file_sha256,
+               records.c.channel_txn_id, records.c.amount_fen, ledger.c.business_date.label("paid_on_date"))
         .join(ledger, and_(ledger.c.channel == records.c.channel, ledger.c.channel_txn_id == records.c.channel_txn_id,
                            ledger.c.kind == "payment", ledger.c.seq == 1))
         .where(counted, records.c.record_kind == "refund", records.c.status == "SUCCESS", ledger.c.business_date < day),
@@ -110,8 +115,9 @@ def _the_dates_collections(conn: Connection, settings: Settings, day: dt.date, r
     first = {channel: spec.merchant_ids[0] for channel, spec in settings.funds.settlement.items()}
     conn.execute(delete(FundsRefund).where(FundsRefund.business_date == day))
     insert_frame(conn, table_of(FundsRefund), refunds.unique("refund_key").with_columns(
-        business_date=pl.lit(day), merchant_id=pl.col("channel").replace_strict(first, default="-"),
-    ))  # fmt: skip
+        business_date=pl.lit(day),
+        merchant_id=pl.coalesce(of_file, pl.col("channel").replace_strict(first, default="-")),
+    ).drop("file_sha256"))  # fmt: skip
 
 
 PROOF_READ = {"channel": pl.String, "day": pl.Date, "collected_fen": pl.Int64, "refunds_fen": pl.Int64,
@@ -143,8 +149,16 @@ def _facts(conn: Connection, since: dt.date, as_of: dt.date) -> tuple[pl.DataFra
     return sums, lines.sort("value_date", "line_key"), refunds, published, told
 
 
-def funds_night(engine: Engine, settings: Settings, day: dt.date, run_id: str, now: dt.datetime) -> dict[str, Any]:
-    """The night's funds proofs (see the module docstring); what the run summary says of them."""
+def funds_night(
+    engine: Engine,
+    settings: Settings,
+    day: dt.date,
+    run_id: str,
+    now: dt.datetime,
+    merchants: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The night's funds proofs (see the module docstring); what the run summary says of them.
+    ``merchants``: the merchant id each of the date's files names (SHA-256 → merchant id)."""
     since = settings.funds_from
     if since is None or not settings.funds.settlement:
         return {"enabled": False, "why": "RECON_FUNDS_FROM is not set: funds reconciliation is off"}
@@ -154,7 +168,7 @@ def funds_night(engine: Engine, settings: Settings, day: dt.date, run_id: str, n
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FUNDS_LOCK})
         if day >= since:
-            _the_dates_collections(conn, settings, day, run_id)
+            _the_dates_collections(conn, settings, day, run_id, merchants or {})
         latest = latest_reconciled_date(conn)
         as_of = max(day, latest) if latest else day
         if as_of < since:
