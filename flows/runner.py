@@ -15,7 +15,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from sqlalchemy.exc import DBAPIError
@@ -348,21 +348,32 @@ def inbox_report(config: AppConfig, day: dt.date, discovery: Discovery) -> dict[
     return report
 
 
+T = TypeVar("T")
+
+
+def _retried(day: dt.date, what: str, work: Callable[[], T], transient: Callable[[DBAPIError], bool]) -> T:
+    """``work`` again, up to :data:`WRITE_ATTEMPTS` times, when the database refused it in a way
+    ``transient`` says a second try can get past (it wrote nothing: one transaction)."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            return work()
+        except DBAPIError as error:
+            if not transient(error) or attempt == WRITE_ATTEMPTS:
+                raise
+            log.warning("%s: %s refused by the database (%s), attempt %d of %d", day, what,
+                        type(error.orig).__name__, attempt, WRITE_ATTEMPTS)  # fmt: skip
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
 def _funds_with_retry(
     engine: Any, config: AppConfig, day: dt.date, run_id: str, merchants: dict[str, str]
 ) -> dict[str, Any]:
     """The funds stage is derived and rewritten whole, so a try the database refused (SQLite busy
     with another run's write, a PostgreSQL deadlock) is simply made again."""
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            return funds_night(engine, config.settings, day, run_id, dt.datetime.now(dt.UTC), merchants)
-        except DBAPIError as error:
-            if attempt == WRITE_ATTEMPTS:
-                raise
-            log.warning("%s: funds stage refused by the database (%s), attempt %d of %d", day,
-                        type(error.orig).__name__, attempt, WRITE_ATTEMPTS)  # fmt: skip
-            time.sleep(0.5 * attempt)
-    raise AssertionError("unreachable")
+    return _retried(day, "funds stage",
+                    lambda: funds_night(engine, config.settings, day, run_id, dt.datetime.now(dt.UTC), merchants),
+                    lambda _error: True)  # fmt: skip
 
 
 def _write_with_retry(
@@ -376,14 +387,6 @@ def _write_with_retry(
 ) -> dict[str, Any]:
     """The write is one transaction; if PostgreSQL aborts it for a deadlock with a run of another
     date (both touching one contract's installments), nothing was written: try again."""
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            return stages.write(config, day, run_id, outcomes, ledger, parsed)
-        except DBAPIError as error:
-            transient = type(error.orig).__name__ in ("DeadlockDetected", "SerializationFailure")
-            if not transient or attempt == WRITE_ATTEMPTS:
-                raise
-            log.warning("%s: write aborted by the database (%s), attempt %d of %d", day, type(error.orig).__name__,
-                        attempt, WRITE_ATTEMPTS)  # fmt: skip
-            time.sleep(0.5 * attempt)
-    raise AssertionError("unreachable")
+    deadlocked = ("DeadlockDetected", "SerializationFailure")
+    return _retried(day, "write", lambda: stages.write(config, day, run_id, outcomes, ledger, parsed),
+                    lambda error: type(error.orig).__name__ in deadlocked)  # fmt: skip

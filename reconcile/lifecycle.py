@@ -103,16 +103,24 @@ class ExceptionPlan:
 
 
 def plan_exceptions(
-    found: pl.DataFrame, existing: pl.DataFrame, day: dt.date, run_id: str, now: dt.datetime
+    found: pl.DataFrame,
+    existing: pl.DataFrame,
+    day: dt.date,
+    run_id: str,
+    now: dt.datetime,
+    stays_open: pl.Expr | None = None,
 ) -> ExceptionPlan:
     """Move each exception of the date along its lifecycle (see the module docstring).
 
     ``found``: :func:`exception_rows` of this run. ``existing``: the stored exceptions of the date
-    (:data:`EXISTING_SCHEMA`).
+    (:data:`EXISTING_SCHEMA`). ``stays_open``: exceptions (by ``exception_key``) that are events,
+    not conditions: not found again, they stay ``OPEN`` until a person resolves them.
     """
     new = found.join(existing, on="exception_key", how="anti")
     again = found.join(existing, on="exception_key", how="inner", suffix="_before")
     gone = existing.join(found, on="exception_key", how="anti").filter(pl.col("status") == "OPEN")
+    if stays_open is not None:
+        gone = gone.filter(~stays_open)
     stamp = pl.lit(now).cast(UTC_US)
     insert = new.with_columns(
         status=pl.lit("OPEN"),

@@ -33,11 +33,10 @@ from flows.db import (
 )
 from flows.faults import checkpoint
 from flows.runs import latest_reconciled_date
-from flows.store import insert_frame, read_frame, update_from_frame
+from flows.stages.write import apply_exception_plan
+from flows.store import insert_frame, read_frame
 from reconcile.funds.expectations import COLLECTED_SCHEMA, collected
-from reconcile.funds.night import FUNDS_SUBJECTS, FundsNight, exception_table_rows, reconcile_funds
-from reconcile.funds.passes import FundsOutcome
-from reconcile.ingest import ParsedFile
+from reconcile.funds.night import FUNDS_SUBJECTS, STAYS_OPEN, FundsNight, exception_table_rows, reconcile_funds
 from reconcile.lifecycle import EXISTING_SCHEMA, plan_exceptions
 from reconcile.settings import Settings
 from schemas.funds import STATEMENT_DTYPES
@@ -45,30 +44,6 @@ from schemas.funds import STATEMENT_DTYPES
 LINE_COLUMNS = list(STATEMENT_DTYPES)
 #: The advisory lock key of the funds stage ("REC1"; the date locks are "REC0" + the date).
 FUNDS_LOCK = 0x5245_4331_0000_0000
-
-
-def statement_line_rows(parsed: list[ParsedFile], day: dt.date) -> pl.DataFrame:
-    """The statement lines the date's accepted statements hold, once per bank line."""
-    frames = [p.statement_lines for p in parsed if p.statement_lines is not None and p.status == "ACCEPTED"]
-    if not frames:
-        return pl.DataFrame(schema={"business_date": pl.Date, **STATEMENT_DTYPES})
-    lines = pl.concat(frames).unique("line_key", keep="first", maintain_order=True)
-    return lines.select(pl.lit(day).alias("business_date"), *LINE_COLUMNS)
-
-
-def write_statement_lines(conn: Connection, parsed: list[ParsedFile], day: dt.date) -> int:
-    """Replace the date's statement lines and the channels' own fee and payout lines (in the date's
-    write transaction: they are its facts)."""
-    conn.execute(delete(StatementLine).where(StatementLine.business_date == day))
-    conn.execute(delete(ChannelSettlement).where(ChannelSettlement.business_date == day))
-    said = [
-        p.settlement_lines.with_columns(business_date=pl.lit(day), file_sha256=pl.lit(p.sha256),
-                                        channel=pl.lit(p.channel), source_file=pl.lit(p.source_file))
-        for p in parsed if p.settlement_lines is not None and p.status == "ACCEPTED" and p.settlement_lines.height
-    ]  # fmt: skip
-    if said:
-        insert_frame(conn, table_of(ChannelSettlement), pl.concat(said))
-    return insert_frame(conn, table_of(StatementLine), statement_line_rows(parsed, day))
 
 
 COLLECTION_SCHEMA = {"channel": pl.String, "file_sha256": pl.String, "record_kind": pl.String, "status": pl.String,
@@ -112,7 +87,7 @@ def _the_dates_collections(
         .where(counted, records.c.record_kind == "refund", records.c.status == "SUCCESS", ledger.c.business_date < day),
         REFUND_SCHEMA,
     )  # fmt: skip
-    first = {channel: spec.merchant_ids[0] for channel, spec in settings.funds.settlement.items()}
+    first = settings.funds.first_merchants
     conn.execute(delete(FundsRefund).where(FundsRefund.business_date == day))
     insert_frame(conn, table_of(FundsRefund), refunds.unique("refund_key").with_columns(
         business_date=pl.lit(day),
@@ -192,7 +167,7 @@ STATED_KIND = {"collected": "gross_stated_fen", "net": "net_stated_fen", "payout
 def _what_the_channels_said(told: pl.DataFrame, settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The channels' stated fees (``fee_fen``), and per date what they said they collected, settle
     net and paid out (one column each), for the channels with funds rules."""
-    first = {channel: spec.merchant_ids[0] for channel, spec in settings.funds.settlement.items()}
+    first = settings.funds.first_merchants
     mine = told.filter(pl.col("channel").is_in(list(first))).with_columns(
         merchant_id=pl.col("channel").replace_strict(first, default="-")
     )
@@ -231,15 +206,9 @@ def _write_exceptions(
     existing = read_frame(
         conn, select(*[table.c[c] for c in EXISTING_SCHEMA]).where(table.c.subject.in_(FUNDS_SUBJECTS)), EXISTING_SCHEMA
     )
-    plan = plan_exceptions(exception_table_rows(night.exceptions), existing, day, run_id, now)
-    # a published day that changed is history: its drift stays open until a person resolves it,
-    # though the next night, comparing with the new closing, does not find it again
-    shown_drift = f"{FundsOutcome.BALANCE_DRIFT.value}:.*\\|published\\|"
-    resolve = plan.resolve.filter(~pl.col("exception_key").str.contains(shown_drift))
-    insert_frame(conn, table, plan.insert)
-    for updates in (plan.reopened, plan.seen_again, resolve):
-        update_from_frame(conn, table, updates, ["exception_key"])
-    return {**plan.counts, "auto_resolved": resolve.height}
+    plan = plan_exceptions(exception_table_rows(night.exceptions), existing, day, run_id, now, STAYS_OPEN)
+    apply_exception_plan(conn, plan)
+    return plan.counts
 
 
 def night_summary(night: FundsNight) -> dict[str, Any]:

@@ -16,17 +16,18 @@ from sqlalchemy import Connection, Engine, and_, delete, func, select, text
 from flows.db import (
     OPEN_STATUSES_SQL,
     ChannelRecord,
+    ChannelSettlement,
     ExceptionItem,
     ExceptionReview,
     Installment,
     LedgerEntry,
     Loan,
     SourceFile,
+    StatementLine,
     table_of,
 )
 from flows.faults import checkpoint
 from flows.runs import latest_reconciled_date
-from flows.stages.funds import write_statement_lines
 from flows.store import insert_frame, read_frame, same_keys, stage_frame, update_from_frame
 from reconcile.adjustments import MOVES_BOOKS, PAYING_KINDS, RUN_KINDS, TXN, voided
 from reconcile.books import (
@@ -47,6 +48,7 @@ from reconcile.ingest import ParsedFile
 from reconcile.lifecycle import (
     EXISTING_SCHEMA,
     SETTLING_SCHEMA,
+    ExceptionPlan,
     exception_rows,
     ledger_changes,
     plan_exceptions,
@@ -55,6 +57,7 @@ from reconcile.lifecycle import (
 )
 from reconcile.masking import mask_numbers_in_text_expr
 from reconcile.text import printable_text
+from schemas.funds import STATEMENT_DTYPES
 
 RECORD_COLUMNS = [
     "source_file", "line_no", "channel", "record_kind", "status", "channel_txn_id", "reference", "instruction_id",
@@ -259,6 +262,30 @@ def register_files(conn: Connection, parsed: list[ParsedFile], day: dt.date, run
         conn.execute(table_of(SourceFile).insert(), fresh)
 
 
+def statement_line_rows(parsed: list[ParsedFile], day: dt.date) -> pl.DataFrame:
+    """The statement lines the date's accepted statements hold, once per bank line."""
+    frames = [p.statement_lines for p in parsed if p.statement_lines is not None and p.status == "ACCEPTED"]
+    if not frames:
+        return pl.DataFrame(schema={"business_date": pl.Date, **STATEMENT_DTYPES})
+    lines = pl.concat(frames).unique("line_key", keep="first", maintain_order=True)
+    return lines.select(pl.lit(day).alias("business_date"), *STATEMENT_DTYPES)
+
+
+def write_statement_lines(conn: Connection, parsed: list[ParsedFile], day: dt.date) -> int:
+    """Replace the date's statement lines and the channels' own fee and payout lines (in the date's
+    write transaction: they are its facts)."""
+    conn.execute(delete(StatementLine).where(StatementLine.business_date == day))
+    conn.execute(delete(ChannelSettlement).where(ChannelSettlement.business_date == day))
+    said = [
+        p.settlement_lines.with_columns(business_date=pl.lit(day), file_sha256=pl.lit(p.sha256),
+                                        channel=pl.lit(p.channel), source_file=pl.lit(p.source_file))
+        for p in parsed if p.settlement_lines is not None and p.status == "ACCEPTED" and p.settlement_lines.height
+    ]  # fmt: skip
+    if said:
+        insert_frame(conn, table_of(ChannelSettlement), pl.concat(said))
+    return insert_frame(conn, table_of(StatementLine), statement_line_rows(parsed, day))
+
+
 def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.date) -> int:
     """Derive the state of every installment the date's ledger touches (before or after this run),
     write the ones that changed, then turn ``OVERDUE`` the open ones whose grace ended since the
@@ -347,6 +374,14 @@ def write_loan_status(conn: Connection, contracts: pl.DataFrame) -> int:
     return update_from_frame(conn, loans, changed.select("contract_no", "status"), ["contract_no"])
 
 
+def apply_exception_plan(conn: Connection, plan: ExceptionPlan) -> None:
+    """The lifecycle's plan written in bulk: new exceptions inserted, the others updated by key."""
+    table = table_of(ExceptionItem)
+    insert_frame(conn, table, plan.insert)
+    for updates in (plan.reopened, plan.seen_again, plan.resolve):
+        update_from_frame(conn, table, updates, ["exception_key"])
+
+
 def write_exceptions(
     conn: Connection, outcomes: pl.DataFrame, day: dt.date, run_id: str, now: dt.datetime
 ) -> dict[str, int]:
@@ -362,9 +397,7 @@ def write_exceptions(
         EXISTING_SCHEMA,
     )
     plan = plan_exceptions(exception_rows(outcomes, day), existing, day, run_id, now)
-    insert_frame(conn, table, plan.insert)
-    for updates in (plan.reopened, plan.seen_again, plan.resolve):
-        update_from_frame(conn, table, updates, ["exception_key"])
+    apply_exception_plan(conn, plan)
     settling = settling_records(outcomes)
     settled = 0
     if settling.height:

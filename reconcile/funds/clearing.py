@@ -18,6 +18,8 @@ import datetime as dt
 
 import polars as pl
 
+from reconcile.funds.expectations import fee_taken_expr
+
 #: Ages of what is owed past its window, in working days (0: its window closed today).
 AGES = (("0_2", 0, 2), ("3_5", 3, 5), ("6_plus", 6, 10_000))
 
@@ -39,9 +41,10 @@ def roll_forward(
     channels = sorted(set(expectations["channel"].unique().to_list()) | set(lines["channel"].drop_nulls().to_list()))
     days = pl.date_range(first, last, interval="1d", eager=True).alias("day")
     grid = pl.DataFrame({"channel": channels}, schema={"channel": pl.String}).join(days.to_frame(), how="cross")
-    fee_taken = pl.when(pl.col("fee_netted")).then(pl.coalesce("fee_reported_fen", "fee_expected_fen")).otherwise(0)
     booked = expectations.group_by("channel", day="business_date").agg(
-        collected_fen=pl.col("gross_fen").sum(), refunds_fen=pl.col("refunds_fen").sum(), fees_fen=fee_taken.sum()
+        collected_fen=pl.col("gross_fen").sum(),
+        refunds_fen=pl.col("refunds_fen").sum(),
+        fees_fen=fee_taken_expr().sum(),
     )
     paid = (
         lines.filter(pl.col("channel").is_not_null() & (pl.col("line_kind") == "settlement"))

@@ -23,6 +23,11 @@ COLLECTION_COLUMNS = ("channel", "merchant_id", "business_date", "record_kind", 
 GROUP = ["channel", "merchant_id", "business_date"]
 
 
+def fee_taken_expr() -> pl.Expr:
+    """The fee taken out of the payout: the channel's stated one, else the rule's; none when billed apart."""
+    return pl.when(pl.col("fee_netted")).then(pl.coalesce("fee_reported_fen", "fee_expected_fen")).otherwise(0)
+
+
 def expectation_key_expr() -> pl.Expr:
     """``channel|merchant|YYYY-MM-DD``: the same date's settlement is always the same key."""
     return pl.concat_str(
@@ -111,10 +116,9 @@ def expected_from(
     if stated is not None and not stated.is_empty():
         summed = summed.join(stated.select(*GROUP, *[c for c in STATED if c in stated.columns]), on=GROUP, how="left")
     summed = summed.with_columns([pl.lit(None, pl.Int64).alias(c) for c in STATED if c not in summed.columns])
-    fee_taken = pl.when(pl.col("fee_netted")).then(pl.coalesce("fee_reported_fen", "fee_expected_fen")).otherwise(0)
     framed = windows(summed, rules.rules).with_columns(
         expectation_key=expectation_key_expr(),
-        net_fen=(pl.col("gross_fen") - pl.col("refunds_fen") - fee_taken).cast(pl.Int64),
+        net_fen=(pl.col("gross_fen") - pl.col("refunds_fen") - fee_taken_expr()).cast(pl.Int64),
     )
     ordered = framed.select(list(ExpectationFrame.to_schema().columns)).sort(GROUP)
     return ExpectationFrame.validate(ordered)

@@ -367,7 +367,7 @@ def billed_fees(lines: pl.DataFrame, rules: FundsRules) -> pl.DataFrame:
     """Fees billed apart: a channel's fee debit naming one business date is that date's stated fee
     (``channel``, ``merchant_id`` — the channel's first when the line names none —,
     ``business_date``, ``fee_fen``), to compare with the rule's."""
-    first = {channel: spec.merchant_ids[0] for channel, spec in rules.settlement.items()}
+    first = rules.first_merchants
     fees = lines.filter((pl.col("line_kind") == "fee") & (pl.col("named_dates").list.len() == 1))
     return fees.select(
         "channel", merchant_id=pl.coalesce("merchant_id", pl.col("channel").replace_strict(first, default=None)),

@@ -195,6 +195,11 @@ class FundsRules(_Spec):
     def rules(self) -> dict[str, SettlementRule]:
         return {channel: spec.rule for channel, spec in self.settlement.items()}
 
+    @property
+    def first_merchants(self) -> dict[str, str]:
+        """Each channel's first merchant id: where money no file or line attributes is counted."""
+        return {channel: spec.merchant_ids[0] for channel, spec in self.settlement.items()}
+
 
 _WHY = {
     "extra_forbidden": "unknown key (a typo?)",

@@ -544,11 +544,11 @@ def _read_statement(
     data: bytes, name: str, layouts: dict[str, BankExportLayout] | None, check_balances: bool, currency: str | None
 ) -> tuple[str, pl.DataFrame]:
     sha256 = hashlib.sha256(data).hexdigest()
-    if message_kind(data) == "camt.053":
-        return "camt.053", parse_camt053(data, name, sha256, check_balances, currency)
-    if looks_like_mt940(data):
-        return "mt940", parse_mt940(data, name, sha256, check_balances, currency)
-    for layout_name, layout in (layouts or {}).items():
-        if looks_like_bank_export(data, layout):
-            return layout_name, parse_bank_export(data, name, sha256, layout)
+    kind = statement_kind(data, layouts)
+    if kind == "camt.053":
+        return kind, parse_camt053(data, name, sha256, check_balances, currency)
+    if kind == "mt940":
+        return kind, parse_mt940(data, name, sha256, check_balances, currency)
+    if kind is not None and layouts is not None:
+        return kind, parse_bank_export(data, name, sha256, layouts[kind])
     raise StatementRejected("not a statement this product reads (camt.053, MT940 or a configured bank download)")
