@@ -11,7 +11,7 @@ is). Usage:
     .venv/bin/python bench/bench_night.py --quick            # 100k, both databases, 10 days of 20k: minutes
     .venv/bin/python bench/bench_night.py --render a.json --render b.json   # the report again, merged
 
-Needs the ``bench`` extra and ADBC: ``.venv/bin/pip install -e '.[bench]' adbc-driver-postgresql``.
+Needs the ``bench`` extra: ``.venv/bin/pip install -e '.[bench]'`` (ADBC and pyarrow are the product's own).
 
 Every measured night starts from its own copy of the imported database (``CREATE DATABASE …
 TEMPLATE`` on PostgreSQL, a file copy on SQLite) and runs ``--repeat`` times (default 2); the fastest
@@ -836,7 +836,7 @@ def render(results: dict[str, Any]) -> str:
       + (" (**quick smoke run**: small sizes, not the targets' sizes)" if results.get("quick") else "")
       + ".\n")  # fmt: skip
     w("## How to reproduce\n")
-    w("```bash\n.venv/bin/pip install -e '.[bench]' adbc-driver-postgresql   # pandas, DuckDB, pyarrow, ADBC\n"
+    w("```bash\n.venv/bin/pip install -e '.[bench]'   # pandas, DuckDB (ADBC and pyarrow come with the product)\n"
       ".venv/bin/python bench/bench_night.py          # 1m on SQLite and PostgreSQL + baselines + 31-day rerun\n"
       ".venv/bin/python bench/bench_night.py --sizes 1m,5m --pg-only-sizes 5m   # month-end on PostgreSQL too\n"
       ".venv/bin/python bench/bench_night.py --quick          # a smoke check in a few minutes\n```\n")  # fmt: skip

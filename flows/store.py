@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Column, Connection, Engine, MetaData, Table, and_, text
 
-from flows.db import make_engine
+from flows.db import make_engine, session_options
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BATCH_ROWS = 20_000
@@ -121,6 +122,97 @@ def _from_text(name: str, dtype: Any) -> pl.Expr:
     if dtype == pl.Boolean:
         return (column == "t").alias(name)
     return column.cast(dtype)
+
+
+class Reads:
+    """Reads of one stage that only reads: keys staged in temporary tables, rows back as frames.
+
+    PostgreSQL: an ADBC connection of its own (``adbc-driver-postgresql``): keys go in by its bulk
+    ingest (binary COPY), rows come back as Arrow, read in C++ — about half the time of ``COPY TO``
+    as CSV through psycopg, whose cost is a Python call per row. One transaction, so every read
+    sees the same books. SQLite (or any other database): a SQLAlchemy connection, as
+    :func:`stage_frame` and :func:`read_frame` do it.
+    """
+
+    def __init__(self, conn: Connection | None = None, adbc: Any = None) -> None:
+        self._conn, self._adbc = conn, adbc
+        self._staged: list[Table] = []
+
+    def stage(self, name: str, frame: pl.DataFrame, like: Table) -> Table:
+        """A temporary table ``name`` holding ``frame`` (column types from ``like``), gone when the reads end."""
+        if self._conn is not None:
+            staged = stage_frame(self._conn, name, frame, like)
+            self._staged.append(staged)
+            return staged
+        columns = [Column(column, like.c[column].type) for column in frame.columns]
+        staged = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
+        cursor = self._adbc.cursor()
+        try:
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+            cursor.adbc_ingest(name, frame.to_arrow(), mode="create", temporary=True)
+            cursor.execute(f"ANALYZE {name}")  # see stage_frame: without statistics, nested loops
+        finally:
+            cursor.close()
+        return staged
+
+    def read(self, statement: Any, schema: dict[str, Any]) -> pl.DataFrame:
+        """Run a select and return a frame with exactly ``schema`` (even when no row comes back)."""
+        if self._conn is not None:
+            return read_frame(self._conn, statement, schema)
+        import pyarrow as pa
+        from sqlalchemy.dialects import postgresql
+
+        # the statements are the product's own; their few parameters (dates, times, codes) are
+        # rendered as SQL literals by SQLAlchemy, which quotes them
+        sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+        cursor = self._adbc.cursor()
+        try:
+            cursor.execute(sql)
+            table = cursor.fetch_arrow_table()
+        finally:
+            cursor.close()
+        # a type Arrow has no match for (``numeric``: what ``sum`` of a bigint is) comes as an
+        # extension type over its text; the text is cast to the schema's type like COPY's CSV
+        for index, field in enumerate(table.schema):
+            if hasattr(field.type, "storage_type"):
+                storage = [chunk.storage for chunk in table.column(index).chunks]
+                table = table.set_column(index, field.name, pa.chunked_array(storage, field.type.storage_type))
+        raw = pl.from_arrow(table)
+        assert isinstance(raw, pl.DataFrame)
+        if raw.height == 0:
+            return pl.DataFrame(schema=schema)
+        return raw.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Reads]:
+    """The columnar reads of a stage that writes nothing (see :class:`Reads`)."""
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as conn:
+            reads = Reads(conn=conn)
+            yield reads
+            for staged in reads._staged:
+                staged.drop(conn)
+        return
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(libpq_uri(engine)) as connection:
+        yield Reads(adbc=connection)
+        connection.rollback()  # a read-only transaction: nothing to keep
+
+
+def libpq_uri(engine: Engine) -> str:
+    """The engine's PostgreSQL URL as libpq reads it, carrying the same session options (UTC, no
+    JIT, work_mem) in ``options``, percent-encoded (libpq does not read ``+`` as a space)."""
+    from urllib.parse import quote
+
+    url = engine.url
+    query = {**{k: v if isinstance(v, str) else v[-1] for k, v in url.query.items()}}
+    query["options"] = session_options(url.render_as_string(hide_password=False))
+    login = quote(url.username or "", safe="") + (f":{quote(url.password, safe='')}" if url.password else "")
+    where = (url.host or "") + (f":{url.port}" if url.port else "")
+    said = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query.items())
+    return f"postgresql://{login}{'@' if login else ''}{where}/{quote(url.database or '', safe='')}?{said}"
 
 
 def _batches(rows: list[dict[str, Any]], size: int = BATCH_ROWS) -> Iterable[list[dict[str, Any]]]:

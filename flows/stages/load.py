@@ -16,7 +16,7 @@ import polars as pl
 from sqlalchemy import Engine, func, select
 
 from flows.db import DebitInstruction, Installment, LedgerEntry, Loan, SourceFile, table_of
-from flows.store import read_frame, same_keys, stage_frame
+from flows.store import read_frame, reading, same_keys, stage_frame
 from reconcile.books import INSTALLMENT_KEY, PARTS
 from reconcile.ingest import ParsedFile
 from reconcile.intake import (
@@ -50,19 +50,17 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
     instructions_table = table_of(DebitInstruction)
     ledger_table = table_of(LedgerEntry)
     installment_table = table_of(Installment)
-    with engine.begin() as conn:
+    with reading(engine) as reads:
         references = pl.concat([records.select("reference"), invalid.select("reference")]).drop_nulls().unique()
-        staged_refs = stage_frame(
-            conn, "stage_refs", references.rename({"reference": "instruction_id"}), instructions_table
+        staged_refs = reads.stage(
+            "stage_refs", references.rename({"reference": "instruction_id"}), instructions_table
         )
         columns = [instructions_table.c[c] for c in INSTRUCTION_DTYPES]
-        recent = read_frame(
-            conn,
+        recent = reads.read(
             select(*columns).where(DebitInstruction.requested_at >= window_start, DebitInstruction.requested_at < end),
             INSTRUCTION_DTYPES,
         )
-        named = read_frame(
-            conn,
+        named = reads.read(
             select(*columns)
             .join(staged_refs, staged_refs.c.instruction_id == instructions_table.c.instruction_id)
             .where((DebitInstruction.requested_at < window_start) | (DebitInstruction.requested_at >= end)),
@@ -71,31 +69,28 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
         instructions = pl.concat([recent, named]).unique("instruction_id", keep="first").sort("instruction_id")
 
         refund_refs = records.filter(pl.col("record_kind") == "refund").select("reference").drop_nulls().unique()
-        staged_refunds = stage_frame(conn, "stage_refunds", refund_refs, ledger_table)
-        prior = read_frame(
-            conn,
+        staged_refunds = reads.stage("stage_refunds", refund_refs, ledger_table)
+        prior = reads.read(
             select(*[ledger_table.c[c] for c in PRIOR_PAYMENT_DTYPES])
             .join(staged_refunds, staged_refunds.c.reference == ledger_table.c.reference)
             .where(ledger_table.c.kind == "payment", ledger_table.c.business_date < day),
             PRIOR_PAYMENT_DTYPES,
         )
         pairs = pl.concat([instructions.select(INSTALLMENT_KEY), prior.select(INSTALLMENT_KEY)]).unique()
-        staged_pairs = stage_frame(conn, "stage_pairs", pairs, installment_table)
-        staged_memo = stage_frame(conn, "stage_memo", memo_contracts(records), installment_table)
+        staged_pairs = reads.stage("stage_pairs", pairs, installment_table)
+        staged_memo = reads.stage("stage_memo", memo_contracts(records), installment_table)
         due_columns = [installment_table.c[c] for c in INSTALLMENT_DUE_SCHEMA]
-        by_pair = read_frame(
-            conn, select(*due_columns).join(staged_pairs, same_keys(staged_pairs, installment_table, INSTALLMENT_KEY)),
+        by_pair = reads.read(
+            select(*due_columns).join(staged_pairs, same_keys(staged_pairs, installment_table, INSTALLMENT_KEY)),
             INSTALLMENT_DUE_SCHEMA,
         )  # fmt: skip
-        by_memo = read_frame(
-            conn,
+        by_memo = reads.read(
             select(*due_columns).join(staged_memo, staged_memo.c.contract_no == installment_table.c.contract_no),
             INSTALLMENT_DUE_SCHEMA,
         )
         installments = pl.concat([by_pair, by_memo]).unique(INSTALLMENT_KEY, keep="first")
-        staged_keys = stage_frame(conn, "stage_keys", installments.select(INSTALLMENT_KEY), installment_table)
-        paid = read_frame(
-            conn,
+        staged_keys = reads.stage("stage_keys", installments.select(INSTALLMENT_KEY), installment_table)
+        paid = reads.read(
             select(
                 ledger_table.c.contract_no,
                 ledger_table.c.installment_no,
@@ -106,18 +101,15 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
             .group_by(ledger_table.c.contract_no, ledger_table.c.installment_no),
             PAID_SCHEMA,
         )
-        staged_contracts = stage_frame(
-            conn, "stage_contracts", installments.select("contract_no").unique(), table_of(Loan)
+        staged_contracts = reads.stage(
+            "stage_contracts", installments.select("contract_no").unique(), table_of(Loan)
         )
-        loans = read_frame(
-            conn,
+        loans = reads.read(
             select(Loan.contract_no, Loan.bound_channel, Loan.bound_account, Loan.grace_days).join(
                 staged_contracts, staged_contracts.c.contract_no == table_of(Loan).c.contract_no
             ),
             LOAN_SCHEMA,
         )
-        for staged in (staged_refs, staged_refunds, staged_pairs, staged_memo, staged_keys, staged_contracts):
-            staged.drop(conn)
     installments = (
         installments.join(loans.select("contract_no", "grace_days"), on="contract_no", how="left")
         .join(paid, on=INSTALLMENT_KEY, how="left")
