@@ -7,6 +7,7 @@ when ``flows.nightly`` runs it, so the order of work is written once.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import logging
@@ -256,6 +257,11 @@ def _reconcile_locked(
     memory["archive"] = resident_mib()
     clock = time.perf_counter()
 
+    # the whole book's installments by status is a scan of every installment: taken beside the
+    # summary and the workbook, which do not need it, instead of before them
+    counting = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="book-counts")
+    counted = counting.submit(runs.installment_counts, engine)
+    counting.shutdown(wait=False)
     fen = money_totals(outcomes)
     held = runs.suspense(engine, day, fen)
     records = int(outcomes.filter(pl.col("subject") == "record").height)
@@ -290,7 +296,7 @@ def _reconcile_locked(
         "balanced": is_balanced(fen) and held["agrees"] and bool(funds.get("balanced", True)),
         "funds": funds,
         "suspense": held,
-        "installments": runs.installment_counts(engine),
+        "installments": {},  # filled in below, once counted
         "exceptions_open": runs.open_exception_count(engine),
         "changes": changes,
         "rows": {"records": records, "ledger": ledger.height, "passes": pass_counts},
@@ -317,6 +323,7 @@ def _reconcile_locked(
             errors.append(f"workbook: {failure_text(error, config.database_url)}")
         timings["workbook"] = time.perf_counter() - clock
         memory["workbook"] = resident_mib()
+    summary["installments"] = counted.result()
     summary["errors"] = errors
     for said in errors:
         log.error("%s: after the commit: %s", day, said)

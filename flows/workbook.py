@@ -24,10 +24,12 @@ beside it.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import os
 import shutil
 import unicodedata
+import weakref
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -101,10 +103,24 @@ def yuan(fen: int | None) -> Decimal | None:
     return None if fen is None else Decimal(int(fen)).scaleb(-2)
 
 
+#: Each workbook's cell looks, as openpyxl's style arrays: a look is registered once (fonts, fills
+#: and formats are hashed to find their ids) and then copied to every cell that has it.
+_LOOKS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+
+
 def _cell(sheet: Any, value: Any, bold: bool = False, money: bool = False, fill: PatternFill | None = None) -> Any:
     cell = WriteOnlyCell(sheet, value=value)
-    if _risky(value):
+    risky = _risky(value)
+    if risky:
         cell.data_type = "s"
+    if not (risky or bold or money or fill is not None):
+        return cell
+    looks = _LOOKS.setdefault(sheet.parent, {})
+    look = (risky, bold, money, None if fill is None else fill.fgColor.rgb)
+    if look in looks:
+        cell._style = copy.copy(looks[look])
+        return cell
+    if risky:
         cell.quotePrefix = True
     if bold:
         cell.font = Font(bold=True)
@@ -113,6 +129,7 @@ def _cell(sheet: Any, value: Any, bold: bool = False, money: bool = False, fill:
         cell.number_format = MONEY_FORMAT
     if fill is not None:
         cell.fill = fill
+    looks[look] = copy.copy(cell._style)
     return cell
 
 
@@ -362,6 +379,10 @@ def _exception_sheet(book: Workbook, title: str, rows: pl.DataFrame, language: s
         sheet.column_dimensions[get_column_letter(index + 1)].width = width
     for name in HIDDEN:
         sheet.column_dimensions[column_letter(name)].hidden = True
+    for name in REVIEWER_COLUMNS:
+        # the reviewer's columns are shaded as columns, not cell by cell: an empty cell is not
+        # written at all (a quarter of a sheet's cells), and what a reviewer types is shaded too
+        sheet.column_dimensions[column_letter(name)].fill = _REVIEW_FILL
     sheet.freeze_panes = "B2"
     last = len(values) + 1
     sheet.auto_filter.ref = f"A1:{column_letter('facts')}{last}"
@@ -388,7 +409,7 @@ def _exception_sheet(book: Workbook, title: str, rows: pl.DataFrame, language: s
             if name in MONEY_COLUMNS:
                 row.append(_cell(sheet, item, money=True))
             elif name in REVIEWER_COLUMNS:
-                row.append(_cell(sheet, None, fill=_REVIEW_FILL))
+                row.append(None)
             else:
                 row.append(_cell(sheet, item) if _risky(item) else item)
         sheet.append(row)
