@@ -242,6 +242,12 @@ def run(cmd: list[str], env: dict[str, str] | None = None, check: bool = True) -
     return wall, done.stdout, done.stderr, done.returncode
 
 
+def no_paths(text: str) -> str:
+    """``text`` with every absolute path (a work folder, a results file) said as ``WORK``: the
+    report speaks of the project, not of the machine it ran on."""
+    return re.sub(r"(?<![\w.])/[^\s`'\")]+", "WORK", text)
+
+
 def last_json(text: str) -> dict[str, Any]:
     """The last JSON object printed (one line, or pretty-printed over several)."""
     for line in reversed(text.splitlines()):
@@ -832,7 +838,7 @@ def render(results: dict[str, Any]) -> str:
     w("# Performance\n")
     w("Written by `bench/bench_night.py` (do not edit by hand, except the section \"Notes from the engineers\", "
       "which the script keeps as it is).\n")  # fmt: skip
-    w(f"Measured {results.get('finished', '(unfinished run)')}, command line: `{results['command']}`"
+    w(f"Measured {results.get('finished', '(unfinished run)')}, command line: `{no_paths(results['command'])}`"
       + (" (**quick smoke run**: small sizes, not the targets' sizes)" if results.get("quick") else "")
       + ".\n")  # fmt: skip
     w("## How to reproduce\n")
@@ -943,7 +949,7 @@ def render(results: dict[str, Any]) -> str:
         for kind, facts in size.get("databases", {}).items():
             o = facts.get("onboarding", {})
             w(f"| {label} | {kind} | {f2(g.get('wall_s'), ' s')} ({n(g.get('loans'))}, {g.get('attempts')}) | "
-              f"{f2(o.get('init_s'), ' s')} | {f2(o.get('import_s'), ' s')} ({o.get('printed', '')}) | "
+              f"{f2(o.get('init_s'), ' s')} | {f2(o.get('import_s'), ' s')} ({no_paths(o.get('printed', ''))}) | "
               f"{f2(o.get('vacuum_analyze_s'), ' s') if kind == 'postgresql' else 'not run (SQLite)'} | "
               f"{mib(o.get('size_bytes', 0) / 1024 / 1024)} |")  # fmt: skip
     imports = [f"{kind} {facts['onboarding']['import_s']:.0f} s + a night of {facts['night']['wall_s']:.0f} s"
@@ -1004,7 +1010,7 @@ def render(results: dict[str, Any]) -> str:
         needed = rr["days"] * rr["per_day_target"] / RECORDS_PER_LOAN
         rate = rr["generate"]["loans"] / rr["onboarding"]["import_s"]
         w(f"## Rerun of {rr['days']} days ({rr['database']})\n")
-        w(f"{rr['days']} days generated with `--from … --to …`: {rr['generate'].get('printed', '')} "
+        w(f"{rr['days']} days generated with `--from … --to …`: {no_paths(rr['generate'].get('printed', ''))} "
           f"(`--attempts {RERUN_ATTEMPTS}` keeps the book at the 1M night's size; {n(rr['per_day_target'])}-record "
           f"days at 1 attempt would need a book of {n(needed)} loans, about {needed / rr['generate']['loans']:.1f}× "
           f"the database, its import about {needed / rate / 60:.0f} min at this run's measured {n(rate)} loans/s, "
