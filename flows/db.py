@@ -24,6 +24,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -414,11 +415,9 @@ def make_engine(url: str) -> Engine:
 WORK_MEM = "256MB"
 
 
-def session_options(url: str) -> str:
+def session_options(url: str | URL) -> str:
     """The options every PostgreSQL session of ours starts with (UTC, no JIT, :data:`WORK_MEM`);
     the URL's own ``options`` (``?options=-c%20work_mem%3D64MB``) come after them, so they win."""
-    from sqlalchemy.engine import make_url
-
     own = make_url(url).query.get("options") or ""
     own = own if isinstance(own, str) else " ".join(own)
     return " ".join(filter(None, ["-c timezone=UTC -c jit=off", f"-c work_mem={WORK_MEM}", own]))

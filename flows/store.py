@@ -6,7 +6,7 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 from alembic import command
@@ -124,48 +124,56 @@ def _from_text(name: str, dtype: Any) -> pl.Expr:
     return column.cast(dtype)
 
 
-class Reads:
-    """Reads of one stage that only reads: keys staged in temporary tables, rows back as frames.
+class Reads(Protocol):
+    """Reads of one stage that only reads: keys staged in temporary tables (gone when the reads
+    end), rows back as frames with exactly the schema asked for (see :func:`reading`)."""
 
-    PostgreSQL: an ADBC connection of its own (``adbc-driver-postgresql``): keys go in by its bulk
-    ingest (binary COPY), rows come back as Arrow, read in C++ — about half the time of ``COPY TO``
-    as CSV through psycopg, whose cost is a Python call per row. One transaction, so every read
-    sees the same books. SQLite (or any other database): a SQLAlchemy connection, as
-    :func:`stage_frame` and :func:`read_frame` do it.
-    """
+    def stage(self, name: str, frame: pl.DataFrame, like: Table) -> Table: ...
 
-    def __init__(self, conn: Connection | None = None, adbc: Any = None) -> None:
-        self._conn, self._adbc = conn, adbc
-        self._staged: list[Table] = []
+    def read(self, statement: Any, schema: dict[str, Any]) -> pl.DataFrame: ...
+
+
+class _ConnectionReads:
+    """On a SQLAlchemy connection: :func:`stage_frame` and :func:`read_frame`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.staged: list[Table] = []
 
     def stage(self, name: str, frame: pl.DataFrame, like: Table) -> Table:
-        """A temporary table ``name`` holding ``frame`` (column types from ``like``), gone when the reads end."""
-        if self._conn is not None:
-            staged = stage_frame(self._conn, name, frame, like)
-            self._staged.append(staged)
-            return staged
-        columns = [Column(column, like.c[column].type) for column in frame.columns]
-        staged = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
-        cursor = self._adbc.cursor()
+        self.staged.append(stage_frame(self.conn, name, frame, like))
+        return self.staged[-1]
+
+    def read(self, statement: Any, schema: dict[str, Any]) -> pl.DataFrame:
+        return read_frame(self.conn, statement, schema)
+
+
+class _AdbcReads:
+    """On an ADBC connection to PostgreSQL: keys in by its bulk ingest (binary COPY), rows back as
+    Arrow, read in C++ — about half the time of ``COPY TO`` as CSV through psycopg, whose cost is
+    a Python call per row."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def stage(self, name: str, frame: pl.DataFrame, like: Table) -> Table:
+        cursor = self.connection.cursor()
         try:
             cursor.execute(f"DROP TABLE IF EXISTS {name}")
             cursor.adbc_ingest(name, frame.to_arrow(), mode="create", temporary=True)
             cursor.execute(f"ANALYZE {name}")  # see stage_frame: without statistics, nested loops
         finally:
             cursor.close()
-        return staged
+        return staged_table(name, frame.columns, like)
 
     def read(self, statement: Any, schema: dict[str, Any]) -> pl.DataFrame:
-        """Run a select and return a frame with exactly ``schema`` (even when no row comes back)."""
-        if self._conn is not None:
-            return read_frame(self._conn, statement, schema)
         import pyarrow as pa
         from sqlalchemy.dialects import postgresql
 
         # the statements are the product's own; their few parameters (dates, times, codes) are
         # rendered as SQL literals by SQLAlchemy, which quotes them
         sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-        cursor = self._adbc.cursor()
+        cursor = self.connection.cursor()
         try:
             cursor.execute(sql)
             table = cursor.fetch_arrow_table()
@@ -186,18 +194,20 @@ class Reads:
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Reads]:
-    """The columnar reads of a stage that writes nothing (see :class:`Reads`)."""
+    """The reads of a stage that writes nothing, in one transaction (every read sees the same
+    books). PostgreSQL: an ADBC connection of its own (``adbc-driver-postgresql``) with the
+    engine's session options. SQLite: a SQLAlchemy connection."""
     if engine.dialect.name != "postgresql":
         with engine.begin() as conn:
-            reads = Reads(conn=conn)
+            reads = _ConnectionReads(conn)
             yield reads
-            for staged in reads._staged:
+            for staged in reads.staged:
                 staged.drop(conn)
         return
     import adbc_driver_postgresql.dbapi as adbc
 
     with adbc.connect(libpq_uri(engine)) as connection:
-        yield Reads(adbc=connection)
+        yield _AdbcReads(connection)
         connection.rollback()  # a read-only transaction: nothing to keep
 
 
@@ -207,8 +217,8 @@ def libpq_uri(engine: Engine) -> str:
     from urllib.parse import quote
 
     url = engine.url
-    query = {**{k: v if isinstance(v, str) else v[-1] for k, v in url.query.items()}}
-    query["options"] = session_options(url.render_as_string(hide_password=False))
+    query = {k: v if isinstance(v, str) else v[-1] for k, v in url.query.items()}
+    query["options"] = session_options(url)
     login = quote(url.username or "", safe="") + (f":{quote(url.password, safe='')}" if url.password else "")
     where = (url.host or "") + (f":{url.port}" if url.port else "")
     said = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query.items())
@@ -288,18 +298,18 @@ def same_keys(left: Table, right: Table, keys: Sequence[str]) -> Any:
     return and_(*[left.c[k] == right.c[k] for k in keys])
 
 
+def staged_table(name: str, columns: Sequence[str], like: Table) -> Table:
+    """The temporary table ``name`` with these columns, typed as ``like``'s."""
+    return Table(name, MetaData(), *[Column(column, like.c[column].type) for column in columns], prefixes=["TEMPORARY"])
+
+
 def stage_frame(conn: Connection, name: str, frame: pl.DataFrame, like: Table) -> Table:
     """A temporary table ``name`` holding ``frame``; column types are taken from ``like``.
 
     Bulk updates and upserts go through a staged table and one set-based statement instead of a
     round trip per row.
     """
-    staged = Table(
-        name,
-        MetaData(),
-        *[Column(column, like.c[column].type) for column in frame.columns],
-        prefixes=["TEMPORARY"],
-    )
+    staged = staged_table(name, frame.columns, like)
     conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
     staged.create(conn)
     insert_frame(conn, staged, frame)

@@ -105,18 +105,18 @@ def yuan(fen: int | None) -> Decimal | None:
 
 #: Each workbook's cell looks, as openpyxl's style arrays: a look is registered once (fonts, fills
 #: and formats are hashed to find their ids) and then copied to every cell that has it.
-_LOOKS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+_LOOKS: weakref.WeakKeyDictionary[Any, dict[tuple[bool, bool, bool], Any]] = weakref.WeakKeyDictionary()
 
 
-def _cell(sheet: Any, value: Any, bold: bool = False, money: bool = False, fill: PatternFill | None = None) -> Any:
+def _cell(sheet: Any, value: Any, bold: bool = False, money: bool = False) -> Any:
     cell = WriteOnlyCell(sheet, value=value)
     risky = _risky(value)
     if risky:
         cell.data_type = "s"
-    if not (risky or bold or money or fill is not None):
+    if not (risky or bold or money):
         return cell
     looks = _LOOKS.setdefault(sheet.parent, {})
-    look = (risky, bold, money, None if fill is None else fill.fgColor.rgb)
+    look = (risky, bold, money)
     if look in looks:
         cell._style = copy.copy(looks[look])
         return cell
@@ -127,8 +127,6 @@ def _cell(sheet: Any, value: Any, bold: bool = False, money: bool = False, fill:
         cell.fill = _HEADER_FILL
     if money:
         cell.number_format = MONEY_FORMAT
-    if fill is not None:
-        cell.fill = fill
     looks[look] = copy.copy(cell._style)
     return cell
 

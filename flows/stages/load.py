@@ -16,7 +16,7 @@ import polars as pl
 from sqlalchemy import Engine, func, select
 
 from flows.db import DebitInstruction, Installment, LedgerEntry, Loan, SourceFile, table_of
-from flows.store import read_frame, reading, same_keys, stage_frame
+from flows.store import reading, same_keys
 from reconcile.books import INSTALLMENT_KEY, PARTS
 from reconcile.ingest import ParsedFile
 from reconcile.intake import (
@@ -139,21 +139,18 @@ def load_file_history(engine: Engine, day: dt.date, parsed: list[ParsedFile]) ->
     staged_shas = pl.DataFrame({"sha256": [p.sha256 for p in parsed]}, schema={"sha256": pl.String}).unique()
     names = pl.DataFrame({"name": [p.source_file for p in parsed]}, schema={"name": pl.String}).unique()
     table = table_of(SourceFile)
-    with engine.begin() as conn:
-        shas = stage_frame(conn, "stage_shas", staged_shas, table)
-        by_name = stage_frame(conn, "stage_names", names, table)
+    with reading(engine) as reads:
+        shas = reads.stage("stage_shas", staged_shas, table)
+        by_name = reads.stage("stage_names", names, table)
         columns = [table.c[c] for c in KNOWN_FILES_SCHEMA]
         schema = {**KNOWN_FILES_SCHEMA, "registered_at": pl.Datetime("us", "UTC")}
         known = pl.concat(
             [
-                read_frame(conn, select(*columns).join(shas, shas.c.sha256 == table.c.sha256), schema),
-                read_frame(
-                    conn,
+                reads.read(select(*columns).join(shas, shas.c.sha256 == table.c.sha256), schema),
+                reads.read(
                     select(*columns).join(by_name, by_name.c.name == table.c.name).where(table.c.business_date == day),
                     schema,
                 ),
             ]
         ).unique(keep="first")
-        shas.drop(conn)
-        by_name.drop(conn)
     return file_history(known, day, parsed)
