@@ -203,6 +203,9 @@ def _reconcile_locked(
     clock = time.perf_counter()
     progress.stage(day, "parse")
     parsed = stages.parse(config, files, day)
+    # read: from here a file is its name and place (the archive copies it from disk), not its bytes
+    files = [dataclasses.replace(f, data=b"") for f in files]
+    discovery = dataclasses.replace(discovery, files=files)
     timings["parse_validate"] = time.perf_counter() - clock
     memory["parse_validate"] = resident_mib()
     log.info("%s: %d files, %d lines read", day, len(files), sum(p.rows for p in parsed))
@@ -216,12 +219,13 @@ def _reconcile_locked(
     memory["load"] = resident_mib()
     clock = time.perf_counter()
     progress.stage(day, "match")
+    unmapped = unmapped_failures(parsed)
     result = stages.match(config, state)
     del state  # what the date needed from the books: the matcher has it in its outcomes now
+    parsed = [p.records_let_go() for p in parsed]  # and the records
     outcomes = all_outcomes(result, parsed, day, config.settings)
     ledger, pass_counts = result.ledger, result.pass_counts
     del result  # its outcomes live on, explained, in ``outcomes``
-    unmapped = unmapped_failures(parsed)
     timings["match"] = time.perf_counter() - clock
     memory["match"] = resident_mib()
     log.info("%s: matching passes %s", day, pass_counts)

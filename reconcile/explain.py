@@ -236,24 +236,40 @@ def explain(outcomes: pl.DataFrame) -> pl.DataFrame:
         if column not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype).alias(column))
     frame = frame.with_columns(_shown=pl.coalesce(pl.col("_shown"), pl.col("account_shown")))
-    # texts are built only for the rows that get one (most of a day is MATCHED), then put back in order
-    plain = pl.col("outcome").is_in([o.value for o in NOT_EXCEPTIONS])
-    if frame.height and frame.select(plain.any()).item():
-        indexed = frame.with_row_index("_explain_row")
-        quiet = indexed.filter(plain).with_columns(
-            severity=pl.col("outcome").replace_strict({o.value: s for o, s in SEVERITY.items()}, default="MEDIUM"),
-            explanation_zh=pl.lit(""),
-            explanation_en=pl.lit(""),
-            suggested_action=pl.lit(""),
-            is_exception=pl.lit(False),
-        )
-        explained = pl.concat([_explain_rows(indexed.filter(~plain)), quiet], how="vertical_relaxed")
-        return explained.sort("_explain_row").drop("_explain_row")
-    return _explain_rows(frame)
+    # texts are built only for the rows that get one (most of a day is MATCHED), from only the
+    # columns they read, and scattered back by row: the wide frame is never filtered nor copied
+    zh, en, action = _text_exprs()
+    reads = sorted({"outcome", *zh.meta.root_names(), *en.meta.root_names(), *action.meta.root_names()})
+    said = (
+        frame.select(reads)
+        .with_row_index("_row")
+        .filter(~pl.col("outcome").is_in([o.value for o in NOT_EXCEPTIONS]))
+        .select("_row", zh.fill_null(""), en.fill_null(""), action.fill_null(""))
+    )
+
+    def scattered(name: str) -> pl.Series:
+        empty = pl.repeat("", frame.height, dtype=pl.String, eager=True).alias(name)
+        return empty.scatter(said["_row"], said[name]) if said.height else empty
+
+    return frame.with_columns(
+        severity=_severity(),
+        explanation_zh=scattered("explanation_zh"),
+        explanation_en=scattered("explanation_en"),
+        suggested_action=scattered("suggested_action"),
+        is_exception=_is_exception(),
+    )
 
 
-def _explain_rows(frame: pl.DataFrame) -> pl.DataFrame:
-    """The plain rule: every row's texts by its outcome (``explain`` gives the same, faster)."""
+def _severity() -> pl.Expr:
+    return pl.col("outcome").replace_strict({o.value: s for o, s in SEVERITY.items()}, default="MEDIUM")
+
+
+def _is_exception() -> pl.Expr:
+    return ~pl.col("outcome").is_in([o.value for o in NOT_EXCEPTIONS])
+
+
+def _text_exprs() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Each row's Chinese and English texts and suggested action, by its outcome."""
     zh: pl.Expr = pl.lit("")
     en: pl.Expr = pl.lit("")
     action: pl.Expr = pl.lit("")
@@ -262,11 +278,16 @@ def _explain_rows(frame: pl.DataFrame) -> pl.DataFrame:
         zh = pl.when(hit).then(text_zh).otherwise(zh)
         en = pl.when(hit).then(text_en).otherwise(en)
         action = pl.when(hit).then(text_action).otherwise(action)
-    severity = pl.col("outcome").replace_strict({o.value: s for o, s in SEVERITY.items()}, default="MEDIUM")
+    return zh.alias("explanation_zh"), en.alias("explanation_en"), action.alias("suggested_action")
+
+
+def _explain_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """The plain rule: every row's texts by its outcome (``explain`` gives the same, faster)."""
+    zh, en, action = _text_exprs()
     return frame.with_columns(
-        severity=severity,
+        severity=_severity(),
         explanation_zh=zh.fill_null(""),
         explanation_en=en.fill_null(""),
         suggested_action=action.fill_null(""),
-        is_exception=~pl.col("outcome").is_in([o.value for o in NOT_EXCEPTIONS]),
+        is_exception=_is_exception(),
     )

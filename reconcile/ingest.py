@@ -111,6 +111,11 @@ class ParsedFile:
     def status(self) -> str:
         return "REJECTED" if self.rejected_reason else "SKIPPED" if self.skipped else "ACCEPTED"
 
+    def records_let_go(self) -> ParsedFile:
+        """The same file once its records live on in the date's outcomes (which keep what the write
+        needs of them): the frame is let go, so the night does not hold the day twice."""
+        return replace(self, records=self.records.clear())
+
     def skip(self, why: str) -> ParsedFile:
         """The same file, its lines set aside because these bytes are counted elsewhere."""
         lines = None if self.statement_lines is None else self.statement_lines.clear()

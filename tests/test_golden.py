@@ -66,3 +66,23 @@ def test_explaining_only_exceptions_gives_what_explaining_every_row_gives() -> N
     raw = outcomes.drop("severity", "explanation_zh", "explanation_en", "suggested_action", "is_exception")
     assert outcomes.filter(pl.col("outcome") == "MATCHED").height > 0
     assert explain(raw).equals(_explain_rows(raw))
+
+
+def test_explaining_a_day_without_exceptions_or_without_rows_gives_what_the_plain_rule_gives() -> None:
+    """Texts are scattered back by row: a day with none to scatter, or no rows at all, keeps its
+    columns, types and order."""
+    from reconcile.explain import _explain_rows, explain
+    from tests.golden_days import day_outcomes_in_memory
+
+    raw = day_outcomes_in_memory(DAYS[6]).drop(
+        "severity", "explanation_zh", "explanation_en", "suggested_action", "is_exception"
+    )
+    matched = raw.filter(pl.col("outcome") == "MATCHED")
+    exceptions = raw.filter(pl.col("outcome") != "MATCHED")
+    assert matched.height > 0 and exceptions.height > 0
+    for frame in (matched, exceptions, raw.clear(), raw.reverse()):
+        got = explain(frame)
+        assert got.equals(_explain_rows(frame)), frame.height
+        assert got.columns == _explain_rows(frame).columns
+    assert explain(matched)["explanation_zh"].eq("").all()
+    assert explain(exceptions)["explanation_zh"].ne("").all()
