@@ -307,6 +307,7 @@ def _reconcile_locked(
         "workbook": None,
     }
     timings["summarise"] = time.perf_counter() - clock
+    del outcomes, ledger  # summarised and written: the workbook reads what it shows from the books
     memory["summarise"] = resident_mib()
     if workbook:
         clock = time.perf_counter()

@@ -157,9 +157,10 @@ def write_workbook(
     reconciliation is on (``summary["funds"]``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     names = channel_names or {}
-    exceptions = prepared(exceptions)
-    actionable = exceptions.filter(pl.col("severity") != "LOW")
-    informational = exceptions.filter(pl.col("severity") == "LOW")
+    # only what the sheets show is prepared whole; the informational bulk is counted, and listed in
+    # the detail file a slice at a time
+    actionable = prepared(exceptions.filter(pl.col("severity") != "LOW"))
+    informational = exceptions.filter(pl.col("severity") == "LOW").select("outcome", "amount_fen", "held_fen")
     detail = path.with_name(path.stem + ".detail.csv")
     _write_detail_csv(detail, exceptions)
     partial = path.with_name(f".{path.name}.partial")
@@ -197,21 +198,29 @@ def prepared(exceptions: pl.DataFrame) -> pl.DataFrame:
     ).with_columns([mask_numbers_in_text_expr(c).alias(c) for c in FREE_TEXT if c in exceptions.columns])
 
 
+#: Rows of the detail file prepared and written at a time (a month-end day has millions).
+DETAIL_SLICE_ROWS = 250_000
+
+
 def _write_detail_csv(path: Path, exceptions: pl.DataFrame) -> None:
     """Every exception, accounts masked, amounts in yuan; UTF-8 with a byte-order mark (Excel on
-    Chinese Windows reads a CSV without one as GBK); written whole, then renamed."""
+    Chinese Windows reads a CSV without one as GBK); written in slices of
+    :data:`DETAIL_SLICE_ROWS`, then renamed."""
     partial = path.with_name(f".{path.name}.partial")
     risky = r"^[=+\-@\t\r]"
-    exceptions.with_columns(account_masked=mask_account_expr("account_masked")).with_columns(
-        # a spreadsheet opening the CSV would run a cell starting with = + - @: quote it
-        pl.col(pl.String).str.replace(risky, "'$0"),
-    ).select(
-        "exception_key", "business_date", "age_days", "status", "outcome", "severity", "channel", "contract_no",
-        "installment_no", "instruction_id", "channel_txn_id",
-        fen_expr_to_yuan_text(pl.col("amount_fen").fill_null(0)).alias("amount_yuan"),
-        fen_expr_to_yuan_text(pl.col("held_fen").fill_null(0)).alias("held_yuan"),
-        "account_masked", "explanation_zh", "explanation_en", "suggested_action", "source_file", "line_no",
-    ).write_csv(partial, include_bom=True)  # fmt: skip
+    with open(partial, "wb") as out:
+        for start in range(0, max(exceptions.height, 1), DETAIL_SLICE_ROWS):
+            rows = prepared(exceptions.slice(start, DETAIL_SLICE_ROWS))
+            rows.with_columns(account_masked=mask_account_expr("account_masked")).with_columns(
+                # a spreadsheet opening the CSV would run a cell starting with = + - @: quote it
+                pl.col(pl.String).str.replace(risky, "'$0"),
+            ).select(
+                "exception_key", "business_date", "age_days", "status", "outcome", "severity", "channel",
+                "contract_no", "installment_no", "instruction_id", "channel_txn_id",
+                fen_expr_to_yuan_text(pl.col("amount_fen").fill_null(0)).alias("amount_yuan"),
+                fen_expr_to_yuan_text(pl.col("held_fen").fill_null(0)).alias("held_yuan"),
+                "account_masked", "explanation_zh", "explanation_en", "suggested_action", "source_file", "line_no",
+            ).write_csv(out, include_bom=start == 0, include_header=start == 0)  # fmt: skip
     os.replace(partial, path)
 
 

@@ -220,6 +220,30 @@ def test_low_severity_exceptions_are_counted_on_the_summary_and_listed_in_csv(tm
     assert sorted(detail["outcome"].to_list()) == ["DEBIT_FAILED", "UNMATCHED_DEBIT"]
 
 
+def test_the_detail_file_written_in_slices_is_the_file_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A month-end day's detail is prepared and written a slice at a time: one byte-order mark, one
+    header, every row once, in order, masked and quoted as before."""
+    import flows.workbook as workbook
+
+    rows = exceptions(7).with_columns(
+        explanation_en=pl.Series([f"line\x01{i}" for i in range(7)]),
+        outcome=pl.Series(["DEBIT_FAILED", "UNMATCHED_DEBIT"] * 3 + ["DEBIT_FAILED"]),
+        severity=pl.Series(["LOW", "HIGH"] * 3 + ["LOW"]),
+    )
+    whole = write_workbook(tmp_path / "whole" / "recon_20261127_r1.xlsx", SUMMARY, rows, "zh", NAMES)
+    monkeypatch.setattr(workbook, "DETAIL_SLICE_ROWS", 2)
+    sliced = write_workbook(tmp_path / "sliced" / "recon_20261127_r1.xlsx", SUMMARY, rows, "zh", NAMES)
+    empty = write_workbook(tmp_path / "empty" / "recon_20261127_r1.xlsx", SUMMARY, rows.clear(), "zh", NAMES)
+    detail = {p: p.with_name(p.stem + ".detail.csv").read_bytes() for p in (whole, sliced, empty)}
+    assert detail[sliced] == detail[whole]
+    text = detail[sliced].decode("utf-8")
+    assert text.count("\ufeff") == 1 and text.count("exception_key") == 1 and len(text.splitlines()) == 8
+    assert "line\\x016" in text and "'=HYPERLINK(1)" in text and "6222021234561234" not in text
+    assert detail[empty].decode("utf-8").splitlines() == text.splitlines()[:1]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed: cannot render")
 def test_each_sheet_of_ten_rows_prints_on_one_page(tmp_path: Path) -> None:
