@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from reconcile.codes import FAILURE_ACTION, NOT_EXCEPTIONS, SEVERITY, FailureReason, Outcome
+from reconcile.matching import _scatter_by_row
 from reconcile.money import fen_expr_to_yuan_text
 from reconcile.text import format_text
 
@@ -246,18 +247,8 @@ def explain(outcomes: pl.DataFrame) -> pl.DataFrame:
         .filter(~pl.col("outcome").is_in([o.value for o in NOT_EXCEPTIONS]))
         .select("_row", zh.fill_null(""), en.fill_null(""), action.fill_null(""))
     )
-
-    def scattered(name: str) -> pl.Series:
-        empty = pl.repeat("", frame.height, dtype=pl.String, eager=True).alias(name)
-        return empty.scatter(said["_row"], said[name]) if said.height else empty
-
-    return frame.with_columns(
-        severity=_severity(),
-        explanation_zh=scattered("explanation_zh"),
-        explanation_en=scattered("explanation_en"),
-        suggested_action=scattered("suggested_action"),
-        is_exception=_is_exception(),
-    )
+    texts = [column.fill_null("") for column in _scatter_by_row(said, frame.height)]
+    return frame.with_columns(severity=_severity()).with_columns(*texts, is_exception=_is_exception())
 
 
 def _severity() -> pl.Expr:
