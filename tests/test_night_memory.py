@@ -14,9 +14,7 @@ import polars as pl
 
 from flows import runner
 from flows.config import load_config
-from flows.importer import import_snapshot, write_snapshot
-from flows.store import connect
-from reconcile import synthetic as syn
+from tests.books import deliver, imported_book
 from tests.dbdump import stored_outcomes
 
 DAY = dt.date(2026, 11, 27)
@@ -25,16 +23,9 @@ DAY = dt.date(2026, 11, 27)
 def test_the_write_gets_the_day_once_and_the_books_are_the_manifests(
     recon_env: dict[str, str], tmp_path: Path
 ) -> None:
-    days = syn.generate_days(DAY, DAY, 300, seed=17, history=True, attempts=2)
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    inbox = Path(recon_env["RECON_HOME"]) / "inbox" / DAY.isoformat()
-    inbox.mkdir(parents=True)
-    for name, data in days.files[DAY].items():
-        (inbox / name).write_bytes(data)
     url = recon_env["RECON_DATABASE_URL"]
-    engine = connect(url)
-    import_snapshot(engine, tmp_path / "snapshot")
-    engine.dispose()
+    days = imported_book(url, tmp_path, DAY, DAY, 300, 17, history=True, attempts=2)
+    deliver(Path(recon_env["RECON_HOME"]), DAY, days.files[DAY])
 
     seen: dict[str, Any] = {}
     read_bytes: list[int] = []

@@ -13,12 +13,13 @@ from sqlalchemy import select
 
 from flows.config import load_config
 from flows.db import Installment, table_of
-from flows.importer import import_snapshot, write_snapshot
+from flows.importer import write_snapshot
 from flows.runner import reconcile_dates
 from flows.store import connect, read_frame
 from reconcile import schedule
 from reconcile import synthetic as syn
 from reconcile.schedule import ScheduledInstallment
+from tests.books import deliver, imported_book
 from tests.dbdump import stored_outcomes
 from tests.golden_days import DAYS, GOLDEN
 
@@ -158,15 +159,10 @@ def test_attempts_out_of_range_are_refused() -> None:
 def test_a_steady_night_reproduces_the_manifest_and_the_open_history_turns_overdue(
     recon_env: dict[str, str], tmp_path: Path
 ) -> None:
-    days = syn.generate_days(DAY, DAY, 500, seed=13, history=True, attempts=3)
-    write_snapshot(tmp_path / "snapshot", days.loans, days.installments, days.instructions)
-    inbox = Path(recon_env["RECON_HOME"]) / "inbox" / DAY.isoformat()
-    inbox.mkdir(parents=True)
-    for name, data in days.files[DAY].items():
-        (inbox / name).write_bytes(data)
     url = recon_env["RECON_DATABASE_URL"]
+    days = imported_book(url, tmp_path, DAY, DAY, 500, 13, history=True, attempts=3)
+    deliver(Path(recon_env["RECON_HOME"]), DAY, days.files[DAY])
     engine = connect(url)
-    import_snapshot(engine, tmp_path / "snapshot")
 
     summary = reconcile_dates(load_config(), [DAY], workbook=False, cascade=False)[0]
     assert summary["balanced"] is True
