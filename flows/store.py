@@ -62,15 +62,30 @@ def connect(url: str) -> Engine:
     return make_engine(url)
 
 
-def read_frame(conn: Connection, statement: Any, schema: dict[str, Any]) -> pl.DataFrame:
+#: Plan settings of a read that looks staged keys up by their table's index (``by_index=True``):
+#: the planner prices a nested loop over a million sorted keys above hashing the whole table, which
+#: is slower here (1.33M installment keys of 11.8M: 5.1 s by the index, 11.5 s hashed).
+BY_INDEX = ("enable_hashjoin", "enable_mergejoin")
+
+
+def read_frame(conn: Connection, statement: Any, schema: dict[str, Any], by_index: bool = False) -> pl.DataFrame:
     """Run a select and return a frame with exactly ``schema`` (even when no row comes back).
 
     PostgreSQL: the columnar path — ``COPY (query) TO STDOUT`` as CSV on the same connection (so
-    temporary tables and the open transaction are seen), parsed by polars in one go. SQLite: the
-    driver's tuples straight into polars (no ORM rows); its text dates and UTC times parsed by polars.
+    temporary tables and the open transaction are seen), parsed by polars in one go; ``by_index``:
+    joined by index lookups (:data:`BY_INDEX`). SQLite: the driver's tuples straight into polars (no
+    ORM rows); its text dates and UTC times parsed by polars.
     """
     if conn.dialect.name == "postgresql":
-        return _copy_out(conn, statement, schema)
+        if not by_index:
+            return _copy_out(conn, statement, schema)
+        for setting in BY_INDEX:
+            conn.execute(text(f"SET LOCAL {setting} = off"))
+        try:
+            return _copy_out(conn, statement, schema)
+        finally:
+            for setting in BY_INDEX:
+                conn.execute(text(f"RESET {setting}"))
     result = conn.execute(statement)
     columns = list(result.keys())
     rows = result.cursor.fetchall() if result.cursor is not None else []
@@ -130,7 +145,7 @@ class Reads(Protocol):
 
     def stage(self, name: str, frame: pl.DataFrame, like: Table) -> Table: ...
 
-    def read(self, statement: Any, schema: dict[str, Any]) -> pl.DataFrame: ...
+    def read(self, statement: Any, schema: dict[str, Any], by_index: bool = False) -> pl.DataFrame: ...
 
 
 class _ConnectionReads:
@@ -144,8 +159,8 @@ class _ConnectionReads:
         self.staged.append(stage_frame(self.conn, name, frame, like))
         return self.staged[-1]
 
-    def read(self, statement: Any, schema: dict[str, Any]) -> pl.DataFrame:
-        return read_frame(self.conn, statement, schema)
+    def read(self, statement: Any, schema: dict[str, Any], by_index: bool = False) -> pl.DataFrame:
+        return read_frame(self.conn, statement, schema, by_index)
 
 
 class _AdbcReads:
@@ -160,13 +175,13 @@ class _AdbcReads:
         cursor = self.connection.cursor()
         try:
             cursor.execute(f"DROP TABLE IF EXISTS {name}")
-            cursor.adbc_ingest(name, frame.to_arrow(), mode="create", temporary=True)
+            cursor.adbc_ingest(name, in_key_order(frame, like).to_arrow(), mode="create", temporary=True)
             cursor.execute(f"ANALYZE {name}")  # see stage_frame: without statistics, nested loops
         finally:
             cursor.close()
         return staged_table(name, frame.columns, like)
 
-    def read(self, statement: Any, schema: dict[str, Any]) -> pl.DataFrame:
+    def read(self, statement: Any, schema: dict[str, Any], by_index: bool = False) -> pl.DataFrame:
         import pyarrow as pa
         from sqlalchemy.dialects import postgresql
 
@@ -175,8 +190,12 @@ class _AdbcReads:
         sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
         cursor = self.connection.cursor()
         try:
+            for setting in BY_INDEX if by_index else ():
+                cursor.execute(f"SET LOCAL {setting} = off")
             cursor.execute(sql)
             table = cursor.fetch_arrow_table()
+            for setting in BY_INDEX if by_index else ():
+                cursor.execute(f"RESET {setting}")
         finally:
             cursor.close()
         # a type Arrow has no match for (``numeric``: what ``sum`` of a bigint is) comes as an
@@ -303,6 +322,18 @@ def staged_table(name: str, columns: Sequence[str], like: Table) -> Table:
     return Table(name, MetaData(), *[Column(column, like.c[column].type) for column in columns], prefixes=["TEMPORARY"])
 
 
+def in_key_order(frame: pl.DataFrame, like: Table) -> pl.DataFrame:
+    """``frame`` sorted by the columns of ``like``'s primary key that it holds, in the key's order.
+
+    Staged keys are joined to their table through its primary-key index (or one that starts the
+    same way, as the ledger's by installment); walked in key order the index and the pages it
+    points to are read in sequence rather than at random: 825k installment keys found in 3.8 s
+    sorted against 15.4 s shuffled, and updated in 10.1 s against 27.6 s, measured here.
+    """
+    keys = [name for name in like.primary_key.columns.keys() if name in frame.columns]
+    return frame.sort(keys, nulls_last=True) if keys and frame.height > 1 else frame
+
+
 def stage_frame(conn: Connection, name: str, frame: pl.DataFrame, like: Table) -> Table:
     """A temporary table ``name`` holding ``frame``; column types are taken from ``like``.
 
@@ -312,7 +343,7 @@ def stage_frame(conn: Connection, name: str, frame: pl.DataFrame, like: Table) -
     staged = staged_table(name, frame.columns, like)
     conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
     staged.create(conn)
-    insert_frame(conn, staged, frame)
+    insert_frame(conn, staged, in_key_order(frame, like))
     if conn.dialect.name == "postgresql":
         # a temporary table has no statistics until analysed: without them the planner guesses a
         # handful of rows and joins a million staged keys by nested loops

@@ -11,7 +11,17 @@ import pytest
 from sqlalchemy import Column, Select, Table, func, select, text
 
 from flows.db import Installment, LedgerEntry, Loan, session_options, table_of
-from flows.store import connect, insert_frame, libpq_uri, read_frame, reading, same_keys, stage_frame
+from flows.store import (
+    BY_INDEX,
+    connect,
+    in_key_order,
+    insert_frame,
+    libpq_uri,
+    read_frame,
+    reading,
+    same_keys,
+    stage_frame,
+)
 
 UTC = dt.UTC
 LOANS = pl.DataFrame(
@@ -76,17 +86,18 @@ def _query(staged: Table) -> Select[Any]:
     )
 
 
-def test_reads_stage_keys_and_return_exact_frames(db_url: str) -> None:
+@pytest.mark.parametrize("by_index", [False, True], ids=["planner", "by_index"])
+def test_reads_stage_keys_and_return_exact_frames(db_url: str, by_index: bool) -> None:
     _books(db_url)
     engine = connect(db_url)
-    keys = pl.DataFrame({"contract_no": ["C1", "C2", "C9"], "installment_no": [1, 1, 1]})
+    keys = pl.DataFrame({"contract_no": ["C9", "C2", "C1"], "installment_no": [1, 1, 1]})
     with reading(engine) as reads:
         staged = reads.stage("stage_probe", keys, table_of(Installment))
-        got = reads.read(_query(staged), SCHEMA).sort("contract_no")
-        nothing = reads.read(_query(staged).where(installments_status() == "NONE"), SCHEMA)
+        got = reads.read(_query(staged), SCHEMA, by_index=by_index).sort("contract_no")
+        nothing = reads.read(_query(staged).where(installments_status() == "NONE"), SCHEMA, by_index=by_index)
     with engine.begin() as conn:  # the write stage's path of the same rows
         probe = stage_frame(conn, "stage_probe", keys, table_of(Installment))
-        expected = read_frame(conn, _query(probe), SCHEMA).sort("contract_no")
+        expected = read_frame(conn, _query(probe), SCHEMA, by_index=by_index).sort("contract_no")
     engine.dispose()
     assert got.schema == pl.Schema(SCHEMA)
     assert got.to_dicts() == [
@@ -127,13 +138,14 @@ def test_reads_aggregate_and_leave_no_staged_table(db_url: str) -> None:
 
 def test_session_options_carry_over_and_the_url_wins() -> None:
     plain = "postgresql+psycopg://user:p%40ss%20word@db.example:6543/recon"
-    assert session_options(plain) == "-c timezone=UTC -c jit=off -c work_mem=256MB"
+    assert session_options(plain) == "-c timezone=UTC -c jit=off -c work_mem=256MB -c random_page_cost=1.1"
     own = plain + "?options=-c%20work_mem%3D64MB&sslmode=require"
-    assert session_options(own).endswith("-c work_mem=256MB -c work_mem=64MB")  # the later one wins
+    assert session_options(own).endswith("-c random_page_cost=1.1 -c work_mem=64MB")  # the later one wins
     uri = libpq_uri(connect(own))
     assert uri.startswith("postgresql://user:p%40ss%20word@db.example:6543/recon?")
     assert "sslmode=require" in uri
-    assert "options=-c%20timezone%3DUTC%20-c%20jit%3Doff%20-c%20work_mem%3D256MB%20-c%20work_mem%3D64MB" in uri
+    said = "-c timezone=UTC -c jit=off -c work_mem=256MB -c random_page_cost=1.1 -c work_mem=64MB"
+    assert "options=" + said.replace(" ", "%20").replace("=", "%3D") in uri
     assert "+" not in uri  # libpq reads a plus as a plus
 
 
@@ -164,3 +176,32 @@ def test_sums_come_back_as_integers(db_url: str) -> None:
         )
     engine.dispose()
     assert sums.rows() == [("C1", 100_000), ("C2", 200_000), ("C3", 300_000)]
+
+
+def test_a_read_by_index_leaves_the_planner_as_it_was(pg_database: str) -> None:
+    from flows.store import upgrade_database
+
+    upgrade_database(pg_database)
+    engine = connect(pg_database)
+    probe = select(func.count().label("count")).select_from(table_of(Installment))
+    shown = [text(f"SHOW {setting}") for setting in BY_INDEX]
+    with reading(engine) as reads:
+        inside = reads.read(select(text("current_setting('enable_hashjoin') AS hashing")), {"hashing": pl.String},
+                            by_index=True)  # fmt: skip
+        reads.read(probe, {"count": pl.Int64}, by_index=True)
+        after = reads.read(select(text("current_setting('enable_hashjoin') AS hashing")), {"hashing": pl.String})
+    with engine.begin() as conn:
+        by_copy = read_frame(conn, select(text("current_setting('enable_mergejoin') AS merging")),
+                             {"merging": pl.String}, by_index=True)  # fmt: skip
+        settings = [conn.execute(statement).scalar() for statement in shown]
+    engine.dispose()
+    assert inside["hashing"].to_list() == ["off"] and by_copy["merging"].to_list() == ["off"]
+    assert after["hashing"].to_list() == ["on"] and settings == ["on", "on"]
+
+
+def test_staged_rows_go_in_the_order_of_their_tables_key() -> None:
+    keys = pl.DataFrame({"installment_no": [2, 1, 1, 3], "contract_no": ["C2", "C2", "C1", None], "x": [1, 2, 3, 4]})
+    assert in_key_order(keys, table_of(Installment)).rows() == [(1, "C1", 3), (1, "C2", 2), (2, "C2", 1), (3, None, 4)]
+    assert in_key_order(keys, table_of(Loan))["contract_no"].to_list() == ["C1", "C2", "C2", None]
+    unkeyed = pl.DataFrame({"outcome": ["B", "A"]})
+    assert in_key_order(unkeyed, table_of(Installment)).equals(unkeyed)  # no key column: as given

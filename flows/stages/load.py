@@ -83,6 +83,7 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
         by_pair = reads.read(
             select(*due_columns).join(staged_pairs, same_keys(staged_pairs, installment_table, INSTALLMENT_KEY)),
             INSTALLMENT_DUE_SCHEMA,
+            by_index=True,
         )  # fmt: skip
         by_memo = reads.read(
             select(*due_columns).join(staged_memo, staged_memo.c.contract_no == installment_table.c.contract_no),

@@ -301,6 +301,7 @@ def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.dat
                 staged, same_keys(staged, installments, INSTALLMENT_KEY)
             ),
             INSTALLMENT_STATE_SCHEMA,
+            by_index=True,
         )
         paid = read_frame(
             conn,
