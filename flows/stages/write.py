@@ -286,10 +286,25 @@ def write_statement_lines(conn: Connection, parsed: list[ParsedFile], day: dt.da
     return insert_frame(conn, table_of(StatementLine), statement_line_rows(parsed, day))
 
 
+#: The transaction advisory lock of installment and loan state ("REC2" in the high bytes).
+STATE_LOCK = 0x5245_4332_0000_0000
+
+
+def hold_state(conn: Connection) -> None:
+    """Installment and loan state are derived from every date's ledger entries on them: two
+    transactions deriving at once would each miss the other's uncommitted entries, and the later
+    write would undo the earlier payment. PostgreSQL: a lock held to the commit, so the second
+    waits and then reads the first's entries (the facts before it are written in parallel). SQLite
+    needs none: a write transaction already holds the whole database."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STATE_LOCK})
+
+
 def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.date) -> int:
     """Derive the state of every installment the date's ledger touches (before or after this run),
     write the ones that changed, then turn ``OVERDUE`` the open ones whose grace ended since the
-    latest night already reconciled."""
+    latest night already reconciled; under :func:`hold_state` until the transaction ends."""
+    hold_state(conn)
     latest = latest_reconciled_date(conn)
     written = 0
     if touched.height:
