@@ -205,3 +205,32 @@ def test_staged_rows_go_in_the_order_of_their_tables_key() -> None:
     assert in_key_order(keys, table_of(Loan))["contract_no"].to_list() == ["C1", "C2", "C2", None]
     unkeyed = pl.DataFrame({"outcome": ["B", "A"]})
     assert in_key_order(unkeyed, table_of(Installment)).equals(unkeyed)  # no key column: as given
+
+
+def test_a_column_empty_through_its_first_thousands_of_rows_still_reads(db_url: str) -> None:
+    # SQLite reports no column types: a reader that typed a column by its first values would fail here
+    many = 3_000
+    installments = pl.DataFrame({
+        "contract_no": ["C1"] * many, "installment_no": list(range(1, many + 1)),
+        "due_date": [dt.date(2026, 11, 1)] * many, "overdue_after": [dt.date(2026, 11, 4)] * many,
+        **{f"{p}_due_fen": [100] * many for p in ("principal", "interest", "fee", "penalty")},
+        "status": ["DUE"] * (many - 2) + ["PAID", "PAID"],
+        "paid_at": [None] * (many - 2) + [dt.datetime(2026, 11, 2, 1, tzinfo=UTC)] * 2,
+        **{f"{p}_paid_fen": [0] * many for p in ("principal", "interest", "fee", "penalty")},
+        **{f"opening_{p}_paid_fen": [0] * many for p in ("principal", "interest", "fee", "penalty")},
+    })  # fmt: skip
+    engine = connect(db_url)
+    with engine.begin() as conn:
+        insert_frame(conn, table_of(Loan), LOANS)
+        insert_frame(conn, table_of(Installment), installments)
+    table = table_of(Installment)
+    schema = {"installment_no": pl.Int64, "paid_at": pl.Datetime("us", "UTC"), "status": pl.String}
+    with reading(engine) as reads:
+        got = reads.read(select(table.c.installment_no, table.c.paid_at, table.c.status)
+                         .order_by(table.c.installment_no), schema)  # fmt: skip
+    engine.dispose()
+    assert got.schema == pl.Schema(schema) and got.height == many
+    assert got.drop_nulls("paid_at").to_dicts() == [
+        {"installment_no": n, "paid_at": dt.datetime(2026, 11, 2, 1, tzinfo=UTC), "status": "PAID"}
+        for n in (many - 1, many)
+    ]
