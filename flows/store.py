@@ -81,11 +81,12 @@ def read_frame(conn: Connection, statement: Any, schema: dict[str, Any], by_inde
             return _copy_out(conn, statement, schema)
         for setting in BY_INDEX:
             conn.execute(text(f"SET LOCAL {setting} = off"))
-        try:
-            return _copy_out(conn, statement, schema)
-        finally:
-            for setting in BY_INDEX:
-                conn.execute(text(f"RESET {setting}"))
+        # not in a ``finally``: a failed read aborts the transaction, which undoes the SET LOCAL,
+        # and a RESET there would hide the failure behind "current transaction is aborted"
+        frame = _copy_out(conn, statement, schema)
+        for setting in BY_INDEX:
+            conn.execute(text(f"RESET {setting}"))
+        return frame
     result = conn.execute(statement)
     columns = list(result.keys())
     rows = result.cursor.fetchall() if result.cursor is not None else []

@@ -234,3 +234,12 @@ def test_a_column_empty_through_its_first_thousands_of_rows_still_reads(db_url: 
         {"installment_no": n, "paid_at": dt.datetime(2026, 11, 2, 1, tzinfo=UTC), "status": "PAID"}
         for n in (many - 1, many)
     ]
+
+
+def test_a_failed_read_by_index_says_its_own_error(pg_database: str) -> None:
+    engine = connect(pg_database)
+    with pytest.raises(Exception) as raised, engine.begin() as conn:
+        read_frame(conn, select(text("1 / 0 AS x")), {"x": pl.Int64}, by_index=True)
+    engine.dispose()
+    said = getattr(raised.value, "orig", None) or raised.value  # the driver's error, or SQLAlchemy's over it
+    assert type(said).__name__ == "DivisionByZero"  # not "the transaction is aborted"
