@@ -16,13 +16,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from flows.store import connect
 
 LOCK_NAMESPACE = 0x5245_4330_0000_0000  # "REC0" in the high bytes, the date in the low ones
 POLL_SECONDS = 0.2
+#: Transaction locks (held to the commit): the funds stage ("REC1") and installment and loan state ("REC2").
+FUNDS_LOCK = 0x5245_4331_0000_0000
+STATE_LOCK = 0x5245_4332_0000_0000
+
+
+def hold_until_commit(conn: Connection, key: int) -> None:
+    """Wait for the transaction lock ``key`` and hold it until ``conn``'s transaction ends
+    (PostgreSQL). SQLite needs none: a write transaction already holds the whole database."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 class DateLocked(RuntimeError):

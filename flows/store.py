@@ -68,6 +68,16 @@ def connect(url: str) -> Engine:
 BY_INDEX = ("enable_hashjoin", "enable_mergejoin")
 
 
+def _by_index(on: bool, by_index: bool) -> list[str]:
+    """The statements that turn :data:`BY_INDEX` on for a read (``on``) or back after it; none when
+    the read is planned as usual. Not reset after a failed read: its transaction is aborted, which
+    undoes a ``SET LOCAL``, and a ``RESET`` there would hide the failure behind "current transaction
+    is aborted"."""
+    if not by_index:
+        return []
+    return [f"SET LOCAL {setting} = off" if on else f"RESET {setting}" for setting in BY_INDEX]
+
+
 def read_frame(conn: Connection, statement: Any, schema: dict[str, Any], by_index: bool = False) -> pl.DataFrame:
     """Run a select and return a frame with exactly ``schema`` (even when no row comes back).
 
@@ -77,15 +87,11 @@ def read_frame(conn: Connection, statement: Any, schema: dict[str, Any], by_inde
     ORM rows); its text dates and UTC times parsed by polars.
     """
     if conn.dialect.name == "postgresql":
-        if not by_index:
-            return _copy_out(conn, statement, schema)
-        for setting in BY_INDEX:
-            conn.execute(text(f"SET LOCAL {setting} = off"))
-        # not in a ``finally``: a failed read aborts the transaction, which undoes the SET LOCAL,
-        # and a RESET there would hide the failure behind "current transaction is aborted"
+        for sql in _by_index(True, by_index):
+            conn.execute(text(sql))
         frame = _copy_out(conn, statement, schema)
-        for setting in BY_INDEX:
-            conn.execute(text(f"RESET {setting}"))
+        for sql in _by_index(False, by_index):
+            conn.execute(text(sql))
         return frame
     result = conn.execute(statement)
     columns = list(result.keys())
@@ -191,12 +197,12 @@ class _AdbcReads:
         sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
         cursor = self.connection.cursor()
         try:
-            for setting in BY_INDEX if by_index else ():
-                cursor.execute(f"SET LOCAL {setting} = off")
+            for planning in _by_index(True, by_index):
+                cursor.execute(planning)
             cursor.execute(sql)
             table = cursor.fetch_arrow_table()
-            for setting in BY_INDEX if by_index else ():
-                cursor.execute(f"RESET {setting}")
+            for planning in _by_index(False, by_index):
+                cursor.execute(planning)
         finally:
             cursor.close()
         # a type Arrow has no match for (``numeric``: what ``sum`` of a bigint is) comes as an

@@ -1,5 +1,6 @@
 """Two transactions that derive the state of the same installment at once — runs of two dates, or a
-run and a review — must not lose either one's payment (``flows/stages/write.py::hold_state``)."""
+run and a review — must not lose either one's payment (``flows/stages/write.py::
+write_installment_state`` holds ``flows/locks.py::STATE_LOCK`` until the commit)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, and_, delete, func, select, text
+from sqlalchemy import Connection, Engine, and_, delete, func, select
 
 from flows.db import (
     ChannelRecord,
@@ -32,6 +32,7 @@ from flows.db import (
     table_of,
 )
 from flows.faults import checkpoint
+from flows.locks import FUNDS_LOCK, hold_until_commit
 from flows.runs import latest_reconciled_date
 from flows.stages.write import apply_exception_plan
 from flows.store import insert_frame, read_frame
@@ -42,9 +43,6 @@ from reconcile.settings import Settings
 from schemas.funds import STATEMENT_DTYPES
 
 LINE_COLUMNS = list(STATEMENT_DTYPES)
-#: The advisory lock key of the funds stage ("REC1"; the date locks are "REC0" + the date).
-FUNDS_LOCK = 0x5245_4331_0000_0000
-
 
 COLLECTION_SCHEMA = {"channel": pl.String, "file_sha256": pl.String, "record_kind": pl.String, "status": pl.String,
                      "amount_fen": pl.Int64, "n": pl.Int64}  # fmt: skip
@@ -140,8 +138,7 @@ def funds_night(
     with engine.begin() as conn:
         # the night's funds rewrite every expectation and proof: one funds stage at a time (runs of
         # other dates may finish together); on SQLite the database's one writer does the same
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FUNDS_LOCK})
+        hold_until_commit(conn, FUNDS_LOCK)
         if day >= since:
             _the_dates_collections(conn, settings, day, run_id, merchants or {})
         latest = latest_reconciled_date(conn)

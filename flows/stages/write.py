@@ -27,6 +27,7 @@ from flows.db import (
     table_of,
 )
 from flows.faults import checkpoint
+from flows.locks import STATE_LOCK, hold_until_commit
 from flows.runs import latest_reconciled_date
 from flows.store import insert_frame, read_frame, same_keys, stage_frame, update_from_frame
 from reconcile.adjustments import MOVES_BOOKS, PAYING_KINDS, RUN_KINDS, TXN, voided
@@ -286,25 +287,16 @@ def write_statement_lines(conn: Connection, parsed: list[ParsedFile], day: dt.da
     return insert_frame(conn, table_of(StatementLine), statement_line_rows(parsed, day))
 
 
-#: The transaction advisory lock of installment and loan state ("REC2" in the high bytes).
-STATE_LOCK = 0x5245_4332_0000_0000
-
-
-def hold_state(conn: Connection) -> None:
-    """Installment and loan state are derived from every date's ledger entries on them: two
-    transactions deriving at once would each miss the other's uncommitted entries, and the later
-    write would undo the earlier payment. PostgreSQL: a lock held to the commit, so the second
-    waits and then reads the first's entries (the facts before it are written in parallel). SQLite
-    needs none: a write transaction already holds the whole database."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STATE_LOCK})
-
-
 def write_installment_state(conn: Connection, touched: pl.DataFrame, day: dt.date) -> int:
     """Derive the state of every installment the date's ledger touches (before or after this run),
     write the ones that changed, then turn ``OVERDUE`` the open ones whose grace ended since the
-    latest night already reconciled; under :func:`hold_state` until the transaction ends."""
-    hold_state(conn)
+    latest night already reconciled.
+
+    State is derived from every date's ledger entries on an installment: two transactions deriving
+    at once would each miss the other's uncommitted entries, and the later write would undo the
+    earlier payment. So it is derived under :data:`STATE_LOCK` until the commit: the second waits,
+    then reads the first's entries (the facts written before it go side by side)."""
+    hold_until_commit(conn, STATE_LOCK)
     latest = latest_reconciled_date(conn)
     written = 0
     if touched.height:
