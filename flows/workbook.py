@@ -1,4 +1,4 @@
-"""The finance workbook (openpyxl, write-only), in Chinese by default or English.
+"""The finance workbook (openpyxl, write-only; the exception sheets' rows made by ``flows/sheetrows.py``),
 
 - A summary sheet. It ties out for each channel and for the day (received = applied + held,
   reversed = unapplied + released), each check shown. It explains every count (records,
@@ -42,6 +42,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from flows.faults import checkpoint
+from flows.sheetrows import RISKY_PREFIXES, RISKY_START, Looks, SheetRows, put_rows, total_xml
 from flows.words import (
     FUNDS_OUTCOMES,
     INSTRUCTIONS,
@@ -77,7 +78,6 @@ FREE_TEXT = ("explanation_zh", "explanation_en", "suggested_action")
 MONEY_COLUMNS = ("amount_yuan", "held_yuan")
 MONEY_FORMAT = "#,##0.00"
 AGE_BUCKETS = ((0, 1, "0–1"), (2, 3, "2–3"), (4, 7, "4–7"), (8, 30, "8–30"), (31, None, "> 30"))
-_RISKY_START = ("=", "+", "-", "@", "\t", "\r")
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 _REVIEW_FILL = PatternFill("solid", fgColor="FFF2CC")
 
@@ -166,20 +166,23 @@ def write_workbook(
     partial = path.with_name(f".{path.name}.partial")
     book = Workbook(write_only=True)
     _summary_sheet(book, summary, language, actionable, informational, detail.name, names)
+    sheets = []
     for code in Outcome:
         rows = actionable.filter(pl.col("outcome") == code.value)
         if rows.height:
-            _exception_sheet(book, outcome_label(code, language), rows, language, names)
+            sheets.append(_exception_sheet(book, outcome_label(code, language), rows, language, names))
     funds = summary.get("funds") or {}
     if funds.get("enabled"):
         _funds_sheet(book, funds, settlements, language, names)
         for funds_code in FUNDS_OUTCOMES:
             rows = actionable.filter(pl.col("outcome") == funds_code)
             if rows.height:
-                _exception_sheet(book, any_outcome_label(funds_code, language), rows, language, names)
+                sheets.append(_exception_sheet(book, any_outcome_label(funds_code, language), rows, language, names))
     _instructions_sheet(book, language)
     _meta_sheet(book, summary, language, database_id)
+    looks = _looks(book)
     book.save(partial)
+    put_rows(partial, sheets, looks)
     checkpoint("workbook_saved")
     os.replace(partial, path)
     stable = path.with_name(f"recon_{str(summary['business_date']).replace('-', '')}.xlsx")
@@ -207,13 +210,12 @@ def _write_detail_csv(path: Path, exceptions: pl.DataFrame) -> None:
     Chinese Windows reads a CSV without one as GBK); written in slices of
     :data:`DETAIL_SLICE_ROWS`, then renamed."""
     partial = path.with_name(f".{path.name}.partial")
-    risky = r"^[=+\-@\t\r]"
     with open(partial, "wb") as out:
         for start in range(0, max(exceptions.height, 1), DETAIL_SLICE_ROWS):
             rows = prepared(exceptions.slice(start, DETAIL_SLICE_ROWS))
             rows.with_columns(account_masked=mask_account_expr("account_masked")).with_columns(
                 # a spreadsheet opening the CSV would run a cell starting with = + - @: quote it
-                pl.col(pl.String).str.replace(risky, "'$0"),
+                pl.col(pl.String).str.replace(RISKY_START, "'$0"),
             ).select(
                 "exception_key", "business_date", "age_days", "status", "outcome", "severity", "channel",
                 "contract_no", "installment_no", "instruction_id", "channel_txn_id",
@@ -371,14 +373,16 @@ def row_values(r: dict[str, Any], language: str, names: dict[str, str]) -> dict[
     }
 
 
-def _exception_sheet(book: Workbook, title: str, rows: pl.DataFrame, language: str, names: dict[str, str]) -> None:
+def _exception_sheet(book: Workbook, title: str, rows: pl.DataFrame, language: str, names: dict[str, str]) -> SheetRows:
+    """The sheet with its header row; returns its rows, which ``flows.sheetrows`` puts below the
+    header once the workbook is saved."""
     sheet = book.create_sheet(title[:31])
     _print_setup(sheet)
-    records = rows.sort("exception_key").to_dicts()
-    values = [row_values(r, language, names) for r in records]
+    rows = rows.sort("exception_key")
+    shown = [row_values(r, language, names) for r in rows.head(200).to_dicts()]
     headers = [label(name, language) for name in COLUMNS]
     for index, name in enumerate(COLUMNS):
-        longest = max([display_width(str(v.get(name) or "")) for v in values[:200]] + [display_width(headers[index])])
+        longest = max([display_width(str(v.get(name) or "")) for v in shown] + [display_width(headers[index])])
         width = min(max(longest + 4, 8), 120 if name == "explanation" else 40)
         widths = {"note": 40, "reviewer": 12, "reviewed_on": 14, "apply_contract": 18, "apply_installment": 10}
         if name in widths:
@@ -391,7 +395,7 @@ def _exception_sheet(book: Workbook, title: str, rows: pl.DataFrame, language: s
         # written at all (a quarter of a sheet's cells), and what a reviewer types is shaded too
         sheet.column_dimensions[column_letter(name)].fill = _REVIEW_FILL
     sheet.freeze_panes = "B2"
-    last = len(values) + 1
+    last = rows.height + 1
     sheet.auto_filter.ref = f"A1:{column_letter('facts')}{last}"
     choices = DataValidation(
         type="list",
@@ -409,23 +413,67 @@ def _exception_sheet(book: Workbook, title: str, rows: pl.DataFrame, language: s
     _header(sheet, headers)
     # explanations are not wrapped: a write-only sheet cannot size its rows, and wrapped text in a
     # row of one line's height prints over itself; the column is wide enough for most
-    for value in values:
-        row = []
-        for name in COLUMNS:
-            item = value.get(name)
-            if name in MONEY_COLUMNS:
-                row.append(_cell(sheet, item, money=True))
-            elif name in REVIEWER_COLUMNS:
-                row.append(None)
-            else:
-                row.append(_cell(sheet, item) if _risky(item) else item)
-        sheet.append(row)
-    total = [None] * len(COLUMNS)
-    total[0] = _cell(sheet, f"{label('total', language)} {len(values)}", bold=True)
-    for name in MONEY_COLUMNS:
-        fen = sum(int(r[name.replace("_yuan", "_fen")] or 0) for r in records)
-        total[COLUMNS.index(name)] = _cell(sheet, yuan(fen), bold=True, money=True)
-    sheet.append(total)
+    money = {COLUMNS.index(name) + 1: int(rows[name.replace("_yuan", "_fen")].fill_null(0).sum())
+             for name in MONEY_COLUMNS}  # fmt: skip
+    return SheetRows(
+        columns=[(name, _KINDS.get(name, "text")) for name in COLUMNS],
+        cells=sheet_cells(rows, language, names),
+        total=total_xml(last + 1, f"{label('total', language)} {rows.height}", money, _looks(book)),
+        sheet=sheet,
+    )
+
+
+#: How each column of an exception sheet is written (``flows.sheetrows.row_xml``); the rest is text.
+_KINDS = {"age_days": "int", "installment_no": "int_or_empty", "line_no": "int_or_empty", "amount_yuan": "money",
+          "held_yuan": "money", **{name: "none" for name in REVIEWER_COLUMNS}}  # fmt: skip
+
+
+def sheet_cells(rows: pl.DataFrame, language: str, names: dict[str, str]) -> pl.DataFrame:
+    """What :func:`row_values` shows for each of ``rows``, a column at a time (money in fen)."""
+
+    def each(column: str, make: Any) -> pl.Series:
+        values = rows[column].to_list() if column in rows.columns else [None] * rows.height
+        return pl.Series([make(v) for v in values], dtype=pl.String)
+
+    statuses = [
+        _status(r, language)
+        for r in rows.select([c for c in ("status", "earlier_resolution") if c in rows.columns]).iter_rows(named=True)
+    ]
+    text = {c: pl.col(c).fill_null("") for c in ("contract_no", "instruction_id", "channel_txn_id", "source_file",
+                                                 "exception_key")}  # fmt: skip
+    explanation = (
+        each("explanation_zh", lambda v: explanation_in(v, "zh"))
+        if language == "zh"
+        else rows["explanation_en"].cast(pl.String)
+    )
+    return rows.select(
+        pl.Series("short_id", [short_id(k) for k in rows["exception_key"].to_list()], dtype=pl.String),
+        pl.col("business_date").cast(pl.String),
+        (pl.col("age_days") if "age_days" in rows.columns else pl.lit(None, pl.Int64)).alias("age_days"),
+        pl.Series("status", statuses, dtype=pl.String),
+        each("severity", lambda v: code_label(v, language)).alias("severity"),
+        each("channel", lambda v: names.get(v or "", v or "")).alias("channel"),
+        *[e.alias(c) for c, e in text.items()],
+        pl.col("installment_no"),
+        pl.col("amount_fen").alias("amount_yuan"),
+        pl.col("held_fen").alias("held_yuan"),
+        each("account_masked", lambda v: mask_account(v) if v else "").alias("account"),
+        explanation.alias("explanation"),
+        each("suggested_action", lambda v: in_language(v, language)).alias("action"),
+        pl.col("line_no"),
+        (pl.col("facts").fill_null("") if "facts" in rows.columns else pl.lit("")).alias("facts"),
+    )
+
+
+def _looks(book: Workbook) -> Looks:
+    """The style ids of the looks an exception sheet's rows take, registered in ``book``."""
+    sheet = book.worksheets[0]
+    return Looks(
+        risky=_cell(sheet, "=", money=False).style_id,
+        money=_cell(sheet, 0, money=True).style_id,
+        bold=_cell(sheet, "", bold=True).style_id,
+        bold_money=_cell(sheet, 0, bold=True, money=True).style_id,
+    )
 
 
 #: What is owed past its window, by age in working days (``reconcile/funds/clearing.py::AGES``).
@@ -500,4 +548,4 @@ def _instructions_sheet(book: Workbook, language: str) -> None:
 def _risky(value: Any) -> bool:
     """Text a spreadsheet would read as a formula: it gets a cell of its own marked as text (plain
     values are written as they are, which costs a third of making a cell for each)."""
-    return isinstance(value, str) and value.startswith(_RISKY_START)
+    return isinstance(value, str) and value.startswith(RISKY_PREFIXES)
