@@ -1,4 +1,5 @@
 """The finance workbook (openpyxl, write-only; the exception sheets' rows made by ``flows/sheetrows.py``),
+in Chinese by default or English.
 
 - A summary sheet. It ties out for each channel and for the day (received = applied + held,
   reversed = unapplied + released), each check shown. It explains every count (records,

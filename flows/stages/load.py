@@ -52,9 +52,7 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
     installment_table = table_of(Installment)
     with reading(engine) as reads:
         references = pl.concat([records.select("reference"), invalid.select("reference")]).drop_nulls().unique()
-        staged_refs = reads.stage(
-            "stage_refs", references.rename({"reference": "instruction_id"}), instructions_table
-        )
+        staged_refs = reads.stage("stage_refs", references.rename({"reference": "instruction_id"}), instructions_table)
         columns = [instructions_table.c[c] for c in INSTRUCTION_DTYPES]
         recent = reads.read(
             select(*columns).where(DebitInstruction.requested_at >= window_start, DebitInstruction.requested_at < end),
@@ -102,9 +100,7 @@ def load_state(engine: Engine, day: dt.date, parsed: list[ParsedFile], settings:
             .group_by(ledger_table.c.contract_no, ledger_table.c.installment_no),
             PAID_SCHEMA,
         )
-        staged_contracts = reads.stage(
-            "stage_contracts", installments.select("contract_no").unique(), table_of(Loan)
-        )
+        staged_contracts = reads.stage("stage_contracts", installments.select("contract_no").unique(), table_of(Loan))
         loans = reads.read(
             select(Loan.contract_no, Loan.bound_channel, Loan.bound_account, Loan.grace_days).join(
                 staged_contracts, staged_contracts.c.contract_no == table_of(Loan).c.contract_no
