@@ -60,7 +60,7 @@ from flows.words import (
 )
 from reconcile.codes import Outcome
 from reconcile.funds.clearing import AGES
-from reconcile.masking import mask_account, mask_account_expr, mask_numbers_in_text_expr
+from reconcile.masking import mask_account, mask_account_expr, mask_numbers_in_series
 from reconcile.money import fen_expr_to_yuan_text
 from reconcile.text import printable_text
 
@@ -199,7 +199,7 @@ def prepared(exceptions: pl.DataFrame) -> pl.DataFrame:
     whole, whoever wrote it."""
     return exceptions.with_columns(
         [printable_text(c).alias(c) for c, t in exceptions.schema.items() if t == pl.String]
-    ).with_columns([mask_numbers_in_text_expr(c).alias(c) for c in FREE_TEXT if c in exceptions.columns])
+    ).pipe(lambda rows: rows.with_columns([mask_numbers_in_series(rows[c]) for c in FREE_TEXT if c in rows.columns]))
 
 
 #: Rows of the detail file prepared and written at a time (a month-end day has millions).

@@ -56,7 +56,7 @@ from reconcile.lifecycle import (
     settled_by_later_files,
     settling_records,
 )
-from reconcile.masking import mask_numbers_in_text_expr
+from reconcile.masking import mask_numbers_in_series
 from reconcile.text import printable_text
 from schemas.funds import STATEMENT_DTYPES
 
@@ -225,14 +225,15 @@ def undo_reviewers_entries(
 def channel_record_rows(outcomes: pl.DataFrame, parsed: list[ParsedFile], day: dt.date) -> pl.DataFrame:
     """Every line read on the date, with the outcome it got and the file (by SHA-256) it came from."""
     shas = {p.source_file: p.sha256 for p in parsed}
-    return outcomes.filter(pl.col("subject") == "record").select(
+    rows = outcomes.filter(pl.col("subject") == "record").select(
         pl.lit(day).alias("business_date"),
         pl.col("subject_key").alias("record_key"),
         *RECORD_COLUMNS,
-        # account numbers masked as a card-data standard asks; the archived file keeps the bytes
-        mask_numbers_in_text_expr(printable_text(pl.col("raw_line").fill_null(""))).alias("raw_line"),
+        printable_text(pl.col("raw_line").fill_null("")).alias("raw_line"),
         pl.col("source_file").replace_strict(shas, default="").alias("file_sha256"),
     )
+    # account numbers masked as a card-data standard asks; the archived file keeps the bytes
+    return rows.with_columns(mask_numbers_in_series(rows["raw_line"]))
 
 
 def register_files(conn: Connection, parsed: list[ParsedFile], day: dt.date, run_id: str, now: dt.datetime) -> None:
