@@ -141,7 +141,7 @@ def put_rows(path: Path, sheets: list[SheetRows], looks: Looks, compresslevel: i
     by_part = {s.sheet.path.lstrip("/"): s for s in sheets}
     if not by_part:
         return
-    partial = path.with_name(path.name + ".rows")
+    partial = path.with_name(path.name + ".rows.partial")  # a leftover looks like any other partial file
     with (
         zipfile.ZipFile(path) as source,
         zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=compresslevel) as out,
