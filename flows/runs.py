@@ -7,9 +7,11 @@ import logging
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, text, update
 
 from flows.db import (
+    OPEN_ACTIONABLE_SQL,
+    OPEN_EXCEPTIONS_SQL,
     DatabaseIdentity,
     ExceptionItem,
     ExceptionReview,
@@ -181,17 +183,8 @@ def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
     the earlier resolution (``earlier_resolution``). Older LOW ones (failed debits to retry, partial
     and late payments) stay out: they are informational, listed in full in their own date's detail
     file, and would make every workbook grow with the history."""
-    table = table_of(ExceptionItem)
-    # a resolved exception leaves the workbook; one that reopens comes back
-    older_open = (table.c.status == "OPEN") & (table.c.business_date < day) & (table.c.severity != "LOW")
     with engine.connect() as conn:
-        frame = read_frame(
-            conn,
-            select(*[table.c[c] for c in WORKBOOK_SCHEMA]).where(
-                ((table.c.business_date == day) & (table.c.status == "OPEN")) | older_open
-            ),
-            WORKBOOK_SCHEMA,
-        )
+        frame = read_frame(conn, workbook_exceptions(day), WORKBOOK_SCHEMA)
         reviews = read_frame(
             conn,
             select(ExceptionReview.id, ExceptionReview.exception_key, ExceptionReview.resolution_code),
@@ -208,6 +201,16 @@ def exceptions_for_workbook(engine: Engine, day: dt.date) -> pl.DataFrame:
         .drop("_reviewed")
         .sort("outcome", "business_date", "exception_key")
     )
+
+
+def workbook_exceptions(day: dt.date) -> Any:
+    """The select of :func:`exceptions_for_workbook`. A resolved exception leaves the workbook; one
+    that reopens comes back. Said in the literals of the partial indexes (migration 0007), so the
+    older ones are found among those still open, not in every older date."""
+    table = table_of(ExceptionItem)
+    todays_open = (table.c.business_date == day) & text(OPEN_EXCEPTIONS_SQL)
+    older_open = (table.c.business_date < day) & text(f"({OPEN_ACTIONABLE_SQL})")
+    return select(*[table.c[c] for c in WORKBOOK_SCHEMA]).where(todays_open | older_open)
 
 
 def latest_summary(engine: Engine, day: dt.date) -> dict[str, Any] | None:

@@ -162,6 +162,9 @@ def plan_exceptions(
 
 
 SETTLING_SCHEMA = {"outcome": pl.String, "channel": pl.String, "instruction_id": pl.String}
+#: What a later date's records settle: a debit result answers its instruction's missing result; a
+#: refund of held money settles the duplicate or the overpayment it gives back.
+SETTLED_BY_LATER_RECORDS = (Outcome.MISSING_RESULT.value, Outcome.DUPLICATE_DEBIT.value, Outcome.OVERPAYMENT.value)
 
 
 def settling_records(outcomes: pl.DataFrame) -> pl.DataFrame:

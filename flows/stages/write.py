@@ -14,6 +14,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, and_, delete, func, select, text
 
 from flows.db import (
+    OPEN_EXCEPTIONS_SQL,
     OPEN_STATUSES_SQL,
     ChannelRecord,
     ChannelSettlement,
@@ -48,6 +49,7 @@ from reconcile.funds.night import FUNDS_SUBJECTS
 from reconcile.ingest import ParsedFile
 from reconcile.lifecycle import (
     EXISTING_SCHEMA,
+    SETTLED_BY_LATER_RECORDS,
     SETTLING_SCHEMA,
     ExceptionPlan,
     exception_rows,
@@ -410,21 +412,19 @@ def write_exceptions(
     settling = settling_records(outcomes)
     settled = 0
     if settling.height:
-        staged = stage_frame(conn, "stage_settling", settling.select(list(SETTLING_SCHEMA)), table)
-        open_items = read_frame(
-            conn,
-            select(table.c.exception_key, *[table.c[c] for c in SETTLING_SCHEMA])
-            .join(staged, staged.c.outcome == table.c.outcome)
-            .where(
-                staged.c.channel == table.c.channel,
-                staged.c.instruction_id == table.c.instruction_id,
-                table.c.status == "OPEN",
-                table.c.business_date < day,
-            ),
-            {"exception_key": pl.String, **SETTLING_SCHEMA},
-        )
-        staged.drop(conn)
+        # the date's debits (a million) are the candidates: matched to the few older open ones here,
+        # not staged and joined in the database
+        open_items = read_frame(conn, older_settleable(day), {"exception_key": pl.String, **SETTLING_SCHEMA})
         settled = update_from_frame(
             conn, table, settled_by_later_files(open_items, settling, day, run_id), ["exception_key"]
         )
     return {**plan.counts, "settled_by_files": settled}
+
+
+def older_settleable(day: dt.date) -> Any:
+    """The older open exceptions a date's records may settle, found by the partial index of open
+    exceptions by outcome (migration 0007): what stays open, not the history, is read."""
+    table = table_of(ExceptionItem)
+    return select(table.c.exception_key, *[table.c[c] for c in SETTLING_SCHEMA]).where(
+        table.c.outcome.in_(SETTLED_BY_LATER_RECORDS), text(OPEN_EXCEPTIONS_SQL), table.c.business_date < day
+    )
