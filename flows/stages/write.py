@@ -89,6 +89,7 @@ INSTALLMENT_STATE_SCHEMA = {
     "status": pl.String,
     "paid_at": UTC_US,
 }
+HELD_SCHEMA = {"contract_no": pl.String, "held_fen": pl.Int64}
 LEDGER_PAID_SCHEMA = {
     "contract_no": pl.String,
     "installment_no": pl.Int64,
@@ -365,19 +366,25 @@ def write_loan_status(conn: Connection, contracts: pl.DataFrame) -> int:
         .group_by(installments.c.contract_no),
         {"contract_no": pl.String, "open_installments": pl.Int64},
     )
-    held = read_frame(
-        conn,
-        select(ledger.c.contract_no, func.sum(ledger.c.held_fen).label("held_fen"))
-        .join(staged, staged.c.contract_no == ledger.c.contract_no)
-        .group_by(ledger.c.contract_no),
-        {"contract_no": pl.String, "held_fen": pl.Int64},
-    )
     was = read_frame(
         conn,
         select(loans.c.contract_no, loans.c.status).join(staged, staged.c.contract_no == loans.c.contract_no),
         {"contract_no": pl.String, "status": pl.String},
     )
     staged.drop(conn)
+    # money held tells OVERPAID from SETTLED only: summed for the loans with nothing left open
+    held = pl.DataFrame(schema=HELD_SCHEMA)
+    settled = open_counts.filter(pl.col("open_installments") == 0).select("contract_no")
+    if settled.height:
+        staged = stage_frame(conn, "stage_settled_loans", settled, loans)
+        held = read_frame(
+            conn,
+            select(ledger.c.contract_no, func.sum(ledger.c.held_fen).label("held_fen"))
+            .join(staged, staged.c.contract_no == ledger.c.contract_no)
+            .group_by(ledger.c.contract_no),
+            HELD_SCHEMA,
+        )
+        staged.drop(conn)
     derived = derive_loan_status(open_counts, held)
     changed = derived.join(was, on="contract_no", how="left", suffix="_was").filter(
         pl.col("status").ne_missing(pl.col("status_was"))
