@@ -164,7 +164,9 @@ def plan_exceptions(
 SETTLING_SCHEMA = {"outcome": pl.String, "channel": pl.String, "instruction_id": pl.String}
 #: What a later date's records settle: a debit result answers its instruction's missing result; a
 #: refund of held money settles the duplicate or the overpayment it gives back.
-SETTLED_BY_LATER_RECORDS = (Outcome.MISSING_RESULT.value, Outcome.DUPLICATE_DEBIT.value, Outcome.OVERPAYMENT.value)
+ANSWERED_BY_A_RESULT = Outcome.MISSING_RESULT
+SETTLED_BY_A_REFUND = (Outcome.DUPLICATE_DEBIT, Outcome.OVERPAYMENT)
+SETTLED_BY_LATER_RECORDS = tuple(code.value for code in (ANSWERED_BY_A_RESULT, *SETTLED_BY_A_REFUND))
 
 
 def settling_records(outcomes: pl.DataFrame) -> pl.DataFrame:
@@ -174,7 +176,7 @@ def settling_records(outcomes: pl.DataFrame) -> pl.DataFrame:
     (the older exception's), ``source_file``, ``line_no`` (the settling line)."""
     records = outcomes.filter(pl.col("subject") == "record")
     answers = records.filter(pl.col("record_kind") == "debit").select(
-        pl.lit(Outcome.MISSING_RESULT.value).alias("outcome"),
+        pl.lit(ANSWERED_BY_A_RESULT.value).alias("outcome"),
         "channel",
         pl.col("reference").alias("instruction_id"),
         "source_file",
@@ -190,7 +192,7 @@ def settling_records(outcomes: pl.DataFrame) -> pl.DataFrame:
                 "source_file",
                 "line_no",
             )
-            for code in (Outcome.DUPLICATE_DEBIT, Outcome.OVERPAYMENT)
+            for code in SETTLED_BY_A_REFUND
         ]
     )
     return (
